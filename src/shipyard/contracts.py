@@ -1,0 +1,253 @@
+"""The public contracts of DESIGN §2: what crosses a boundary (model output, API, reports).
+
+Names are part of the contract: fields may grow, never be renamed. Every model here is
+also registered with the checkpoint serializer's allowlist (see ``store/checkpointer.py``),
+so these — and only these — project types can live in checkpointed state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Risk = Literal["low", "medium", "high"]
+"""How much damage a plan could do if it went wrong."""
+
+RunStatus = Literal[
+    "running",
+    "awaiting_approval",
+    "paused",
+    "completed",
+    "rejected",
+    "needs_human_review",
+    "blocked_by_policy",
+    "failed",
+    "cancelled",
+]
+"""A run's status. ``paused`` means stopped by an infrastructure fault (model endpoint
+unreachable, worker lost) in a state that ``shipyard resume`` continues."""
+
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {"completed", "rejected", "needs_human_review", "blocked_by_policy", "failed", "cancelled"}
+)
+
+IsolationLevel = Literal["none", "process", "namespace", "bubblewrap"]
+"""Isolation achieved by the launcher, weakest first (see ``sandbox.py``)."""
+
+ISOLATION_ORDER: tuple[IsolationLevel, ...] = ("none", "process", "namespace", "bubblewrap")
+
+
+class Contract(BaseModel):
+    """Base of every contract: unknown fields are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlanStep(Contract):
+    """One step of a plan, carried out by the developer model and validated on its own."""
+
+    id: str = Field(min_length=1, description="Short stable id, e.g. 's1'.")
+    title: str = Field(min_length=1)
+    instructions: str = Field(min_length=1, description="What the developer must do.")
+    acceptance_criteria: list[str] = Field(default_factory=list)
+    files_hint: list[str] = Field(default_factory=list, description="Files likely involved.")
+
+
+class Plan(Contract):
+    """The planner's proposal; structured model output and the plan-approval payload."""
+
+    summary: str = Field(min_length=1)
+    steps: list[PlanStep] = Field(min_length=1)
+    risk: Risk
+    assumptions: list[str] = Field(default_factory=list)
+
+
+class Failure(Contract):
+    """One individual failure inside a check (a failing test, a lint error)."""
+
+    id: str = Field(description="Test node id, rule code or check name.")
+    message: str
+    path: str | None = None
+    line: int | None = None
+    detail: str = Field(default="", description="A compact slice of the relevant output.")
+
+
+class IsolationReport(Contract):
+    """What the launcher achieved for one command: the layers that held and those missing."""
+
+    level: IsolationLevel
+    held: list[str] = Field(default_factory=list)
+    missing: dict[str, str] = Field(default_factory=dict, description="layer -> why missing")
+
+
+class Evidence(Contract):
+    """The outcome of one check, parsed from exit codes and reports — never from a model."""
+
+    check: str
+    command: list[str]
+    exit_code: int | None
+    passed: bool
+    duration_s: float
+    summary: str
+    failures: list[Failure] = Field(default_factory=list)
+    log_ref: str | None = Field(default=None, description="Artifact reference of the full log.")
+    isolation: IsolationReport | None = None
+    cached: bool = False
+
+
+class Finding(Contract):
+    """A reviewer's (or policy's) remark about the change."""
+
+    source: str
+    severity: Literal["info", "warning", "error"]
+    message: str
+    path: str | None = None
+
+
+class Verdict(Contract):
+    """Pass/fail for a step, computed in code from evidence; findings can only make it fail."""
+
+    passed: bool
+    evidence: list[Evidence] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+
+
+class Review(Contract):
+    """The reviewer model's structured output. It may request changes, never force a pass."""
+
+    summary: str
+    request_changes: bool = False
+    findings: list[Finding] = Field(default_factory=list)
+
+
+ApprovalKind = Literal["plan", "action", "changes"]
+Decision = Literal["approve", "revise", "reject"]
+
+
+class ApprovalRequest(Contract):
+    """The payload of every ``interrupt()``: what a human is asked to decide on."""
+
+    kind: ApprovalKind
+    run_id: str
+    summary: str
+    risk: Risk
+    payload: dict[str, Any] = Field(default_factory=dict)
+    content_hash: str
+
+
+class ApprovalDecision(Contract):
+    """The resume value of an interrupt. It must echo the request's ``content_hash``."""
+
+    decision: Decision
+    by: str = "human"
+    comment: str = ""
+    content_hash: str
+    remember: list[str] = Field(
+        default_factory=list,
+        description="Command patterns to allow for the rest of this run.",
+    )
+
+
+class ApprovalRecord(Contract):
+    """A decided approval as kept in state and in the run report."""
+
+    kind: ApprovalKind
+    decision: Decision
+    by: str
+    comment: str
+    content_hash: str
+    automatic: bool = False
+
+
+class Usage(Contract):
+    """Resource use of a run; budgets are checked against it in code."""
+
+    model_calls: int = 0
+    tool_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    wall_s: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            model_calls=self.model_calls + other.model_calls,
+            tool_calls=self.tool_calls + other.tool_calls,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost_usd=round(self.cost_usd + other.cost_usd, 6),
+            wall_s=round(self.wall_s + other.wall_s, 3),
+        )
+
+
+class StepOutcome(Contract):
+    """How one plan step ended."""
+
+    step_id: str
+    status: Literal["passed", "failed", "skipped"]
+    attempts: int
+    commit: str | None = None
+    summary: str = ""
+
+
+class RunInput(Contract):
+    """Graph input and API ``input``: ``{goal, repo, base_ref?, plan?}``."""
+
+    goal: str = Field(min_length=1)
+    repo: str = Field(min_length=1)
+    base_ref: str | None = None
+    plan: Plan | None = None
+
+
+class RunReport(Contract):
+    """What a person reads at the end of a run."""
+
+    run_id: str
+    goal: str
+    repo: str
+    status: RunStatus
+    summary: str
+    branch: str | None = None
+    base_commit: str | None = None
+    head_commit: str | None = None
+    plan: Plan | None = None
+    steps: list[StepOutcome] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    diff_stat: str = ""
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    isolation: IsolationReport | None = None
+    models: dict[str, str] = Field(default_factory=dict, description="role -> model label")
+    report_path: str | None = None
+    patch_path: str | None = None
+
+
+CONTRACT_TYPES: tuple[type[BaseModel], ...] = (
+    PlanStep,
+    Plan,
+    Failure,
+    IsolationReport,
+    Evidence,
+    Finding,
+    Verdict,
+    Review,
+    ApprovalRequest,
+    ApprovalDecision,
+    ApprovalRecord,
+    Usage,
+    StepOutcome,
+    RunInput,
+    RunReport,
+)
+"""Every type allowed in checkpointed state."""
+
+
+def content_hash(value: Any) -> str:
+    """A stable sha256 of JSON-able content (pydantic models are dumped first)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    data = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()

@@ -1,0 +1,89 @@
+"""Settings read from the environment — only when asked, never at import time.
+
+| variable | meaning | default |
+|---|---|---|
+| ``SHIPYARD_HOME`` | data directory: embedded Postgres, workspaces, artifacts | per-user data dir |
+| ``DATABASE_URL`` | Postgres to use instead of the embedded one | unset → embedded |
+| ``SHIPYARD_MODEL`` | model name for every role | ``gpt-4o-mini`` |
+| ``SHIPYARD_<ROLE>_MODEL`` | model for ``PLANNER``, ``DEVELOPER``, ``REVIEWER`` | ``SHIPYARD_MODEL`` |
+| ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` | any OpenAI-compatible endpoint | OpenAI |
+| ``SHIPYARD_<ROLE>_BASE_URL`` / ``_API_KEY`` | per-role endpoint | the ``OPENAI_*`` ones |
+| ``SHIPYARD_MODEL_SCRIPT`` | path of a script for the scripted model (tests, demo) | unset |
+| ``SHIPYARD_MODEL_TIMEOUT`` | seconds per model request | ``120`` |
+| ``SHIPYARD_MODEL_RETRIES`` | retries on 429 / 5xx / timeouts | ``4`` |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+
+Role = Literal["planner", "developer", "reviewer"]
+ROLES: tuple[Role, ...] = ("planner", "developer", "reviewer")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """How to reach the model for one role."""
+
+    role: Role
+    model: str
+    base_url: str | None
+    api_key: str | None
+    timeout_s: float
+    retries: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything Shipyard reads from its environment."""
+
+    home: Path
+    database_url: str | None
+    models: dict[Role, ModelSettings] = field(default_factory=dict)
+    model_script: Path | None = None
+
+    @property
+    def workspaces(self) -> Path:
+        """Where run worktrees live."""
+        return self.home / "workspaces"
+
+    @property
+    def artifacts(self) -> Path:
+        """Where logs, diffs and reports live (state holds references to them)."""
+        return self.home / "artifacts"
+
+    @property
+    def pgdata(self) -> Path:
+        """The embedded Postgres data directory."""
+        return self.home / "pgdata"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        home = Path(env.get("SHIPYARD_HOME") or platformdirs.user_data_dir("shipyard"))
+        script = env.get("SHIPYARD_MODEL_SCRIPT")
+        return cls(
+            home=home.expanduser().resolve(),
+            database_url=env.get("DATABASE_URL") or None,
+            models={role: _model_settings(role, env) for role in ROLES},
+            model_script=Path(script).resolve() if script else None,
+        )
+
+
+def _model_settings(role: Role, env: Mapping[str, str]) -> ModelSettings:
+    prefix = f"SHIPYARD_{role.upper()}_"
+    return ModelSettings(
+        role=role,
+        model=env.get(prefix + "MODEL") or env.get("SHIPYARD_MODEL") or "gpt-4o-mini",
+        base_url=env.get(prefix + "BASE_URL") or env.get("OPENAI_BASE_URL") or None,
+        api_key=env.get(prefix + "API_KEY") or env.get("OPENAI_API_KEY") or None,
+        timeout_s=float(env.get("SHIPYARD_MODEL_TIMEOUT") or 120),
+        retries=int(env.get("SHIPYARD_MODEL_RETRIES") or 4),
+    )
