@@ -200,6 +200,12 @@ class RunInput(Contract):
     repo: str = Field(min_length=1)
     base_ref: str | None = None
     plan: Plan | None = None
+    policy: dict[str, Any] | None = Field(
+        default=None, description="Per-run policy overrides, merged over .shipyard.toml."
+    )
+    allow_dirty: bool = Field(
+        default=False, description="Start although the user's checkout has uncommitted changes."
+    )
 
 
 class RunReport(Contract):

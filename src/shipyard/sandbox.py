@@ -1,18 +1,44 @@
 """The launcher: every command the agent or a check runs goes through it (DESIGN §5).
 
-(Interface fixed here; the layered implementation is being written.)
+Always: argv without a shell (unless the caller — policy — allows one), an environment
+allowlist without secrets, a fresh session killed as a whole on timeout, output caps that
+keep the tail, rlimits. Then the strongest layers available (bubblewrap, a network
+namespace, Landlock, seccomp, a pids cgroup). What held and what is missing, with the
+reason, is in ``report()`` and in every ``CommandResult.isolation``; nothing falls back
+silently.
+
+::
+
+    launcher = make_launcher(min_level="namespace")
+    result = launcher.run(["python", "-m", "pytest", "-q"], workspace=worktree)
+    result.exit_code, result.limit, result.isolation.level
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel
 
-from shipyard.contracts import IsolationReport
+from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, IsolationReport
+from shipyard.errors import SandboxError
+from shipyard.isolation import bubblewrap, seccomp
+from shipyard.isolation.cgroup import PidsCgroup
+from shipyard.isolation.environment import build_env
+from shipyard.isolation.landlock import Ruleset
+from shipyard.isolation.layers import Layers, choose
+from shipyard.isolation.limit import infer_limit
+from shipyard.isolation.namespace import NetworkUnsharer
+from shipyard.isolation.probe import probe
+from shipyard.isolation.process import Outcome, apply_rlimits, collect, rlimit_pairs, spawn
 
 
 @dataclass(frozen=True)
@@ -56,3 +82,292 @@ class Launcher(Protocol):
     ) -> CommandResult: ...
 
     def report(self) -> IsolationReport: ...
+
+
+def level_at_least(a: IsolationLevel, b: IsolationLevel) -> bool:
+    """True when isolation level ``a`` is as strong as ``b`` or stronger."""
+    return ISOLATION_ORDER.index(a) >= ISOLATION_ORDER.index(b)
+
+
+@dataclass
+class _Plan:
+    """How one command is started: full argv, environment, fds to pass, child steps."""
+
+    argv: list[str]
+    env: dict[str, str]
+    pass_fds: tuple[int, ...] = ()
+    steps: list[Callable[[], None]] | None = None
+
+    def preexec(self) -> None:
+        for step in self.steps or ():
+            step()
+
+
+class SandboxLauncher:
+    """The launcher at the strongest level available up to ``prefer``.
+
+    ``disable`` names layers to treat as unavailable (``bubblewrap``, ``namespace``,
+    ``landlock``, ``seccomp``, ``pids-cgroup``) — the fallback path, reported as such.
+    ``network=True`` keeps the host network (policy allowed it). ``tmp_root`` is where
+    private ``HOME``/``TMPDIR`` directories are made below the bubblewrap level.
+    """
+
+    def __init__(
+        self,
+        *,
+        prefer: IsolationLevel = "bubblewrap",
+        limits: Limits | None = None,
+        bwrap: str | None = None,
+        disable: Collection[str] = (),
+        network: bool = False,
+        tmp_root: Path | None = None,
+    ) -> None:
+        if prefer not in ISOLATION_ORDER:
+            raise SandboxError(f"unknown isolation level {prefer!r}; one of {ISOLATION_ORDER}")
+        try:
+            caps = probe(bwrap=bwrap, disable=disable)
+        except ValueError as exc:
+            raise SandboxError(str(exc)) from exc
+        self._layers: Layers = choose(caps, prefer, network=network)
+        self._pids_root = caps.pids_root if self._layers.pids_cgroup else None
+        self._limits = limits or Limits()
+        self._tmp_root = tmp_root
+        self._seccomp = seccomp.Loader() if self._layers.seccomp else None
+        self._netns = NetworkUnsharer() if self._layers.netns else None
+
+    @property
+    def level(self) -> IsolationLevel:
+        return self._layers.level
+
+    def report(self) -> IsolationReport:
+        return self._layers.report.model_copy(deep=True)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        workspace: Path,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
+        shell: bool = False,
+    ) -> CommandResult:
+        """Run ``argv`` (through ``/bin/sh -c`` only if ``shell``) with cwd inside
+        ``workspace``. A failing or limited command is a result; ``SandboxError`` only when
+        it could not be started at all (bad argv/cwd, missing program, refused layer)."""
+        lim = limits or self._limits
+        argv = _checked_argv(argv, shell)
+        workdir = _checked_cwd(workspace, cwd)
+        with contextlib.ExitStack() as stack:
+            group = self._cgroup(lim, stack)
+            plan = self._plan(argv, workspace.resolve(), workdir, env, lim, stack)
+            if group is not None:
+                plan.steps = [group.join, *(plan.steps or [])]
+            proc = _start(plan, workdir, argv[0])
+            for fd in plan.pass_fds:
+                os.close(fd)
+            kill_all = group.kill_all if group is not None else None
+            outcome = collect(
+                proc, timeout_s=lim.timeout_s, output_bytes=lim.output_bytes, cleanup=kill_all
+            )
+            hit = group.limit_hit() if group is not None else False
+        report = self.report()
+        if shell:
+            report.held.remove("argv-no-shell")
+            report.missing["argv-no-shell"] = "a shell was allowed by policy for this command"
+        return _result(argv, outcome, lim, report, processes_hit=hit)
+
+    def _cgroup(self, lim: Limits, stack: contextlib.ExitStack) -> PidsCgroup | None:
+        if self._pids_root is None:
+            return None
+        try:
+            group = PidsCgroup(self._pids_root, lim.processes)
+        except OSError as exc:
+            raise SandboxError(f"cannot create the command's pids cgroup: {exc}") from exc
+        stack.callback(group.destroy)
+        return group
+
+    def _plan(
+        self,
+        argv: list[str],
+        root: Path,
+        workdir: Path,
+        extra_env: Mapping[str, str] | None,
+        lim: Limits,
+        stack: contextlib.ExitStack,
+    ) -> _Plan:
+        pairs = rlimit_pairs(
+            cpu_s=lim.cpu_s,
+            memory_bytes=lim.memory_bytes,
+            file_size_bytes=lim.file_size_bytes,
+            processes=lim.processes,
+        )
+        steps: list[Callable[[], None]] = [lambda: apply_rlimits(pairs)]
+        if self._layers.bwrap:
+            return self._bwrap_plan(argv, root, workdir, extra_env, lim, steps)
+        priv = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="shipyard-cmd-", dir=self._tmp_root)
+        )
+        plan = _Plan(
+            argv, build_env(os.environ, home=priv, tmpdir=priv, extra=extra_env), (), steps
+        )
+        if self._netns is not None:
+            steps.append(self._netns)
+        if self._layers.landlock_abi:
+            ruleset = Ruleset(
+                self._layers.landlock_abi,
+                [str(root), priv, "/dev/shm"],
+                deny_tcp=self._netns is None,
+            )
+            stack.callback(ruleset.close)
+            steps.append(ruleset.restrict_self)
+        if self._seccomp is not None:
+            steps.append(self._seccomp)
+        return plan
+
+    def _bwrap_plan(
+        self,
+        argv: list[str],
+        root: Path,
+        workdir: Path,
+        extra_env: Mapping[str, str] | None,
+        lim: Limits,
+        steps: list[Callable[[], None]],
+    ) -> _Plan:
+        assert self._layers.bwrap is not None
+        fds: tuple[int, ...] = ()
+        if self._seccomp is not None:
+            read_end, write_end = os.pipe()
+            os.write(write_end, seccomp.program())
+            os.close(write_end)
+            fds = (read_end,)
+        prefix = bubblewrap.command(
+            self._layers.bwrap,
+            workspace=root,
+            cwd=workdir,
+            tmp_size=lim.file_size_bytes,
+            network=self._netns is None and "network-namespace" in self._layers.report.missing,
+            seccomp_fd=fds[0] if fds else None,
+        )
+        env = build_env(os.environ, home=bubblewrap.SANDBOX_HOME, tmpdir="/tmp", extra=extra_env)
+        return _Plan([*prefix, "--", *argv], env, fds, steps)
+
+
+class ProcessLauncher(SandboxLauncher):
+    """Level ``process`` only: session, rlimits, environment allowlist, output caps, plus
+    Landlock, seccomp and a pids cgroup where available."""
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        tmp_root: Path | None = None,
+        disable: Collection[str] = (),
+    ) -> None:
+        super().__init__(prefer="process", limits=limits, tmp_root=tmp_root, disable=disable)
+
+
+def make_launcher(
+    min_level: IsolationLevel = "none",
+    prefer: IsolationLevel = "bubblewrap",
+    limits: Limits | None = None,
+    *,
+    disable: Collection[str] = (),
+    network: bool = False,
+    bwrap: str | None = None,
+) -> SandboxLauncher:
+    """The strongest launcher up to ``prefer``.
+
+    Raises ``SandboxError`` naming what is missing when the best available level is below
+    ``min_level`` (the policy decides whether that means ask or refuse).
+    """
+    if min_level not in ISOLATION_ORDER:
+        raise SandboxError(f"unknown isolation level {min_level!r}; one of {ISOLATION_ORDER}")
+    launcher = SandboxLauncher(
+        prefer=prefer, limits=limits, bwrap=bwrap, disable=disable, network=network
+    )
+    if not level_at_least(launcher.level, min_level):
+        missing = launcher.report().missing
+        why = "; ".join(f"{k}: {v}" for k, v in missing.items() if k in _LEVEL_LAYERS)
+        raise SandboxError(
+            f"isolation level {min_level!r} required but only {launcher.level!r} is available"
+            f" ({why or 'prefer=' + prefer})"
+        )
+    return launcher
+
+
+_LEVEL_LAYERS = ("bubblewrap", "network-namespace")
+
+
+def _start(plan: _Plan, workdir: Path, program: str) -> subprocess.Popen[bytes]:
+    # Checked here so a missing program is the same error at every level (inside
+    # bubblewrap the exec would fail only after the sandbox was built).
+    found = (
+        (workdir / program).is_file()
+        if "/" in program
+        else shutil.which(program, path=plan.env.get("PATH")) is not None
+    )
+    if not found:
+        raise SandboxError(f"cannot start {program!r}: program not found")
+    try:
+        return spawn(
+            plan.argv,
+            cwd=str(workdir),
+            env=plan.env,
+            preexec=plan.preexec,
+            pass_fds=plan.pass_fds,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SandboxError(f"cannot start {plan.argv[0]!r}: {exc}") from exc
+
+
+def _checked_argv(argv: Sequence[str], shell: bool) -> list[str]:
+    if isinstance(argv, str):
+        raise SandboxError("argv must be a list of strings, not one string")
+    items = list(argv)
+    if not items or not all(isinstance(a, str) for a in items):
+        raise SandboxError(f"argv must be a non-empty list of strings, got {argv!r}")
+    if any("\0" in a for a in items):
+        raise SandboxError("argv contains a NUL byte")
+    if shell:
+        return ["/bin/sh", "-c", " ".join(items)]
+    return items
+
+
+def _checked_cwd(workspace: Path, cwd: Path | None) -> Path:
+    root = workspace.resolve()
+    if not root.is_dir():
+        raise SandboxError(f"workspace {workspace} is not a directory")
+    where = (root / cwd).resolve() if cwd is not None else root
+    if not where.is_relative_to(root) or not where.is_dir():
+        raise SandboxError(f"cwd {cwd} is not a directory inside the workspace {root}")
+    return where
+
+
+def _result(
+    argv: list[str],
+    outcome: Outcome,
+    lim: Limits,
+    report: IsolationReport,
+    *,
+    processes_hit: bool,
+) -> CommandResult:
+    stderr = outcome.stderr.text()
+    return CommandResult(
+        argv=argv,
+        exit_code=outcome.returncode,
+        stdout=outcome.stdout.text(),
+        stderr=stderr,
+        duration_s=outcome.duration_s,
+        timed_out=outcome.timed_out,
+        truncated=outcome.stdout.truncated or outcome.stderr.truncated,
+        limit=infer_limit(
+            returncode=outcome.returncode,
+            timed_out=outcome.timed_out,
+            cpu_used_s=outcome.cpu_s,
+            cpu_limit_s=lim.cpu_s,
+            processes_hit=processes_hit,
+            stderr_tail=stderr,
+        ),
+        isolation=report,
+    )

@@ -11,6 +11,7 @@
 | ``SHIPYARD_MODEL_SCRIPT`` | path of a script for the scripted model (tests, demo) | unset |
 | ``SHIPYARD_MODEL_TIMEOUT`` | seconds per model request | ``120`` |
 | ``SHIPYARD_MODEL_RETRIES`` | retries on 429 / 5xx / timeouts | ``4`` |
+| ``SHIPYARD_<ROLE>_PRICE`` | ``"in,out"`` USD per 1M input / output tokens | built-in table |
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
+
+from shipyard.errors import UserInputError
 
 Role = Literal["planner", "developer", "reviewer"]
 ROLES: tuple[Role, ...] = ("planner", "developer", "reviewer")
@@ -37,6 +40,9 @@ class ModelSettings:
     api_key: str | None
     timeout_s: float
     retries: int
+    price: tuple[float, float] | None = None
+    """USD per 1M (input, output) tokens from ``SHIPYARD_<ROLE>_PRICE``; ``None`` means
+    the built-in table in ``shipyard.llm.pricing`` decides."""
 
 
 @dataclass(frozen=True)
@@ -86,4 +92,21 @@ def _model_settings(role: Role, env: Mapping[str, str]) -> ModelSettings:
         api_key=env.get(prefix + "API_KEY") or env.get("OPENAI_API_KEY") or None,
         timeout_s=float(env.get("SHIPYARD_MODEL_TIMEOUT") or 120),
         retries=int(env.get("SHIPYARD_MODEL_RETRIES") or 4),
+        price=_price(prefix + "PRICE", env.get(prefix + "PRICE")),
     )
+
+
+def _price(name: str, text: str | None) -> tuple[float, float] | None:
+    """Parse ``"in,out"`` (USD per 1M tokens); a malformed value names the variable."""
+    if not text:
+        return None
+    parts = text.split(",")
+    try:
+        price_in, price_out = (float(part) for part in parts)
+    except ValueError:
+        raise UserInputError(
+            f'{name}={text!r}: expected "input,output" USD per 1M tokens, e.g. "0.15,0.60"'
+        ) from None
+    if price_in < 0 or price_out < 0:
+        raise UserInputError(f"{name}={text!r}: prices cannot be negative")
+    return (price_in, price_out)

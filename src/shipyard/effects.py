@@ -1,0 +1,71 @@
+"""Journaled side effects (DESIGN §4, rule 2).
+
+Every effect of a step attempt — a model call, a tool call, a commit — goes through
+``EffectLog.run``: the intent is written before the effect, the outcome after. When a node
+re-runs after a crash, a completed effect is replayed from its recorded outcome instead of
+running again; an effect with an intent but no outcome is handed to its ``reconcile``
+function, which looks the effect up and returns its outcome — or says it cannot, and the
+effect is reported as interrupted. Nothing is blindly repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shipyard.store import Journal, JournalEntry
+
+Outcome = dict[str, Any]
+Reconcile = Callable[[dict[str, Any]], Outcome | None]
+
+
+class EffectLog:
+    """The journal of one step attempt (``thread_id`` + ``step_key``)."""
+
+    def __init__(self, journal: Journal, thread_id: str, step_key: str) -> None:
+        self._journal = journal
+        self.thread_id = thread_id
+        self.step_key = step_key
+        self._recorded: dict[str, JournalEntry] = {
+            e.call_id: e for e in journal.entries(thread_id, step_key)
+        }
+        self.replayed = 0
+        self.reconciled = 0
+
+    def last_tree(self) -> str | None:
+        """The workspace tree recorded by the latest completed effect, if any."""
+        tree = None
+        for entry in self._recorded.values():
+            if entry.status in ("done", "reconciled") and entry.outcome:
+                tree = entry.outcome.get("tree") or tree
+        return tree
+
+    def run(
+        self,
+        call_id: str,
+        kind: str,
+        intent: dict[str, Any],
+        effect: Callable[[], Outcome],
+        reconcile: Reconcile,
+    ) -> Outcome:
+        """Run ``effect`` once across crashes; return its (possibly recorded) outcome."""
+        entry = self._recorded.get(call_id)
+        if entry is not None and entry.status in ("done", "reconciled") and entry.outcome:
+            self.replayed += 1
+            return entry.outcome
+        if entry is not None:
+            outcome = reconcile(entry.intent)
+            if outcome is not None:
+                self._journal.complete(
+                    self.thread_id, self.step_key, call_id, outcome, status="reconciled"
+                )
+                self.reconciled += 1
+                return outcome
+            raise RuntimeError(
+                f"effect {self.step_key}/{call_id} has an intent but no outcome and cannot be "
+                "reconciled; refusing to repeat it"
+            )
+        self._journal.begin(self.thread_id, self.step_key, call_id, kind, intent)
+        outcome = effect()
+        self._journal.complete(self.thread_id, self.step_key, call_id, outcome)
+        return outcome

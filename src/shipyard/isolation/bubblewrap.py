@@ -1,0 +1,123 @@
+"""The bubblewrap command line: a read-only system, a writable workspace, nothing else.
+
+Inside: ``/`` read-only, the workspace bind-mounted read-write, the repository's hooks and
+config (and, in a git worktree, the ``.git`` pointer file) read-only on top, a private
+``/tmp`` and ``/dev/shm``, new user/pid/net/ipc/uts/cgroup namespaces, uid and gid 65534
+with every capability dropped, no further user namespaces, its own session, and death
+with its parent. The user namespace maps 65534 to the caller, so files the command writes
+belong to whoever runs Shipyard.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+SANDBOX_UID = 65534
+SANDBOX_HOME = "/tmp/home"
+
+_HOOKS_PATH = re.compile(r"^\s*hookspath\s*=\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def git_dirs(workspace: Path) -> tuple[Path | None, Path | None]:
+    """The workspace's git dir and common dir: ``.git`` itself for a plain repository; for
+    a worktree (``.git`` is a file saying ``gitdir: …``), the dir it points at and the
+    ``commondir`` recorded there."""
+    dot_git = workspace / ".git"
+    if dot_git.is_dir() and not dot_git.is_symlink():
+        return dot_git, dot_git
+    if not dot_git.is_file():
+        return None, None
+    text = dot_git.read_text(errors="replace").strip()
+    if not text.startswith("gitdir:"):
+        return None, None
+    gitdir = (workspace / text.removeprefix("gitdir:").strip()).resolve()
+    common_file = gitdir / "commondir"
+    if common_file.is_file():
+        return gitdir, (gitdir / common_file.read_text().strip()).resolve()
+    return gitdir, gitdir
+
+
+def protected_paths(workspace: Path) -> list[Path]:
+    """Paths under the workspace that must be read-only inside: hooks, config, a ``.git``
+    pointer file, and a ``core.hooksPath`` directory that lies in the workspace.
+
+    A missing hooks directory inside the workspace is created (empty) so it can be mounted
+    read-only; otherwise a command could create it and plant a hook.
+    """
+    root = workspace.resolve()
+    gitdir, common = git_dirs(root)
+    found: list[Path] = []
+    if (root / ".git").is_file():
+        found.append(root / ".git")
+    hook_dirs: list[Path] = []
+    files: list[Path] = []
+    for base in dict.fromkeys(d for d in (gitdir, common) if d is not None):
+        hook_dirs.append(base / "hooks")
+        hook_dirs += [_resolve_hooks_path(root, hp) for hp in _hooks_paths(base / "config")]
+        files += [base / "config", base / "config.worktree"]
+    for path in [*hook_dirs, *files]:
+        if not path.is_relative_to(root) or path in found:
+            continue  # outside the workspace: already read-only with the rest of the system
+        if path in hook_dirs:
+            path.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            found.append(path)
+    return found
+
+
+def _outside_git_dirs(root: Path) -> list[Path]:
+    """The git dir and common dir when they lie outside the workspace (worktrees)."""
+    found: list[Path] = []
+    for path in sorted({d for d in git_dirs(root) if d is not None}, key=lambda p: len(p.parts)):
+        if not path.is_relative_to(root) and not any(path.is_relative_to(f) for f in found):
+            found.append(path)
+    return found
+
+
+def _hooks_paths(config: Path) -> list[str]:
+    try:
+        return _HOOKS_PATH.findall(config.read_text(errors="replace"))
+    except OSError:
+        return []
+
+
+def _resolve_hooks_path(root: Path, value: str) -> Path:
+    value = value.strip().strip('"')
+    path = Path(value).expanduser()
+    return (path if path.is_absolute() else root / path).resolve()
+
+
+def command(
+    bwrap: str,
+    *,
+    workspace: Path,
+    cwd: Path,
+    tmp_size: int,
+    network: bool = False,
+    seccomp_fd: int | None = None,
+) -> list[str]:
+    """The ``bwrap`` argv prefix; append ``--`` and the command."""
+    ws = str(workspace.resolve())
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
+    if network:
+        argv.append("--share-net")
+    argv += [
+        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "shipyard",
+        "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+        "--ro-bind", "/", "/",
+        "--dev", "/dev", "--proc", "/proc",
+        "--size", str(tmp_size), "--tmpfs", "/tmp",
+        "--size", str(tmp_size), "--tmpfs", "/dev/shm",
+        "--dir", SANDBOX_HOME,
+        "--bind", ws, ws,
+    ]  # fmt: skip
+    for path in _outside_git_dirs(workspace.resolve()):
+        # A worktree's git dirs may sit under /tmp, which the private /tmp would hide.
+        argv += ["--ro-bind", str(path), str(path)]
+    for path in protected_paths(workspace):
+        argv += ["--ro-bind", str(path), str(path)]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    argv += ["--chdir", str(cwd)]
+    return argv

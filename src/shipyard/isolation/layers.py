@@ -1,0 +1,135 @@
+"""Choosing the layers for a level from the probed capabilities, and reporting them.
+
+The report names every layer that holds and, for every one that does not, why — the
+reason the probe found, or the reason a stronger layer makes it unnecessary or impossible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, IsolationReport
+from shipyard.isolation import landlock
+from shipyard.isolation.probe import Capabilities
+
+_ALWAYS = ["argv-no-shell", "env-allowlist", "process-group", "output-cap", "rlimits"]
+_BWRAP_HELD = [
+    "bubblewrap", "read-only-root", "private-tmp", "git-hooks-readonly", "network-namespace",
+    "user-namespace-uid-65534", "pid-namespace", "ipc-uts-namespaces", "cap-drop-all",
+    "no-new-user-namespaces", "no-new-privs",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Layers:
+    """What the launcher does for every command at its level."""
+
+    level: IsolationLevel
+    bwrap: str | None
+    netns: bool
+    landlock_abi: int
+    seccomp: bool
+    pids_cgroup: bool
+    report: IsolationReport
+
+
+def best_level(caps: Capabilities, prefer: IsolationLevel) -> IsolationLevel:
+    """The strongest level available that is not above ``prefer`` (never below
+    ``process``: its layers are always applied)."""
+    available: list[IsolationLevel] = ["process"]
+    if caps.netns:
+        available.append("namespace")
+    if caps.bwrap:
+        available.append("bubblewrap")
+    wanted = max(ISOLATION_ORDER.index(prefer), ISOLATION_ORDER.index("process"))
+    return [lvl for lvl in available if ISOLATION_ORDER.index(lvl) <= wanted][-1]
+
+
+def choose(caps: Capabilities, prefer: IsolationLevel, *, network: bool = False) -> Layers:
+    """The layers to apply at the best level up to ``prefer``."""
+    level = best_level(caps, prefer)
+    bwrap = caps.bwrap if level == "bubblewrap" else None
+    netns = level == "namespace" and not network
+    # Landlock before exec would forbid bubblewrap's own mounts, and bwrap 0.8 cannot
+    # apply it itself, so under bubblewrap it is not used (its mounts already confine writes).
+    abi = 0 if bwrap else caps.landlock_abi
+    layers = Layers(
+        level=level,
+        bwrap=bwrap,
+        netns=netns,
+        landlock_abi=abi,
+        seccomp=caps.seccomp,
+        pids_cgroup=caps.pids_root is not None,
+        report=IsolationReport(level=level),
+    )
+    held, missing = _describe(caps, layers, prefer, network)
+    return Layers(
+        **{**layers.__dict__, "report": IsolationReport(level=level, held=held, missing=missing)}
+    )
+
+
+def _describe(
+    caps: Capabilities, layers: Layers, prefer: IsolationLevel, network: bool
+) -> tuple[list[str], dict[str, str]]:
+    held = list(_ALWAYS)
+    missing: dict[str, str] = {}
+    if layers.bwrap:
+        held += _BWRAP_HELD
+        missing["landlock"] = (
+            "not applied under bubblewrap: bwrap 0.8 cannot load it, and loading it before "
+            "bwrap forbids bwrap's mounts; the read-only mounts confine writes instead"
+        )
+        if network:
+            held.remove("network-namespace")
+            missing["network-namespace"] = "network allowed by policy for this launcher"
+    else:
+        missing["bubblewrap"] = caps.why.get("bubblewrap") or f"not requested (prefer={prefer})"
+        missing["read-only-root"] = "only bubblewrap mounts the system read-only"
+        missing["git-hooks-readonly"] = "only bubblewrap mounts .git/hooks and config read-only"
+        missing["pid-namespace"] = "only bubblewrap gives the command its own pid namespace"
+        _describe_netns(caps, layers, prefer, network, held, missing)
+        _describe_landlock(caps, layers, held, missing)
+    if layers.seccomp:
+        held.append("seccomp")
+    else:
+        missing["seccomp"] = caps.why.get("seccomp", "unavailable")
+    if layers.pids_cgroup:
+        held.append("pids-cgroup")
+    elif caps.is_root:
+        missing["process-limit"] = (
+            "RLIMIT_NPROC is not enforced for uid 0 and no pids cgroup is available: "
+            + caps.why.get("pids-cgroup", "unknown")
+        )
+    return held, missing
+
+
+def _describe_netns(
+    caps: Capabilities,
+    layers: Layers,
+    prefer: IsolationLevel,
+    network: bool,
+    held: list[str],
+    missing: dict[str, str],
+) -> None:
+    if layers.netns:
+        held.append("network-namespace")
+    elif network:
+        missing["network-namespace"] = "network allowed by policy for this launcher"
+    else:
+        missing["network-namespace"] = caps.why.get("namespace") or f"not requested ({prefer=})"
+
+
+def _describe_landlock(
+    caps: Capabilities, layers: Layers, held: list[str], missing: dict[str, str]
+) -> None:
+    if not layers.landlock_abi:
+        missing["landlock"] = caps.why.get("landlock", "unavailable")
+        return
+    features = landlock.held_features(layers.landlock_abi)
+    if layers.netns and "landlock-net-tcp" in features:
+        # The namespace already cuts the host network; TCP inside it (its own loopback)
+        # stays usable for test suites that talk to themselves.
+        features.remove("landlock-net-tcp")
+    held += [f"{f}(abi {layers.landlock_abi})" for f in features]
+    if not layers.netns:
+        missing["network-udp"] = "without a network namespace only TCP is refused (Landlock)"

@@ -1,0 +1,230 @@
+"""The model gateway: the one door the graph's nodes use to reach a model.
+
+It picks the model for a role (injected, scripted, or built from settings on first use),
+retries what is transient, asks for structured output with one repair round, and returns
+every call's ``Usage`` (calls, tokens, cost, wall time). It never enforces budgets — the
+caller adds the usage up and decides.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
+from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
+
+from shipyard.contracts import Usage
+from shipyard.errors import ModelUnavailableError
+from shipyard.llm.factory import build_chat_model, endpoint_label
+from shipyard.llm.pricing import Price, cost_usd, price_for
+from shipyard.llm.retry import RetryPolicy, call_with_retries
+from shipyard.llm.scripted import Script, ScriptedChatModel
+from shipyard.llm.structured import Invalid, parse_reply, repair_messages
+from shipyard.settings import ModelSettings, Role, Settings
+
+T = TypeVar("T", bound=BaseModel)
+
+UNPRICED = " (no price known: cost counted as 0)"
+"""Appended to a label when the model is neither in the price table nor given a price."""
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    """One model call: the message (content, tool calls) and what this call used."""
+
+    message: AIMessage
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class StructuredReply(Generic[T]):
+    """A structured request's outcome, after at most one repair round."""
+
+    value: T | None
+    """The validated instance, or ``None`` when no reply validated."""
+    usage: Usage
+    """Summed over the attempts."""
+    raw: list[str] = field(default_factory=list)
+    """Every raw reply, in order (kept for escalation)."""
+    error: str | None = None
+    """The last validation error (naming the fields); ``None`` when ``value`` is set."""
+
+
+class ModelGateway:
+    """Chat and structured calls per role, with retries and usage accounting.
+
+    ``models`` overrides the model of some roles (tests); otherwise ``settings.model_script``
+    makes every role scripted, and failing that each role's model is built from
+    ``settings.models[role]`` on first use — so missing credentials surface as
+    ``ModelUnavailableError`` at the first call, not here. ``sleep`` is called with every
+    retry wait (inject a recorder or a no-op in tests).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        models: Mapping[Role, BaseChatModel] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._settings = settings
+        self._models: dict[Role, BaseChatModel] = dict(models or {})
+        self._sleep = sleep
+        self._script: Script | None = None
+        self._rng = random.Random()
+
+    @property
+    def scripted(self) -> bool:
+        """True when any role answers from a script (the report must say so)."""
+        if self._settings.model_script is not None:
+            return True
+        return any(isinstance(model, ScriptedChatModel) for model in self._models.values())
+
+    def label(self, role: Role) -> str:
+        """What serves ``role``: ``scripted:<label>`` or ``openai-compatible:<model>@<url>``.
+
+        A model without a known price gets ``UNPRICED`` appended, so a cost of 0 is never
+        mistaken for a free model.
+        """
+        text = self._endpoint(role)
+        if text.startswith("scripted:") or self._price(role) is not None:
+            return text
+        return text + UNPRICED
+
+    def chat(
+        self,
+        role: Role,
+        messages: Sequence[BaseMessage],
+        *,
+        tools: Sequence[BaseTool] = (),
+        key: str,
+    ) -> ModelReply:
+        """One model turn with ``tools`` offered.
+
+        ``key`` names the call (see ``scripted.py`` for the keys nodes use): it selects the
+        scripted reply and tags the trace; a real endpoint otherwise ignores it.
+
+        Raises ``ModelUnavailableError`` when the endpoint fails after the retries (or is
+        misconfigured); the message names the endpoint and what to do.
+        """
+        model = self._model(role)
+        runnable: Runnable[LanguageModelInput, AIMessage] = (
+            model.bind_tools(list(tools)) if tools else model
+        )
+        return self._invoke(role, runnable, messages, key)
+
+    def structured(
+        self, role: Role, messages: Sequence[BaseMessage], schema: type[T], *, key: str
+    ) -> StructuredReply[T]:
+        """Ask for an instance of ``schema``; one repair round if the first reply is invalid.
+
+        The schema is offered as a tool named after the class and forced (see
+        ``structured.py``). The repair round resends the invalid reply with the error and
+        uses the key ``<key>/repair``. If that still does not validate, ``value`` is
+        ``None`` and ``raw`` / ``error`` are kept for escalation.
+        """
+        runnable = self._model(role).bind_tools([schema], tool_choice=schema.__name__)
+        history = list(messages)
+        usage, error = Usage(), ""
+        raw: list[str] = []
+        for attempt_key in (key, f"{key}/repair"):
+            reply = self._invoke(role, runnable, history, attempt_key)
+            usage += reply.usage
+            try:
+                text, value = parse_reply(reply.message, schema)
+            except Invalid as bad:
+                raw.append(bad.raw)
+                error = bad.error
+                history += repair_messages(reply.message, error, schema.__name__)
+                continue
+            raw.append(text)
+            return StructuredReply(value=value, usage=usage, raw=raw)
+        return StructuredReply(value=None, usage=usage, raw=raw, error=error)
+
+    def _invoke(
+        self,
+        role: Role,
+        runnable: Runnable[LanguageModelInput, AIMessage],
+        messages: Sequence[BaseMessage],
+        key: str,
+    ) -> ModelReply:
+        extra: dict[str, Any] = {}
+        if isinstance(self._models.get(role), ScriptedChatModel):
+            extra["script_key"] = key
+        retries = self._model_settings(role).retries if role in self._settings.models else 0
+        # Traces (LangSmith, Studio) show which role and script key each call was.
+        config = RunnableConfig(run_name=f"model:{role}", metadata={"role": role, "key": key})
+        started = time.monotonic()
+        message = call_with_retries(
+            lambda: runnable.invoke(list(messages), config, **extra),
+            policy=RetryPolicy(retries=retries),
+            sleep=self._sleep,
+            endpoint=self._endpoint(role),
+            role=role,
+            rng=self._rng,
+        )
+        return ModelReply(message=message, usage=self._usage(role, message, started))
+
+    def _endpoint(self, role: Role) -> str:
+        model = self._models.get(role)
+        if isinstance(model, ScriptedChatModel):
+            return model.label
+        if isinstance(model, ChatOpenAI):
+            return f"openai-compatible:{model.model_name}@{model.openai_api_base}"
+        if model is not None:
+            return f"{type(model).__name__}:{getattr(model, 'model_name', '') or '?'}"
+        if self._settings.model_script is not None:
+            return f"scripted:{self._load_script().label}"
+        return endpoint_label(self._model_settings(role))
+
+    def _usage(self, role: Role, message: AIMessage, started: float) -> Usage:
+        tokens = message.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
+        input_tokens, output_tokens = tokens["input_tokens"], tokens["output_tokens"]
+        return Usage(
+            model_calls=1,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost_usd(self._price(role), input_tokens, output_tokens),
+            wall_s=round(time.monotonic() - started, 3),
+        )
+
+    def _price(self, role: Role) -> Price | None:
+        model = self._models.get(role)
+        if isinstance(model, ScriptedChatModel):
+            return None
+        settings = self._settings.models.get(role)
+        name = getattr(model, "model_name", None) or (settings.model if settings else "")
+        return price_for(str(name), settings.price if settings else None)
+
+    def _model(self, role: Role) -> BaseChatModel:
+        if role not in self._models:
+            if self._settings.model_script is not None:
+                self._models[role] = ScriptedChatModel(script=self._load_script(), role=role)
+            else:
+                self._models[role] = build_chat_model(self._model_settings(role))
+        return self._models[role]
+
+    def _model_settings(self, role: Role) -> ModelSettings:
+        settings = self._settings.models.get(role)
+        if settings is None:
+            raise ModelUnavailableError(
+                f"no model settings for the {role} role; build Settings with "
+                "Settings.from_env() or give models[role]"
+            )
+        return settings
+
+    def _load_script(self) -> Script:
+        if self._script is None:
+            path = self._settings.model_script
+            if path is None:
+                raise AssertionError("_load_script called without a model script")
+            self._script = Script.load(path)
+        return self._script

@@ -1,0 +1,173 @@
+"""execute: the developer model carries out one plan step through its tools (DESIGN §1, §3).
+
+Every model call and tool call is a journaled effect (``effects.EffectLog``), so when this
+node re-runs after a crash it replays what already happened instead of doing it again:
+the workspace is first pinned to the tree recorded by the last completed effect (which also
+undoes a write that was cut short), recorded replies and results are replayed, and the loop
+goes on live from there. The loop is bounded by the step's tool-call budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    message_to_dict,
+    messages_from_dict,
+)
+from langgraph.runtime import Runtime
+
+from shipyard import prompts
+from shipyard.context import Context
+from shipyard.contracts import Plan, PlanStep, Usage
+from shipyard.effects import EffectLog
+from shipyard.nodes.run import context_of, event, journal_key, policy_of, workspace_of
+from shipyard.pin import pin_workspace
+from shipyard.policy import budget_exceeded
+from shipyard.state import RunState
+from shipyard.tools import git
+from shipyard.tools.agent import MUTATING, Toolbox, ToolResult, tool_schemas
+
+NUDGE = "Use the tools to make the change; call `finish` with a summary when the step is done."
+
+
+@dataclass
+class _Attempt:
+    """One attempt at one step: the conversation and what it used."""
+
+    ctx: Context
+    state: RunState
+    step: PlanStep
+    log: EffectLog
+    toolbox: Toolbox
+    usage: Usage
+    messages: list[BaseMessage] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    calls: int = 0
+    summary: str = ""
+
+
+def execute(state: RunState, runtime: Runtime[Context]) -> RunState:
+    """Work on ``plan.steps[step_index]`` until ``finish``, the tool budget, or a spent run
+    budget (which ends the run as ``needs_human_review``)."""
+    ctx = context_of(runtime)
+    plan = Plan.model_validate(state["plan"])
+    step, attempt_no = plan.steps[state["step_index"]], state["attempt"]
+    log = EffectLog(ctx.journal, state["run_id"], journal_key(state, "execute", step.id, attempt_no))
+    pin_workspace(state, tree=log.last_tree())
+    attempt = _Attempt(
+        ctx=ctx,
+        state=state,
+        step=step,
+        log=log,
+        toolbox=_toolbox(state, ctx),
+        usage=state["usage"],
+        messages=[
+            SystemMessage(prompts.DEVELOPER),
+            HumanMessage(prompts.step_request(plan, step, attempt_no, state.get("feedback", ""))),
+        ],
+    )
+    spent = _work(attempt, runtime)
+    update: RunState = {
+        "work_tree": git.snapshot_tree(workspace_of(state)),
+        "usage": attempt.usage,
+        "deferred": [*state.get("deferred", []), *attempt.deferred],
+    }
+    if spent is not None:
+        update.update(status="needs_human_review", reason=spent)
+    return update
+
+
+def _work(attempt: _Attempt, runtime: Runtime[Context]) -> str | None:
+    """The developer loop; returns the spent budget's description, if one ran out."""
+    budgets = policy_of(attempt.state).budgets
+    for turn in range(budgets.tool_calls_per_step):
+        if (spent := budget_exceeded(attempt.usage, budgets)) is not None:
+            return spent
+        reply = _model_turn(attempt, turn)
+        attempt.messages.append(reply)
+        if not reply.tool_calls:
+            attempt.messages.append(HumanMessage(NUDGE))
+            continue
+        for index, call in enumerate(reply.tool_calls):
+            result = _tool_turn(attempt, f"{turn}.{index}", call)
+            runtime.stream_writer({"tool": call["name"], "step": attempt.step.id})
+            attempt.messages.append(ToolMessage(result.content, tool_call_id=call["id"] or ""))
+            if result.finished:
+                attempt.summary = result.content
+                return None
+        if attempt.calls >= budgets.tool_calls_per_step:
+            break
+    return None
+
+
+def _model_turn(attempt: _Attempt, turn: int) -> AIMessage:
+    key = f"{attempt.step.id}/{attempt.state['attempt']}/{turn}"
+
+    def call(_intent: dict[str, Any] | None = None) -> dict[str, Any]:
+        # A model call changes nothing outside, so one cut short is simply asked again.
+        reply = attempt.ctx.models.chat(
+            "developer", attempt.messages, tools=tool_schemas(), key=key
+        )
+        return {"message": message_to_dict(reply.message), "usage": reply.usage.model_dump()}
+
+    outcome = attempt.log.run(f"model.{turn}", "model", {"key": key}, call, call)
+    attempt.usage = attempt.usage + Usage.model_validate(outcome["usage"])
+    message = messages_from_dict([outcome["message"]])[0]
+    if not isinstance(message, AIMessage):
+        raise RuntimeError(f"journaled model reply for {key} is not an AI message")
+    return message
+
+
+def _tool_turn(attempt: _Attempt, call_id: str, call: ToolCall) -> ToolResult:
+    name, args = call["name"], call["args"]
+    ws = workspace_of(attempt.state)
+
+    def run(_intent: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = attempt.toolbox.call(name, args)
+        tree = git.snapshot_tree(ws) if name in MUTATING else None
+        return {**_dump(result), "tree": tree}
+
+    def reconcile(_intent: dict[str, Any]) -> dict[str, Any]:
+        # The workspace was pinned to the tree before this call, so a cut-short write left
+        # nothing behind: applying it now is its first complete run. A command may have had
+        # effects we cannot look up, so it is reported to the model instead of repeated.
+        if name != "run_command":
+            return run()
+        text = (
+            f"interrupted: `{args.get('command')}` was cut off by a crash; the workspace was "
+            "rolled back to before it and it was NOT run again. Run it again if you need it."
+        )
+        return {**_dump(ToolResult(text)), "tree": git.snapshot_tree(ws)}
+
+    outcome = attempt.log.run(
+        f"tool.{call_id}", f"tool:{name}", {"name": name, "args": args}, run, reconcile
+    )
+    attempt.calls += 1
+    attempt.usage = attempt.usage + Usage(tool_calls=1)
+    result = ToolResult(outcome["content"], outcome["finished"], outcome["deferred"])
+    if result.deferred:
+        attempt.deferred.append(result.deferred)
+    return result
+
+
+def _toolbox(state: RunState, ctx: Context) -> Toolbox:
+    run_id = state["run_id"]
+    return Toolbox(
+        root=workspace_of(state),
+        policy=policy_of(state),
+        launcher=ctx.launcher,
+        remembered=list(state.get("remembered", [])),
+        record=lambda kind, payload: event(ctx, run_id, kind, payload),
+    )
+
+
+def _dump(result: ToolResult) -> dict[str, Any]:
+    return {"content": result.content, "finished": result.finished, "deferred": result.deferred}

@@ -1,0 +1,81 @@
+"""intake: check the input, fix the policy, create the run's worktree (DESIGN §1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+from pydantic import ValidationError
+
+from shipyard.context import Context
+from shipyard.contracts import RunInput, Usage
+from shipyard.errors import UserInputError
+from shipyard.nodes.run import context_of, event, thread_id
+from shipyard.policy import load_policy
+from shipyard.state import RunState
+from shipyard.tools import git
+
+
+def intake(state: RunState, runtime: Runtime[Context]) -> RunState:
+    """Validate input and policy, then create ``shipyard/<run-id>`` from the base commit.
+
+    Bad input ends the run as ``failed`` (or ``blocked_by_policy``) with the reason; nothing
+    in the user's checkout is touched either way.
+    """
+    ctx = context_of(runtime)
+    run_id = thread_id()
+    try:
+        run_input = parse_input(state)
+        repo = git.repo_root(Path(run_input.repo))
+        policy = load_policy(repo, run_input.policy)
+        base = git.resolve_commit(repo, run_input.base_ref or "HEAD")
+    except UserInputError as err:
+        return {"run_id": run_id, "status": "failed", "reason": str(err)}
+    isolation = ctx.launcher.report()
+    verdict = policy.check_isolation(isolation.level)
+    if verdict.action == "deny":
+        return {"run_id": run_id, "status": "blocked_by_policy", "reason": verdict.reason}
+    branch = git.run_branch(run_id)
+    workspace = ctx.settings.workspaces / run_id
+    git.create_worktree(repo, workspace, branch, base)
+    event(ctx, run_id, "intake", {"repo": str(repo), "base": base, "branch": branch})
+    return {
+        "run_id": run_id,
+        "epoch": "0",
+        "status": "running",
+        "repo": str(repo),
+        "effective_policy": policy.model_dump(mode="json"),
+        "branch": branch,
+        "workspace": str(workspace),
+        "base_commit": base,
+        "head_commit": base,
+        "work_tree": git.snapshot_tree(workspace),
+        "plan": run_input.plan,
+        "plan_round": 0,
+        "plan_feedback": "",
+        "step_index": 0,
+        "attempt": 1,
+        "feedback": "",
+        "verdict": None,
+        "steps_done": [],
+        "approvals": [],
+        "remembered": [],
+        "deferred": [],
+        "usage": Usage(),
+        "models": {role: ctx.models.label(role) for role in ("planner", "developer", "reviewer")},
+        "isolation": isolation,
+    }
+
+
+def parse_input(state: RunState) -> RunInput:
+    """The run input as a contract; a plan that does not validate names the field."""
+    raw = {k: state.get(k) for k in ("goal", "repo", "base_ref", "plan", "policy", "allow_dirty")}
+    plan = raw.get("plan")
+    if hasattr(plan, "model_dump"):
+        raw["plan"] = plan.model_dump()
+    try:
+        return RunInput.model_validate({k: v for k, v in raw.items() if v is not None})
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UserInputError(f"invalid run input at {where}: {first['msg']}") from None

@@ -1,0 +1,64 @@
+"""plan: ask the planner for a ``Plan``, or take the one the user gave (DESIGN §1)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from shipyard import prompts
+from shipyard.context import Context
+from shipyard.contracts import Plan, Usage
+from shipyard.effects import EffectLog
+from shipyard.nodes.run import context_of, journal_key, over_budget, policy_of, workspace_of
+from shipyard.state import RunState
+from shipyard.tools.files import Workspace
+
+
+def plan(state: RunState, runtime: Runtime[Context]) -> RunState:
+    """Produce the plan. Invalid planner output gets one repair round, then the run escalates
+    with the replies kept as an artifact."""
+    ctx = context_of(runtime)
+    given = state.get("plan")
+    if given is not None and state.get("plan_round", 0) == 0:
+        return {"plan": Plan.model_validate(given), "plan_round": 1}
+    if (spent := over_budget(state, ctx)) is not None:
+        return {"status": "needs_human_review", "reason": spent}
+    round_ = state.get("plan_round", 0)
+
+    def ask(_intent: dict[str, Any] | None = None) -> dict[str, Any]:
+        # A model call changes nothing outside: one cut short by a crash is simply asked again.
+        return _ask_planner(state, ctx, round_)
+
+    log = EffectLog(ctx.journal, state["run_id"], journal_key(state, "plan", round_))
+    outcome = log.run("planner", "model", {"role": "planner", "round": round_}, ask, ask)
+    usage = state["usage"] + Usage.model_validate(outcome["usage"])
+    if outcome["plan"] is None:
+        ref = ctx.artifacts.put(state["run_id"], f"planner-replies-{round_}.json", outcome["raw"])
+        reason = f"the planner's replies never validated ({outcome['error']}); kept at {ref}"
+        return {"status": "needs_human_review", "reason": reason, "usage": usage}
+    new_plan = Plan.model_validate(outcome["plan"])
+    max_steps = policy_of(state).budgets.max_steps
+    if len(new_plan.steps) > max_steps:
+        reason = f"the plan has {len(new_plan.steps)} steps; the budget allows {max_steps}"
+        return {"status": "needs_human_review", "reason": reason, "usage": usage}
+    return {"plan": new_plan, "plan_round": round_ + 1, "usage": usage}
+
+
+def _ask_planner(state: RunState, ctx: Context, round_: int) -> dict[str, Any]:
+    listing = Workspace(workspace_of(state)).list_files(".")
+    messages = [
+        SystemMessage(prompts.PLANNER),
+        HumanMessage(
+            prompts.planning_request(state["goal"], listing, state.get("plan_feedback", ""))
+        ),
+    ]
+    reply = ctx.models.structured("planner", messages, Plan, key=f"plan/{round_}")
+    return {
+        "plan": reply.value.model_dump(mode="json") if reply.value else None,
+        "raw": json.dumps(reply.raw),
+        "error": reply.error,
+        "usage": reply.usage.model_dump(mode="json"),
+    }

@@ -1,0 +1,58 @@
+"""What every node reads from state and runtime: the run's context, policy and workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langgraph.config import get_config
+from langgraph.runtime import Runtime
+
+from shipyard.context import Context
+from shipyard.policy import Policy, budget_exceeded
+from shipyard.state import RunState
+
+
+def context_of(runtime: Runtime[Context]) -> Context:
+    """The run's dependencies; a missing context is a wiring bug, said loudly."""
+    ctx = runtime.context
+    if not isinstance(ctx, Context):
+        raise RuntimeError(
+            "Shipyard's graph needs a shipyard.context.Context; run it through "
+            "shipyard.runner.Runner (CLI) or `shipyard serve`"
+        )
+    return ctx
+
+
+def thread_id() -> str:
+    """The LangGraph thread id of the current run."""
+    return str(get_config()["configurable"]["thread_id"])
+
+
+def policy_of(state: RunState) -> Policy:
+    """The effective policy fixed at intake."""
+    return Policy.model_validate(state.get("effective_policy") or {})
+
+
+def workspace_of(state: RunState) -> Path:
+    """The run's worktree."""
+    return Path(state["workspace"])
+
+
+def over_budget(state: RunState, ctx: Context) -> str | None:
+    """A sentence naming the spent budget, or None while budget remains."""
+    usage = state.get("usage")
+    if usage is None:
+        return None
+    return budget_exceeded(usage, policy_of(state).budgets)
+
+
+def journal_key(state: RunState, *parts: object) -> str:
+    """The journal's step key: the run's epoch (a fork starts a new one) and ``parts``."""
+    return "/".join([state.get("epoch", "0"), *map(str, parts)])
+
+
+def event(ctx: Context, run_id: str, kind: str, payload: dict[str, Any]) -> None:
+    """Record an audit event with the run (redacted by the store)."""
+    ctx.runs.append_event(run_id, kind, payload)
+

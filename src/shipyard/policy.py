@@ -1,0 +1,464 @@
+"""The declarative policy of DESIGN §6: what may run, what may change, and how much it may cost.
+
+A policy is ``.shipyard.toml`` in the target repository, deep-merged with per-run overrides
+(tables merge key by key; any other value, lists included, is replaced by the override).
+Unknown keys are errors. Every decision is a pydantic model that is recorded verbatim.
+
+Command rules
+-------------
+A rule is a command line pattern: ``program [argument patterns...]``, split like a shell
+would split it (``shlex``). Each pattern matches one argument with ``fnmatch``; a final bare
+``*`` matches any remaining arguments, including none. So ``"git status"`` matches exactly
+``git status``, ``"git diff *"`` any ``git diff ...``, ``"pytest *"`` any ``pytest ...``::
+
+    [commands]
+    allow = ["pytest *", "python -m pytest *", "ruff check *", "git diff *"]
+    ask   = ["make *"]
+    deny  = ["rm -rf /*", "curl *", "git push *"]
+    shell = ["pytest -q * | tail -n *"]   # whole command lines that may run through sh -c
+    default = "ask"                        # for commands no rule matches: "ask" or "deny"
+    builtin = true                         # also apply the built-in rules (below)
+
+Order: the project's ``deny``, ``ask``, ``allow``; then the built-in ``deny``, ``ask``,
+``allow``; then ``default``. For ``allow``/``ask`` the program pattern matches ``argv[0]``
+exactly (``./pytest`` is not ``pytest``); ``deny`` also matches its basename
+(``/usr/bin/curl`` is ``curl``). Commands run without a shell. A ``;``, ``&``, ``|``, ``<``,
+``>``, backtick, ``$(``, parenthesis or newline outside quotes is denied unless a ``shell``
+rule matches the whole line; in a ``shell`` rule ``*`` never matches those characters.
+Quoted metacharacters are plain arguments. An ``ask`` may be turned into ``allow`` by a
+pattern a human approved for the rest of the run (``remembered``); a ``deny`` never is.
+
+Paths
+-----
+``[paths] protected`` (a change needs approval) and ``forbidden`` (no read, no write) are
+globs relative to the workspace root: ``*`` stays within a directory, ``**`` crosses them,
+``dir/**`` includes ``dir`` itself, and a glob without ``/`` matches at any depth. They add
+to the built-in protected set ``.git/**``, ``.github/workflows/**``, ``.shipyard.toml``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
+
+from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, Usage, content_hash
+from shipyard.errors import PolicyError
+from shipyard.policy_syntax import (
+    glob_regex,
+    policy_error_from_validation,
+    read_toml,
+    shell_metachar,
+    shell_rule_regex,
+)
+
+POLICY_FILE = ".shipyard.toml"
+Action = Literal["allow", "ask", "deny"]
+
+
+def _valid_rule(rule: str) -> str:
+    try:
+        tokens = shlex.split(rule)
+    except ValueError as err:
+        raise ValueError(f"cannot parse rule {rule!r}: {err}") from None
+    if not tokens:
+        raise ValueError("a rule must name a program")
+    return rule
+
+
+def _valid_shell_rule(rule: str) -> str:
+    if not rule.strip():
+        raise ValueError("a shell rule must not be empty")
+    return rule
+
+
+Rule = Annotated[str, AfterValidator(_valid_rule)]
+ShellRule = Annotated[str, AfterValidator(_valid_shell_rule)]
+
+BUILTIN_RULES: dict[str, tuple[str, ...]] = {
+    "deny": (
+        "sudo *", "su *", "doas *", "pkexec *",
+        "pip install *", "pip3 install *", "python* -m pip install *", "uv pip install *",
+        "uv add *", "poetry add *", "npm install *", "npm i *", "npm ci *", "yarn add *",
+        "pnpm add *", "apt *", "apt-get *", "dnf *", "yum *", "brew *",
+        "curl *", "wget *", "ssh *", "scp *", "sftp *", "rsync *", "nc *", "ncat *",
+        "telnet *", "ftp *", "git push *", "git fetch *", "git pull *", "git clone *",
+        "git remote *", "git submodule *", "rm -rf /*", "rm -rf ~*", "mkfs*", "dd *",
+        "shutdown *", "reboot *",
+    ),
+    "ask": (),
+    "allow": (
+        "git status *", "git diff *", "git log *", "git show *", "git ls-files *",
+        "git rev-parse *", "git blame *", "git grep *",
+        "pytest *", "python -m pytest *", "python3 -m pytest *",
+        "ruff check *", "ruff format --check *", "ruff format --diff *",
+        "mypy *", "python -m mypy *", "pyright *", "npm test *", "npm run test *",
+        "npm run lint *", "ls *", "cat *", "head *", "tail *", "wc *", "grep *", "rg *",
+        "pwd", "true", "echo *",
+    ),
+}  # fmt: skip
+"""Rules applied after the project's own unless ``[commands] builtin = false``."""
+
+BUILTIN_PROTECTED = (".git/**", ".github/workflows/**", POLICY_FILE)
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CommandRules(_Table):
+    """``[commands]``: the project's rules, tried before the built-in ones."""
+
+    allow: list[Rule] = Field(default_factory=list)
+    ask: list[Rule] = Field(default_factory=list)
+    deny: list[Rule] = Field(default_factory=list)
+    shell: list[ShellRule] = Field(default_factory=list)
+    default: Literal["ask", "deny"] = "ask"
+    builtin: bool = True
+
+
+class PathRules(_Table):
+    """``[paths]``: globs added to the built-in protected set."""
+
+    protected: list[str] = Field(default_factory=list)
+    forbidden: list[str] = Field(default_factory=list)
+
+
+class Budgets(_Table):
+    """``[budgets]``: hard limits, checked in code (see :func:`budget_exceeded`)."""
+
+    max_steps: int = Field(default=10, ge=1)
+    attempts_per_step: int = Field(default=3, ge=1)
+    tool_calls_per_step: int = Field(default=40, ge=1)
+    tool_calls: int = Field(default=200, ge=1)
+    model_calls: int = Field(default=120, ge=1)
+    tokens: int = Field(default=2_000_000, ge=1)
+    cost_usd: float = Field(default=5.0, ge=0)
+    wall_s: float = Field(default=3600, gt=0)
+
+
+class Approvals(_Table):
+    """``[approvals]``: when a human must sign off."""
+
+    plan: Literal["always", "auto-low-risk", "never"] = "always"
+    changes: Literal["protected-only", "always"] = "protected-only"
+
+
+class CheckSpec(_Table):
+    """One configured check. A string command is split like a shell would, but never run by one."""
+
+    name: str = Field(min_length=1)
+    command: list[str] = Field(min_length=1)
+    kind: Literal["pytest", "ruff", "mypy", "npm", "exit-code"] = "exit-code"
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if (meta := shell_metachar(value)) is not None:
+            raise ValueError(f"checks run without a shell; {meta} is not allowed")
+        try:
+            return shlex.split(value)
+        except ValueError as err:
+            raise ValueError(f"cannot parse command: {err}") from None
+
+
+class Checks(_Table):
+    """``[checks]``: ``detect`` finds the repository's checks; ``[[checks.run]]`` adds some."""
+
+    detect: bool = True
+    run: list[CheckSpec] = Field(default_factory=list)
+
+
+class Decision(BaseModel):
+    """A policy decision, recorded with the run exactly as ``model_dump()`` gives it."""
+
+    action: Action
+    rule: str = Field(description="The matching rule text, or 'default'.")
+    reason: str
+
+
+class CommandDecision(Decision):
+    """What to do with a command. With ``shell``, ``argv`` is ``[command_line]`` for ``sh -c``."""
+
+    argv: list[str]
+    shell: bool = False
+
+
+class PathDecision(Decision):
+    """What to do with a read or write of a workspace path."""
+
+    path: str
+    op: Literal["read", "write"]
+
+
+class Policy(_Table):
+    """The effective policy of one run. Immutable; remembered approvals are passed in."""
+
+    commands: CommandRules = Field(default_factory=CommandRules)
+    paths: PathRules = Field(default_factory=PathRules)
+    network: bool = False
+    budgets: Budgets = Field(default_factory=Budgets)
+    approvals: Approvals = Field(default_factory=Approvals)
+    min_isolation: IsolationLevel = "none"
+    below_min_isolation: Literal["refuse", "ask"] = "refuse"
+    checks: Checks = Field(default_factory=Checks)
+    _source: str = PrivateAttr(default="built-in defaults")
+
+    @field_validator("network")
+    @classmethod
+    def _network_off(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "network = true is not supported yet: commands always run without network"
+            )
+        return value
+
+    @property
+    def source(self) -> str:
+        """The file this policy came from, or ``"built-in defaults"``."""
+        return self._source
+
+    @property
+    def content_hash(self) -> str:
+        """A stable hash of the effective policy, built-in rules included."""
+        builtin = BUILTIN_RULES if self.commands.builtin else {}
+        effective = {"policy": self.model_dump(mode="json"), "builtin": builtin}
+        return content_hash({**effective, "protected": BUILTIN_PROTECTED})
+
+    def check_command(self, command: str, remembered: Sequence[str] = ()) -> CommandDecision:
+        """Decide ``command`` (a command line as the model wrote it).
+
+        ``remembered`` are patterns approved for the rest of the run; they turn ``ask`` into
+        ``allow`` and never lift a ``deny``. Raises ``PolicyError`` for an unparsable
+        remembered pattern.
+        """
+        text = command.strip()
+        if not text:
+            return CommandDecision(action="deny", argv=[], rule="default", reason="empty command")
+        meta = shell_metachar(text)
+        if meta is not None:
+            return self._shell_decision(text, meta)
+        try:
+            argv = shlex.split(text)
+        except ValueError as err:
+            return CommandDecision(
+                action="deny", argv=[], rule="default", reason=f"cannot parse command: {err}"
+            )
+        decision = self._rule_decision(argv)
+        if decision.action != "ask":
+            return decision
+        for pattern in remembered:
+            if _matches(_rule_tokens(pattern), argv, loose_program=False):
+                reason = f"approved earlier in this run as {pattern!r}"
+                return CommandDecision(action="allow", argv=argv, rule=pattern, reason=reason)
+        return decision
+
+    def _shell_decision(self, text: str, meta: str) -> CommandDecision:
+        for rule in self.commands.shell:
+            if shell_rule_regex(rule).fullmatch(text):
+                reason = f"shell allowed by [commands].shell rule {rule!r}"
+                return _through_shell("allow", text, rule, reason)
+        reason = (
+            f"shell metacharacters: {meta} outside quotes needs a shell, and no "
+            "[commands].shell rule allows this command line; run one plain command at a time"
+        )
+        return _through_shell("deny", text, "default", reason)
+
+    def _rule_decision(self, argv: list[str]) -> CommandDecision:
+        for origin, rules in self._ordered_rules():
+            for action, rule in rules:
+                if _matches(_rule_tokens(rule), argv, loose_program=action == "deny"):
+                    reason = f"{action} by {origin} rule {rule!r} in [commands].{action}"
+                    return CommandDecision(action=action, argv=argv, rule=rule, reason=reason)
+        default = self.commands.default
+        reason = f"no rule matches; [commands].default is {default!r}"
+        return CommandDecision(action=default, argv=argv, rule="default", reason=reason)
+
+    def _ordered_rules(self) -> list[tuple[str, list[tuple[Action, str]]]]:
+        c = self.commands
+        order: list[Action] = ["deny", "ask", "allow"]
+        own = {"deny": c.deny, "ask": c.ask, "allow": c.allow}
+        project = [(a, r) for a in order for r in own[a]]
+        builtin = [(a, r) for a in order for r in BUILTIN_RULES[a]] if c.builtin else []
+        return [("project", project), ("built-in", builtin)]
+
+    def check_path(self, path: str, op: Literal["read", "write"]) -> PathDecision:
+        """Decide a read or write of ``path`` (relative to the workspace root).
+
+        Forbidden globs deny both; protected globs make a write ``ask``; reads of protected
+        paths are allowed. A path that leaves the workspace is denied.
+        """
+        rel = _normalize(path)
+        if rel is None:
+            return PathDecision(
+                action="deny", path=path, op=op, rule="default", reason="it leaves the workspace"
+            )
+        if (glob := _first_glob(self.paths.forbidden, rel)) is not None:
+            reason = f"forbidden by [paths].forbidden {glob!r}"
+            return PathDecision(action="deny", path=rel, op=op, rule=glob, reason=reason)
+        glob = _first_glob((*BUILTIN_PROTECTED, *self.paths.protected), rel)
+        if op == "write" and glob is not None:
+            reason = f"protected path {glob!r}: a change needs approval"
+            return PathDecision(action="ask", path=rel, op=op, rule=glob, reason=reason)
+        return PathDecision(action="allow", path=rel, op=op, rule="default", reason="not protected")
+
+    def check_isolation(self, achieved: IsolationLevel) -> Decision:
+        """Compare the launcher's level with ``min_isolation``: allow, or refuse/ask below it."""
+        need = self.min_isolation
+        if ISOLATION_ORDER.index(achieved) >= ISOLATION_ORDER.index(need):
+            reason = f"isolation {achieved!r} meets the minimum {need!r}"
+            return Decision(action="allow", rule="min_isolation", reason=reason)
+        action: Action = "deny" if self.below_min_isolation == "refuse" else "ask"
+        reason = f"isolation {achieved!r} is below the minimum {need!r}"
+        return Decision(action=action, rule="min_isolation", reason=reason)
+
+
+def _through_shell(action: Action, text: str, rule: str, reason: str) -> CommandDecision:
+    # Built from a dict: ``shell`` here is a recorded fact, not a subprocess flag.
+    fields = {"action": action, "argv": [text], "shell": True, "rule": rule, "reason": reason}
+    return CommandDecision.model_validate(fields)
+
+
+def _first_glob(globs: Sequence[str], rel: str) -> str | None:
+    return next((glob for glob in globs if glob_regex(glob).fullmatch(rel)), None)
+
+
+def _rule_tokens(rule: str) -> list[str]:
+    try:
+        tokens = shlex.split(rule)
+    except ValueError as err:
+        raise PolicyError(f"cannot parse command pattern {rule!r}: {err}") from None
+    if not tokens:
+        raise PolicyError("an empty command pattern matches nothing")
+    return tokens
+
+
+def _matches(tokens: Sequence[str], argv: Sequence[str], *, loose_program: bool) -> bool:
+    """Whether ``argv`` matches a rule's tokens (see the module docstring for the syntax)."""
+    program, *patterns = tokens
+    names = (argv[0], posixpath.basename(argv[0])) if loose_program else (argv[0],)
+    if not any(fnmatchcase(name, program) for name in names):
+        return False
+    args = list(argv[1:])
+    if patterns and patterns[-1] == "*":
+        patterns = patterns[:-1]
+        if len(args) < len(patterns):
+            return False
+        args = args[: len(patterns)]
+    elif len(args) != len(patterns):
+        return False
+    return all(fnmatchcase(a, p) for a, p in zip(args, patterns, strict=True))
+
+
+def _normalize(path: str) -> str | None:
+    """Workspace-relative POSIX form of ``path``, or None when it is absolute or leaves it."""
+    if not path or path.startswith("/") or "\0" in path:
+        return None
+    rel = posixpath.normpath(path)
+    if rel == ".." or rel.startswith("../"):
+        return None
+    return rel
+
+
+def remember_pattern(argv: Sequence[str]) -> str:
+    """Generalise an approved command to a pattern for the rest of the run.
+
+    Keeps the program and its subcommand (``git commit -m x`` -> ``git commit *``,
+    ``python -m build .`` -> ``python -m build *``, ``ls src`` -> ``ls *``).
+    """
+    if not argv:
+        raise ValueError("cannot remember an empty command")
+    keep = [argv[0]]
+    rest = list(argv[1:])
+    if len(rest) >= 2 and rest[0] == "-m":
+        keep += rest[:2]
+    elif rest and _is_subcommand(rest[0]):
+        keep.append(rest[0])
+    escaped = ["".join(f"[{c}]" if c in "*?[" else c for c in token) for token in keep]
+    return " ".join([*(shlex.quote(token) for token in escaped), "*"])
+
+
+def _is_subcommand(token: str) -> bool:
+    return token.replace("-", "").replace("_", "").isalnum() and not token.startswith("-")
+
+
+def budget_exceeded(usage: Usage, budgets: Budgets) -> str | None:
+    """A sentence naming the first run budget that ``usage`` has reached, else None.
+
+    Limits are reached at equality, so callers check before spending more.
+    """
+    tokens = usage.input_tokens + usage.output_tokens
+    checks: list[tuple[bool, str]] = [
+        (usage.tool_calls >= budgets.tool_calls,
+         f"tool-call budget spent: {usage.tool_calls} of {budgets.tool_calls} tool calls"),
+        (usage.model_calls >= budgets.model_calls,
+         f"model-call budget spent: {usage.model_calls} of {budgets.model_calls} model calls"),
+        (tokens >= budgets.tokens, f"token budget spent: {tokens} of {budgets.tokens} tokens"),
+        (usage.cost_usd >= budgets.cost_usd,
+         f"cost budget spent: ${usage.cost_usd:.2f} of ${budgets.cost_usd:.2f}"),
+        (usage.wall_s >= budgets.wall_s,
+         f"wall-time budget spent: {usage.wall_s:.0f} s of {budgets.wall_s:.0f} s"),
+    ]  # fmt: skip
+    return next((sentence for spent, sentence in checks if spent), None)
+
+
+def load_policy(repo: Path, overrides: Mapping[str, Any] | None = None) -> Policy:
+    """Load ``repo/.shipyard.toml`` (if present) merged with ``overrides``.
+
+    Raises ``PolicyError`` naming the file, line and field for a file that is not TOML,
+    has unknown keys or values of the wrong type; errors in ``overrides`` name the override.
+    """
+    path = repo / POLICY_FILE
+    text, data = read_toml(path)
+    merged = _deep_merge(data, overrides or {})
+    try:
+        policy = Policy.model_validate(merged)
+    except ValidationError as err:
+        raise policy_error_from_validation(err, path, text, overrides or {}) from None
+    if text is not None:
+        policy._source = str(path)
+    return policy
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+__all__ = [
+    "BUILTIN_RULES",
+    "POLICY_FILE",
+    "Approvals",
+    "Budgets",
+    "CheckSpec",
+    "Checks",
+    "CommandDecision",
+    "CommandRules",
+    "Decision",
+    "PathDecision",
+    "PathRules",
+    "Policy",
+    "budget_exceeded",
+    "load_policy",
+    "remember_pattern",
+]

@@ -1,0 +1,194 @@
+"""The policy's syntax: reading ``.shipyard.toml`` with errors that name a line, and the
+small pattern languages of its rules (shell metacharacters, shell rules, path globs).
+
+Kept apart from ``policy.py`` so the decisions read without the parsing detail.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from shipyard.errors import PolicyError
+
+_METACHARS = ";&|<>`()\n\r"
+_SHELL_STAR = r"[^;&|<>`()$\n\r]*"
+
+
+def shell_metachar(text: str) -> str | None:
+    """The first shell metacharacter outside quotes in ``text`` (described), else None.
+
+    Quoting follows POSIX sh: nothing is special inside single quotes, a backslash escapes
+    the next character outside them. Without a shell, quoted text is a literal argument.
+    """
+    quote = ""
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if quote == "'":
+            quote = "" if char == "'" else quote
+        elif quote == '"':
+            if char == "\\":
+                i += 1
+            elif char == '"':
+                quote = ""
+        elif char == "\\":
+            i += 1
+        elif char in "'\"":
+            quote = char
+        elif char in _METACHARS:
+            return "a newline" if char in "\n\r" else repr(char)
+        elif text.startswith("$(", i):
+            return "'$('"
+        i += 1
+    return None
+
+
+@lru_cache(maxsize=256)
+def shell_rule_regex(rule: str) -> re.Pattern[str]:
+    """Regex for a ``[commands].shell`` rule on a whole command line.
+
+    ``*`` matches any run of characters except shell metacharacters and ``$``, so a
+    wildcard can never smuggle in another command; ``?`` matches one such character.
+    Runs of whitespace in the rule match runs of whitespace.
+    """
+    parts: list[str] = []
+    for char in rule.strip():
+        if char == "*":
+            parts.append(_SHELL_STAR)
+        elif char == "?":
+            parts.append(_SHELL_STAR[:-1])
+        elif char.isspace():
+            parts.append(r"\s+")
+        else:
+            parts.append(re.escape(char))
+    return re.compile(re.sub(r"(\\s\+)+", r"\\s+", "".join(parts)))
+
+
+@lru_cache(maxsize=256)
+def glob_regex(glob: str) -> re.Pattern[str]:
+    """Regex for a path glob (see ``policy`` module docstring), matched case-insensitively
+    so that a protected path stays protected on case-insensitive file systems."""
+    body = glob.strip().strip("/")
+    anchored = "/" in body
+    parts: list[str] = []
+    i = 0
+    while i < len(body):
+        if body.startswith("**/", i):
+            parts.append("(?:.*/)?")
+            i += 3
+        elif body.startswith("/**", i) and i + 3 == len(body):
+            parts.append("(?:/.*)?")
+            i += 3
+        elif body.startswith("**", i):
+            parts.append(".*")
+            i += 2
+        else:
+            parts.append({"*": "[^/]*", "?": "[^/]"}.get(body[i], re.escape(body[i])))
+            i += 1
+    prefix = "" if anchored else "(?:.*/)?"
+    return re.compile(prefix + "".join(parts), re.IGNORECASE | re.DOTALL)
+
+
+def read_toml(path: Path) -> tuple[str | None, dict[str, Any]]:
+    """``(text, data)`` of a policy file, or ``(None, {})`` when there is none.
+
+    Raises ``PolicyError`` (with the line, for TOML syntax errors) when it cannot be read.
+    """
+    if not path.exists():
+        return None, {}
+    if not path.is_file():
+        raise PolicyError("is not a regular file", path=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise PolicyError(f"is not UTF-8 text ({err.reason})", path=str(path)) from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        found = re.search(r"line (\d+)", str(err))
+        line = int(found.group(1)) if found else None
+        message = f"TOML syntax error: {err}"
+        raise PolicyError(message, path=str(path), line=line) from None
+
+
+def policy_error_from_validation(
+    err: ValidationError, path: Path, text: str | None, overrides: Mapping[str, Any]
+) -> PolicyError:
+    """A ``PolicyError`` for every validation problem, the first one locating the error."""
+    lines = key_lines(text or "")
+    located: list[tuple[str, int | None, str, str]] = []
+    for problem in err.errors():
+        loc = tuple(str(part) for part in problem["loc"])
+        field = _field_name(problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        if _in_overrides(problem["loc"], overrides):
+            located.append(("per-run override", None, field, message))
+        else:
+            located.append((str(path), _best_line(loc, lines), field, message))
+    source, line, field, message = located[0]
+    extra = [f"{f} (line {ln}): {m}" if ln else f"{f}: {m}" for _, ln, f, m in located[1:]]
+    full = f"{field}: {message}" + ("".join(f"; also {e}" for e in extra))
+    return PolicyError(full, path=source, line=line, field=field)
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else part)
+    return name or "(top level)"
+
+
+def _in_overrides(loc: tuple[int | str, ...], overrides: Mapping[str, Any]) -> bool:
+    node: Any = overrides
+    for part in loc:
+        if isinstance(node, Mapping) and isinstance(part, str) and part in node:
+            node = node[part]
+            if not isinstance(node, Mapping):
+                return True
+        else:
+            return False
+    return bool(loc)
+
+
+def _best_line(loc: tuple[str, ...], lines: Mapping[tuple[str, ...], int]) -> int | None:
+    for size in range(len(loc), 0, -1):
+        if loc[:size] in lines:
+            return lines[loc[:size]]
+    return None
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)([^\[\]]+)\]\]?\s*(?:#.*)?$")
+_PART = r"""(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')"""
+_KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+_KEY_PART = re.compile(_PART)
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The first line (1-based) of every table header and key path in TOML ``text``.
+
+    Arrays of tables get their index as a path part (``("checks", "run", "0")``), the way
+    pydantic reports locations. A line scanner, not a parser: keys inside multi-line
+    strings may be mistaken for keys, which at worst points at a nearby line.
+    """
+    found: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    counts: dict[tuple[str, ...], int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if header := _HEADER.match(line):
+            names = tuple(p.strip("\"'") for p in _KEY_PART.findall(header.group(2)))
+            if header.group(1) == "[[":
+                counts[names] = counts.get(names, -1) + 1
+                names = (*names, str(counts[names]))
+            table = names
+            found.setdefault(table, number)
+        elif key := _KEY.match(line):
+            parts = tuple(p.strip("\"'") for p in _KEY_PART.findall(key.group(1)))
+            found.setdefault((*table, *parts), number)
+    return found

@@ -1,0 +1,300 @@
+"""The runner: drives runs of the graph on Postgres for the CLI (and, later, server workers).
+
+It owns one lifespan's resources (engine, checkpointer, context), starts runs, resumes them
+after a crash or with a human's decision, and forks them from an older checkpoint with the
+workspace rewound. It keeps Shipyard's own ``runs`` and ``approvals`` rows in step with the
+checkpoints: every stop (end, interrupt, pause) is written before control returns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command, StateSnapshot
+
+from shipyard.context import Context
+from shipyard.contracts import (
+    TERMINAL_STATUSES,
+    ApprovalDecision,
+    ApprovalRequest,
+    Decision,
+    RunInput,
+    RunReport,
+    RunStatus,
+)
+from shipyard.errors import (
+    ModelUnavailableError,
+    NotWaitingError,
+    RepoError,
+    StaleApprovalError,
+    UnknownRunError,
+)
+from shipyard.graph import build_graph
+from shipyard.llm import ModelGateway
+from shipyard.sandbox import Launcher, make_launcher
+from shipyard.settings import Role, Settings
+from shipyard.state import RunState
+from shipyard.store import (
+    ArtifactStore,
+    Journal,
+    PgCheckCache,
+    RunStore,
+    check_reachable,
+    make_engine,
+    migrate,
+    open_checkpointer,
+    resolve_database_url,
+)
+from shipyard.tools import git
+from shipyard.pin import pin_workspace
+
+OnEvent = Callable[[str, Any], None]
+"""Receives ``(node name, update)`` for each finished node and ``("custom", data)``."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Where a run stands after the runner hands control back."""
+
+    run_id: str
+    status: RunStatus
+    request: ApprovalRequest | None = None
+    report: RunReport | None = None
+    error: str | None = None
+
+
+class Runner:
+    """Starts, resumes and forks runs. Use ``async with Runner.open(settings) as runner``."""
+
+    def __init__(self, graph: CompiledStateGraph[Any, Any, Any, Any], context: Context) -> None:
+        self.graph = graph
+        self.context = context
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        models: Mapping[Role, BaseChatModel] | None = None,
+        launcher: Launcher | None = None,
+        review: bool = False,
+    ) -> AsyncIterator[Runner]:
+        """Connect (starting the embedded Postgres when ``DATABASE_URL`` is unset), migrate,
+        and open the checkpointer for the lifetime of the block."""
+        url = resolve_database_url(settings)
+        check_reachable(url)
+        migrate(url)
+        engine = make_engine(url)
+        try:
+            async with open_checkpointer(url) as saver:
+                context = Context(
+                    settings=settings,
+                    models=ModelGateway(settings, models=models),
+                    launcher=launcher or make_launcher(),
+                    journal=Journal(engine),
+                    runs=RunStore(engine),
+                    artifacts=ArtifactStore(settings.artifacts),
+                    check_cache=PgCheckCache(engine),
+                    review=review,
+                )
+                yield cls(build_graph().compile(checkpointer=saver), context)
+        finally:
+            engine.dispose()
+
+    async def start(
+        self, run_input: RunInput, *, run_id: str | None = None, on_event: OnEvent | None = None
+    ) -> Stop:
+        """Preflight the input, record the run and drive it to its first stop."""
+        preflight(run_input)
+        run_id = run_id or uuid.uuid4().hex[:12]
+        self.context.runs.create_run(run_input.goal, run_input.repo, run_id=run_id)
+        graph_input = run_input.model_dump(mode="json", exclude_none=True)
+        return await self._drive(run_id, graph_input, _config(run_id), on_event)
+
+    async def resume(
+        self,
+        run_id: str,
+        decision: ApprovalDecision | None = None,
+        *,
+        on_event: OnEvent | None = None,
+    ) -> Stop:
+        """Continue a run stopped by a crash or a pause, or answer its pending approval."""
+        run = self.context.runs.get_run(run_id)
+        snapshot = await self.graph.aget_state(_config(run.id))
+        if not snapshot.values:
+            raise UnknownRunError(f"run {run.id} has no checkpoint to resume from")
+        if snapshot.interrupts:
+            if decision is None:
+                raise NotWaitingError(
+                    f"run {run.id} is waiting for approval: "
+                    f"shipyard approve {run.id} [--reject | --revise] [--comment TEXT]"
+                )
+            interrupt = snapshot.interrupts[0]
+            self._check_decision(run.id, interrupt.id, interrupt.value, decision)
+            command = Command(resume={interrupt.id: decision.model_dump(mode="json")})
+            return await self._drive(run.id, command, _config(run.id), on_event)
+        if decision is not None:
+            raise NotWaitingError(f"run {run.id} is not waiting for an approval ({run.status})")
+        if snapshot.values.get("status") in TERMINAL_STATUSES or not snapshot.next:
+            raise NotWaitingError(f"run {run.id} has already ended: {run.status}")
+        pin_workspace(snapshot.values)
+        return await self._drive(run.id, None, _config(run.id), on_event)
+
+    async def decide(
+        self,
+        run_id: str,
+        decision: Decision,
+        *,
+        by: str,
+        comment: str = "",
+        remember: list[str] | None = None,
+        on_event: OnEvent | None = None,
+    ) -> Stop:
+        """Answer the pending approval with the hash of exactly what is pending."""
+        request = await self.pending(run_id)
+        if request is None:
+            run = self.context.runs.get_run(run_id)
+            raise NotWaitingError(f"run {run.id} is not waiting for an approval ({run.status})")
+        answer = ApprovalDecision(
+            decision=decision,
+            by=by,
+            comment=comment,
+            content_hash=request.content_hash,
+            remember=remember or [],
+        )
+        return await self.resume(run_id, answer, on_event=on_event)
+
+    async def pending(self, run_id: str) -> ApprovalRequest | None:
+        """The approval request the run waits for, if any."""
+        run = self.context.runs.get_run(run_id)
+        snapshot = await self.graph.aget_state(_config(run.id))
+        if not snapshot.interrupts:
+            return None
+        return ApprovalRequest.model_validate(_request_fields(snapshot.interrupts[0].value))
+
+    async def fork(
+        self, run_id: str, checkpoint_id: str, *, on_event: OnEvent | None = None
+    ) -> Stop:
+        """Continue the run from an older checkpoint, its workspace rewound to that point."""
+        run = self.context.runs.get_run(run_id)
+        config = _config(run.id, checkpoint_id)
+        snapshot = await self.graph.aget_state(config)
+        if not snapshot.values or snapshot.config["configurable"].get("checkpoint_id") is None:
+            raise UnknownRunError(f"run {run.id} has no checkpoint {checkpoint_id!r}")
+        pin_workspace(snapshot.values)
+        epoch = uuid.uuid4().hex[:8]
+        forked = await self.graph.aupdate_state(config, {"epoch": epoch})
+        self.context.runs.update_run(run.id, status="running", error=None)
+        return await self._drive(run.id, None, forked, on_event)
+
+    async def history(self, run_id: str) -> list[StateSnapshot]:
+        """The run's checkpoints, newest first."""
+        run = self.context.runs.get_run(run_id)
+        return [s async for s in self.graph.aget_state_history(_config(run.id))]
+
+    async def _drive(
+        self, run_id: str, graph_input: Any, config: RunnableConfig, on_event: OnEvent | None
+    ) -> Stop:
+        runs = self.context.runs
+        runs.update_run(run_id, status="running", error=None)
+        try:
+            async for mode, chunk in self.graph.astream(
+                graph_input,
+                config,
+                context=self.context,
+                stream_mode=["updates", "custom"],
+                durability="sync",
+            ):
+                _emit(on_event, mode, chunk)
+        except ModelUnavailableError as err:
+            runs.update_run(run_id, status="paused", error=str(err))
+            return Stop(run_id, "paused", error=str(err))
+        except Exception as err:
+            runs.update_run(run_id, status="failed", error=f"{type(err).__name__}: {err}")
+            raise
+        return await self._record_stop(run_id)
+
+    async def _record_stop(self, run_id: str) -> Stop:
+        snapshot = await self.graph.aget_state(_config(run_id))
+        values: RunState = snapshot.values
+        fields: dict[str, Any] = {
+            k: values.get(k) for k in ("branch", "base_commit", "head_commit") if values.get(k)
+        }
+        if values.get("usage") is not None:
+            fields["usage"] = values["usage"]
+        if snapshot.interrupts:
+            interrupt = snapshot.interrupts[0]
+            request = ApprovalRequest.model_validate(_request_fields(interrupt.value))
+            self.context.runs.record_approval_request(run_id, interrupt.id, request)
+            self.context.runs.update_run(run_id, status="awaiting_approval", **fields)
+            return Stop(run_id, "awaiting_approval", request=request)
+        status: RunStatus = values.get("status", "failed")
+        report = values.get("report")
+        if report is not None:
+            fields["report_path"] = report.report_path
+        self.context.runs.update_run(run_id, status=status, error=values.get("reason"), **fields)
+        return Stop(run_id, status, report=report, error=values.get("reason"))
+
+    def _check_decision(
+        self, run_id: str, interrupt_id: str, value: Any, decision: ApprovalDecision
+    ) -> None:
+        request = ApprovalRequest.model_validate(_request_fields(value))
+        if decision.content_hash != request.content_hash:
+            self.context.runs.record_decision(
+                run_id, decision, "refused", interrupt_id=interrupt_id
+            )
+            raise StaleApprovalError(
+                f"the decision is for {decision.content_hash}, but run {run_id} now waits for "
+                f"{request.kind} approval of {request.content_hash}; look again with "
+                f"`shipyard show {run_id}` and decide on what is pending"
+            )
+        self.context.runs.record_decision(run_id, decision, interrupt_id=interrupt_id)
+
+
+def preflight(run_input: RunInput) -> None:
+    """Refuse bad input before anything is recorded: missing or non-git repo, dirty tree."""
+    root = git.repo_root(run_input.repo)
+    if run_input.base_ref:
+        git.resolve_commit(root, run_input.base_ref)
+    dirty = git.is_dirty(root)
+    if dirty and not run_input.allow_dirty:
+        shown = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
+        raise RepoError(
+            f"{root} has uncommitted changes ({shown}). Shipyard works from a commit and never "
+            "touches your files: commit or stash them, or pass --allow-dirty to start from "
+            "the last commit anyway"
+        )
+
+
+def _config(run_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
+    configurable: dict[str, Any] = {"thread_id": run_id}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable, "recursion_limit": 500}
+
+
+def _request_fields(value: Any) -> dict[str, Any]:
+    fields = dict(value)
+    fields.pop("refused", None)
+    return fields
+
+
+def _emit(on_event: OnEvent | None, mode: str, chunk: Any) -> None:
+    if on_event is None:
+        return
+    if mode == "custom":
+        on_event("custom", chunk)
+        return
+    for node, update in dict(chunk).items():
+        on_event(node, update)
+
+
+__all__ = ["OnEvent", "Runner", "Stop", "preflight"]

@@ -1,0 +1,70 @@
+"""LangGraph checkpoints in Postgres (DESIGN §4).
+
+``open_checkpointer(url)`` yields an ``AsyncPostgresSaver`` on a connection pool whose
+connections are health-checked when handed out, so a restarted Postgres costs a reconnect,
+not a failed run. Its serializer deserializes only Shipyard's own contract types (plus
+LangGraph's built-in safe types such as messages and datetimes): any other type stored in a
+checkpoint comes back as plain data, never as an instance of that type — a tampered or
+foreign checkpoint cannot make us import and construct arbitrary classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from shipyard.contracts import CONTRACT_TYPES
+from shipyard.store.database import psycopg_conninfo
+
+# Serialises LangGraph's own schema setup between processes (it has no lock of its own).
+_SETUP_LOCK_KEY = 0x5348_4950_5943  # "SHIPYC"
+
+
+def contract_allowlist() -> list[tuple[str, str]]:
+    """``(module, name)`` of every type allowed to be revived from a checkpoint."""
+    return [(cls.__module__, cls.__name__) for cls in CONTRACT_TYPES]
+
+
+def make_serializer() -> JsonPlusSerializer:
+    """The checkpoint serializer with Shipyard's explicit allowlist (no pickle)."""
+    return JsonPlusSerializer(allowed_msgpack_modules=contract_allowlist())
+
+
+@asynccontextmanager
+async def open_checkpointer(url: str, max_size: int = 10) -> AsyncIterator[AsyncPostgresSaver]:
+    """A ready checkpointer (tables created) on a pool of at most ``max_size`` connections.
+
+    The pool is closed when the context exits. Safe to enter from several processes at once.
+    """
+    conninfo = psycopg_conninfo(url)
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]] = AsyncConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=max_size,
+        open=False,
+        check=AsyncConnectionPool.check_connection,
+        connection_class=psycopg.AsyncConnection[DictRow],
+        # autocommit: the saver manages its own transactions; prepare_threshold=0: prepared
+        # statements break behind transaction-mode poolers (pgbouncer); dict_row: the saver
+        # reads columns by name.
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+    )
+    async with pool:
+        saver = AsyncPostgresSaver(pool, serde=make_serializer())
+        await _setup(saver, conninfo)
+        yield saver
+
+
+async def _setup(saver: AsyncPostgresSaver, conninfo: str) -> None:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as lock_conn:
+        await lock_conn.execute("SELECT pg_advisory_lock(%s)", [_SETUP_LOCK_KEY])
+        try:
+            await saver.setup()
+        finally:
+            await lock_conn.execute("SELECT pg_advisory_unlock(%s)", [_SETUP_LOCK_KEY])

@@ -1,0 +1,88 @@
+"""Database URLs and engines: which Postgres to use and how to reach it.
+
+URLs are accepted as ``postgresql://…`` (what people put in ``DATABASE_URL``) or in
+SQLAlchemy's ``postgresql+psycopg://…`` form. ``sqlalchemy_url`` and ``psycopg_conninfo``
+convert either form for the two libraries that need them (SQLAlchemy for Shipyard's tables,
+plain psycopg for the LangGraph checkpointer).
+"""
+
+from __future__ import annotations
+
+import psycopg
+import sqlalchemy
+from sqlalchemy.engine import URL, make_url
+
+from shipyard.errors import DatabaseUnavailableError
+from shipyard.settings import Settings
+from shipyard.store.embedded import ensure_embedded
+
+_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """``settings.database_url`` if set, else the embedded Postgres under ``settings.pgdata``.
+
+    Starting the embedded server happens here (not at import): the first call on a fresh
+    machine takes a few seconds, later ones reuse the running server.
+    """
+    if settings.database_url:
+        return settings.database_url
+    return ensure_embedded(settings.pgdata)
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise DatabaseUnavailableError(
+            f"not a database URL: {url!r}; expected postgresql://user:password@host:port/dbname"
+        ) from exc
+    if parsed.drivername not in _SCHEMES:
+        raise DatabaseUnavailableError(
+            f"unsupported database URL scheme {parsed.drivername!r} in "
+            f"{mask_password(url)}; Shipyard needs Postgres: postgresql://user@host/dbname"
+        )
+    return parsed
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``url`` in SQLAlchemy form, using the psycopg 3 driver (``postgresql+psycopg://``)."""
+    return _parse(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def psycopg_conninfo(url: str) -> str:
+    """``url`` as a libpq URI (``postgresql://…``) for ``psycopg.connect`` and its pools."""
+    return _parse(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at another database on the same server (same form as given)."""
+    parsed = _parse(url)
+    return parsed.set(database=database).render_as_string(hide_password=False)
+
+
+def mask_password(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (safe to show in messages and logs)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return "<unparseable database URL>"
+
+
+def make_engine(url: str) -> sqlalchemy.Engine:
+    """A SQLAlchemy engine on psycopg 3; connections are checked before use (``pool_pre_ping``)."""
+    return sqlalchemy.create_engine(sqlalchemy_url(url), pool_pre_ping=True)
+
+
+def check_reachable(url: str, timeout_s: float = 5.0) -> None:
+    """Connect once; raise ``DatabaseUnavailableError`` naming the URL and the fix if we cannot."""
+    try:
+        with psycopg.connect(psycopg_conninfo(url), connect_timeout=max(1, int(timeout_s))):
+            return
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailableError(
+            f"cannot reach Postgres at {mask_password(url)}: {reason}\n"
+            "Fix: start that Postgres server (or correct DATABASE_URL), or unset DATABASE_URL "
+            "to let Shipyard run its embedded Postgres under SHIPYARD_HOME."
+        ) from exc

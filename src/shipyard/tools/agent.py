@@ -1,0 +1,192 @@
+"""The developer model's tools (DESIGN §3): schemas for the model, dispatch for the node.
+
+The model sees exactly the names and arguments of DESIGN §3. Calls are dispatched here to
+the plain, separately tested functions of ``tools/files.py``, the policy and the launcher.
+Errors the model can fix come back as the tool result; everything else raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field, ValidationError
+
+from shipyard.policy import Policy
+from shipyard.redact import redact
+from shipyard.sandbox import CommandResult, Launcher
+from shipyard.tools.errors import ToolError
+from shipyard.tools.files import Workspace
+
+MUTATING = frozenset({"write_file", "edit_file", "run_command"})
+
+
+class ListFiles(BaseModel):
+    """List files and directories under a path of the workspace."""
+
+    path: str = Field(default=".", description="Directory relative to the workspace root.")
+
+
+class ReadFile(BaseModel):
+    """Read a text file with line numbers; optionally only lines start_line..end_line."""
+
+    path: str = Field(description="File path relative to the workspace root.")
+    start_line: int | None = Field(default=None, description="First line (1-based).")
+    end_line: int | None = Field(default=None, description="Last line (inclusive).")
+
+
+class Search(BaseModel):
+    """Search files for a regular expression; returns `path:line: text` lines."""
+
+    pattern: str = Field(description="Python regular expression.")
+    path: str = Field(default=".", description="Directory or file to search in.")
+
+
+class WriteFile(BaseModel):
+    """Create or overwrite a text file with the given content."""
+
+    path: str = Field(description="File path relative to the workspace root.")
+    content: str = Field(description="The complete new content of the file.")
+
+
+class EditFile(BaseModel):
+    """Replace exactly one occurrence of `old` with `new` in a file."""
+
+    path: str = Field(description="File path relative to the workspace root.")
+    old: str = Field(description="Exact text to replace; must occur exactly once.")
+    new: str = Field(description="Replacement text.")
+
+
+class RunCommand(BaseModel):
+    """Run a command in the workspace (sandboxed, no network, subject to policy)."""
+
+    command: str = Field(description="The command line, e.g. `python -m pytest -q`.")
+
+
+class Finish(BaseModel):
+    """Declare the current step done. Validation then runs the repository's checks."""
+
+    summary: str = Field(description="What you changed and why.")
+
+
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "list_files": ListFiles,
+    "read_file": ReadFile,
+    "search": Search,
+    "write_file": WriteFile,
+    "edit_file": EditFile,
+    "run_command": RunCommand,
+    "finish": Finish,
+}
+
+
+def _not_direct(**_: Any) -> str:
+    raise RuntimeError("developer tools are dispatched by Toolbox.call, not invoked directly")
+
+
+def tool_schemas() -> list[BaseTool]:
+    """The tools as the model sees them (names and arguments of DESIGN §3)."""
+    return [
+        StructuredTool.from_function(
+            func=_not_direct, name=name, description=schema.__doc__ or name, args_schema=schema
+        )
+        for name, schema in SCHEMAS.items()
+    ]
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What one tool call produced, as recorded in the journal."""
+
+    content: str
+    finished: bool = False
+    deferred: str | None = None
+
+
+@dataclass
+class Toolbox:
+    """Dispatches the developer's tool calls inside one workspace under one policy."""
+
+    root: Path
+    policy: Policy
+    launcher: Launcher
+    remembered: list[str]
+    record: Callable[[str, dict[str, Any]], None]
+    """Records a policy decision with the run (kind, payload)."""
+
+    def call(self, name: str, args: dict[str, Any]) -> ToolResult:
+        """Run one tool call; errors the model can fix come back as the result."""
+        schema = SCHEMAS.get(name)
+        if schema is None:
+            return ToolResult(f"error: unknown tool {name!r}; available: {', '.join(SCHEMAS)}")
+        try:
+            parsed = schema.model_validate(args)
+        except ValidationError as err:
+            return ToolResult(f"error: invalid arguments for {name}: {_first_error(err)}")
+        try:
+            return self._dispatch(parsed)
+        except ToolError as err:
+            return ToolResult(f"error: {err}")
+
+    def _dispatch(self, args: BaseModel) -> ToolResult:
+        ws = Workspace(self.root)
+        match args:
+            case ListFiles(path=path):
+                return ToolResult(ws.list_files(path))
+            case ReadFile(path=path, start_line=start, end_line=end):
+                return ToolResult(redact(ws.read_file(path, start, end)))
+            case Search(pattern=pattern, path=path):
+                return ToolResult(redact(ws.search(pattern, path)))
+            case WriteFile(path=path, content=content):
+                self._check_write(path)
+                return ToolResult(ws.write_file(path, content))
+            case EditFile(path=path, old=old, new=new):
+                self._check_write(path)
+                return ToolResult(ws.edit_file(path, old, new))
+            case RunCommand(command=command):
+                return self._run(command)
+            case Finish(summary=summary):
+                return ToolResult(f"step finished: {summary}", finished=True)
+        raise AssertionError(f"unhandled tool arguments {args!r}")
+
+    def _check_write(self, path: str) -> None:
+        decision = self.policy.check_path(path, "write")
+        self.record("policy.path", decision.model_dump(mode="json"))
+        if decision.action == "deny":
+            raise ToolError(f"writing {path} is forbidden by policy ({decision.reason})")
+
+    def _run(self, command: str) -> ToolResult:
+        decision = self.policy.check_command(command, self.remembered)
+        self.record("policy.command", decision.model_dump(mode="json"))
+        if decision.action == "deny":
+            return ToolResult(f"denied by policy rule {decision.rule!r}: {decision.reason}")
+        if decision.action == "ask":
+            return ToolResult(
+                f"not run: `{command}` needs a human's approval ({decision.reason}); it is "
+                "listed for the reviewer of this change. Continue without it.",
+                deferred=command,
+            )
+        result = self.launcher.run(decision.argv, workspace=self.root, shell=decision.shell)
+        return ToolResult(format_command_result(result))
+
+
+def format_command_result(result: CommandResult) -> str:
+    """A compact, redacted rendering of a command's outcome for the model."""
+    head = f"exit code {result.exit_code}"
+    if result.limit:
+        head += f" (stopped: {result.limit} limit)"
+    parts = [head, f"isolation: {result.isolation.level}"]
+    if result.stdout.strip():
+        parts.append("--- stdout (tail) ---\n" + result.stdout.rstrip())
+    if result.stderr.strip():
+        parts.append("--- stderr (tail) ---\n" + result.stderr.rstrip())
+    return redact("\n".join(parts))
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "arguments"
+    return f"{where}: {first['msg']}"

@@ -1,0 +1,56 @@
+"""Migrations: run from code, concurrently, and produce exactly the declared schema."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import psycopg
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from shipyard.store import current_revision, head_revision, make_engine, migrate
+from shipyard.store.database import psycopg_conninfo, with_database
+from shipyard.store.tables import Base
+
+_MIGRATE = "import sys; from shipyard.store import migrate; migrate(sys.argv[1])"
+
+
+def _fresh_database(pg_server_url: str, name: str) -> str:
+    with psycopg.connect(psycopg_conninfo(pg_server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return with_database(pg_server_url, name)
+
+
+def test_two_processes_migrate_a_fresh_database_at_once(pg_server_url: str) -> None:
+    url = _fresh_database(pg_server_url, "shipyard_test_concurrent_migrate")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-W", "error", "-c", _MIGRATE, url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=120)
+        results.append((proc.returncode, stderr))
+    assert results == [(0, ""), (0, "")]
+    assert current_revision(url) == head_revision()
+    with psycopg.connect(psycopg_conninfo(url)) as conn:
+        versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert versions == [(head_revision(),)]
+
+
+def test_migrated_schema_matches_the_table_declarations(db_url: str) -> None:
+    migrate(db_url)  # a second upgrade of an up-to-date database is a no-op
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
