@@ -18,6 +18,7 @@ from rich.console import Console
 
 from shipyard.console import Display, print_request, print_stop, runs_table
 from shipyard.contracts import Decision, Plan, RunInput
+from shipyard.demo import demo_command
 from shipyard.errors import PlanFileError, ShipyardError
 from shipyard.inspect import show_run
 from shipyard.runner import Runner, Stop
@@ -43,8 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _with_runner(fn: Command, args: argparse.Namespace, console: Console) -> int:
-    from shipyard.demo import demo_command
-
     if fn is demo_command:  # the demo opens its own runner, on the scripted model
         return await demo_command(args, None, console)
     async with Runner.open(Settings.from_env()) as runner:
@@ -53,8 +52,6 @@ async def _with_runner(fn: Command, args: argparse.Namespace, console: Console) 
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser (one sub-command per task)."""
-    from shipyard.demo import demo_command
-
     top = argparse.ArgumentParser(prog="shipyard", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start a run on a repository")

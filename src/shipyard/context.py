@@ -6,6 +6,7 @@ Nothing here is checkpointed: a resumed run gets a fresh ``Context`` from whoeve
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,12 +24,6 @@ class Clock(Protocol):
     def __call__(self) -> float: ...
 
 
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()
-
-
 @dataclass(kw_only=True)
 class Context:
     """Everything a node needs that is not state."""
@@ -40,6 +35,6 @@ class Context:
     runs: RunStore
     artifacts: ArtifactStore
     check_cache: CheckCache
-    clock: Clock = field(default=_monotonic)
+    clock: Clock = field(default=time.monotonic)
     review: bool = False
     """Ask the reviewer model for findings after checks pass."""

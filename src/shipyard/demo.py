@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from shipyard.console import Display, print_request, print_stop
-from shipyard.contracts import RunInput
+from shipyard.contracts import Decision, RunInput
 from shipyard.runner import Runner, Stop
 from shipyard.settings import Settings
 
@@ -47,9 +47,7 @@ async def demo_command(args: argparse.Namespace, _runner: object, console: Conso
     """Run the demo; returns the exit code."""
     root = args.dir or Path(tempfile.mkdtemp(prefix="shipyard-demo-"))
     repo = copy_example(root.expanduser().resolve() / "invoices")
-    settings = replace(
-        Settings.from_env(), model_script=example_dir() / "invoices.script.json"
-    )
+    settings = replace(Settings.from_env(), model_script=example_dir() / "invoices.script.json")
     console.rule("[bold]Shipyard demo[/bold]")
     console.print(f"repository: {repo} (a copy of the bundled example, with a failing test)")
     console.print(f"goal: {GOAL}\nmodel: scripted replies — offline, no key needed\n")
@@ -76,11 +74,9 @@ async def _gates(runner: Runner, stop: Stop, console: Console) -> Stop:
         print_request(console, stop.request)
         if interactive:
             answer = console.input("approve? [Y/n] ").strip().lower()
-            decision = "reject" if answer.startswith("n") else "approve"
+            decision: Decision = "reject" if answer.startswith("n") else "approve"
         else:
             console.print("[dim](no terminal: the demo approves on your behalf)[/dim]")
             decision = "approve"
-        stop = await runner.decide(
-            stop.run_id, decision, by="demo", on_event=Display(console)  # type: ignore[arg-type]
-        )
+        stop = await runner.decide(stop.run_id, decision, by="demo", on_event=Display(console))
     return stop

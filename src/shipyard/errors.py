@@ -13,7 +13,7 @@
     ├── InfrastructureError        something outside Shipyard is broken (exit code 3)
     │   ├── DatabaseUnavailableError   says which URL and how to fix it
     │   └── ModelUnavailableError      endpoint unreachable after retries; the run is resumable
-    └── SandboxError               the launcher could not run a command at all (not a failing command)
+    └── SandboxError               the launcher could not start a command (not a failing one)
 
 Errors the developer model can fix (bad path, no match, failing command) are not exceptions
 that escape a node: they are ``tools.ToolError`` values returned to the model as tool results.
@@ -46,7 +46,9 @@ class PlanFileError(UserInputError):
 class PolicyError(UserInputError):
     """A policy file is invalid; the message names the file, line and field."""
 
-    def __init__(self, message: str, *, path: str = "", line: int | None = None, field: str = ""):
+    def __init__(
+        self, message: str, *, path: str = "", line: int | None = None, field: str = ""
+    ) -> None:
         where = path + (f":{line}" if line is not None else "")
         super().__init__(f"{where}: {message}" if where else message)
         self.path = path

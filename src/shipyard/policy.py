@@ -38,10 +38,8 @@ to the built-in protected set ``.git/**``, ``.github/workflows/**``, ``.shipyard
 
 from __future__ import annotations
 
-import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -56,37 +54,26 @@ from pydantic import (
 )
 
 from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, Usage, content_hash
-from shipyard.errors import PolicyError
 from shipyard.policy_syntax import (
     glob_regex,
+    normalize_path,
     policy_error_from_validation,
     read_toml,
+    remember_pattern,
+    rule_matches,
+    rule_tokens,
     shell_metachar,
     shell_rule_regex,
+    valid_rule,
+    valid_shell_rule,
 )
 
 POLICY_FILE = ".shipyard.toml"
 Action = Literal["allow", "ask", "deny"]
 
 
-def _valid_rule(rule: str) -> str:
-    try:
-        tokens = shlex.split(rule)
-    except ValueError as err:
-        raise ValueError(f"cannot parse rule {rule!r}: {err}") from None
-    if not tokens:
-        raise ValueError("a rule must name a program")
-    return rule
-
-
-def _valid_shell_rule(rule: str) -> str:
-    if not rule.strip():
-        raise ValueError("a shell rule must not be empty")
-    return rule
-
-
-Rule = Annotated[str, AfterValidator(_valid_rule)]
-ShellRule = Annotated[str, AfterValidator(_valid_shell_rule)]
+Rule = Annotated[str, AfterValidator(valid_rule)]
+ShellRule = Annotated[str, AfterValidator(valid_shell_rule)]
 
 BUILTIN_RULES: dict[str, tuple[str, ...]] = {
     "deny": (
@@ -263,7 +250,7 @@ class Policy(_Table):
         if decision.action != "ask":
             return decision
         for pattern in remembered:
-            if _matches(_rule_tokens(pattern), argv, loose_program=False):
+            if rule_matches(rule_tokens(pattern), argv, loose_program=False):
                 reason = f"approved earlier in this run as {pattern!r}"
                 return CommandDecision(action="allow", argv=argv, rule=pattern, reason=reason)
         return decision
@@ -282,7 +269,7 @@ class Policy(_Table):
     def _rule_decision(self, argv: list[str]) -> CommandDecision:
         for origin, rules in self._ordered_rules():
             for action, rule in rules:
-                if _matches(_rule_tokens(rule), argv, loose_program=action == "deny"):
+                if rule_matches(rule_tokens(rule), argv, loose_program=action == "deny"):
                     reason = f"{action} by {origin} rule {rule!r} in [commands].{action}"
                     return CommandDecision(action=action, argv=argv, rule=rule, reason=reason)
         default = self.commands.default
@@ -303,7 +290,7 @@ class Policy(_Table):
         Forbidden globs deny both; protected globs make a write ``ask``; reads of protected
         paths are allowed. A path that leaves the workspace is denied.
         """
-        rel = _normalize(path)
+        rel = normalize_path(path)
         if rel is None:
             return PathDecision(
                 action="deny", path=path, op=op, rule="default", reason="it leaves the workspace"
@@ -336,65 +323,6 @@ def _through_shell(action: Action, text: str, rule: str, reason: str) -> Command
 
 def _first_glob(globs: Sequence[str], rel: str) -> str | None:
     return next((glob for glob in globs if glob_regex(glob).fullmatch(rel)), None)
-
-
-def _rule_tokens(rule: str) -> list[str]:
-    try:
-        tokens = shlex.split(rule)
-    except ValueError as err:
-        raise PolicyError(f"cannot parse command pattern {rule!r}: {err}") from None
-    if not tokens:
-        raise PolicyError("an empty command pattern matches nothing")
-    return tokens
-
-
-def _matches(tokens: Sequence[str], argv: Sequence[str], *, loose_program: bool) -> bool:
-    """Whether ``argv`` matches a rule's tokens (see the module docstring for the syntax)."""
-    program, *patterns = tokens
-    names = (argv[0], posixpath.basename(argv[0])) if loose_program else (argv[0],)
-    if not any(fnmatchcase(name, program) for name in names):
-        return False
-    args = list(argv[1:])
-    if patterns and patterns[-1] == "*":
-        patterns = patterns[:-1]
-        if len(args) < len(patterns):
-            return False
-        args = args[: len(patterns)]
-    elif len(args) != len(patterns):
-        return False
-    return all(fnmatchcase(a, p) for a, p in zip(args, patterns, strict=True))
-
-
-def _normalize(path: str) -> str | None:
-    """Workspace-relative POSIX form of ``path``, or None when it is absolute or leaves it."""
-    if not path or path.startswith("/") or "\0" in path:
-        return None
-    rel = posixpath.normpath(path)
-    if rel == ".." or rel.startswith("../"):
-        return None
-    return rel
-
-
-def remember_pattern(argv: Sequence[str]) -> str:
-    """Generalise an approved command to a pattern for the rest of the run.
-
-    Keeps the program and its subcommand (``git commit -m x`` -> ``git commit *``,
-    ``python -m build .`` -> ``python -m build *``, ``ls src`` -> ``ls *``).
-    """
-    if not argv:
-        raise ValueError("cannot remember an empty command")
-    keep = [argv[0]]
-    rest = list(argv[1:])
-    if len(rest) >= 2 and rest[0] == "-m":
-        keep += rest[:2]
-    elif rest and _is_subcommand(rest[0]):
-        keep.append(rest[0])
-    escaped = ["".join(f"[{c}]" if c in "*?[" else c for c in token) for token in keep]
-    return " ".join([*(shlex.quote(token) for token in escaped), "*"])
-
-
-def _is_subcommand(token: str) -> bool:
-    return token.replace("-", "").replace("_", "").isalnum() and not token.startswith("-")
 
 
 def budget_exceeded(usage: Usage, budgets: Budgets) -> str | None:

@@ -1,14 +1,18 @@
 """The policy's syntax: reading ``.shipyard.toml`` with errors that name a line, and the
-small pattern languages of its rules (shell metacharacters, shell rules, path globs).
+small pattern languages of its rules (command rules, shell metacharacters, shell rules,
+path globs). The syntax itself is documented in ``policy``'s module docstring.
 
 Kept apart from ``policy.py`` so the decisions read without the parsing detail.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
+import shlex
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,81 @@ def shell_metachar(text: str) -> str | None:
             return "'$('"
         i += 1
     return None
+
+
+def valid_rule(rule: str) -> str:
+    try:
+        tokens = shlex.split(rule)
+    except ValueError as err:
+        raise ValueError(f"cannot parse rule {rule!r}: {err}") from None
+    if not tokens:
+        raise ValueError("a rule must name a program")
+    return rule
+
+
+def valid_shell_rule(rule: str) -> str:
+    if not rule.strip():
+        raise ValueError("a shell rule must not be empty")
+    return rule
+
+
+def rule_tokens(rule: str) -> list[str]:
+    try:
+        tokens = shlex.split(rule)
+    except ValueError as err:
+        raise PolicyError(f"cannot parse command pattern {rule!r}: {err}") from None
+    if not tokens:
+        raise PolicyError("an empty command pattern matches nothing")
+    return tokens
+
+
+def rule_matches(tokens: Sequence[str], argv: Sequence[str], *, loose_program: bool) -> bool:
+    """Whether ``argv`` matches a rule's tokens (see the module docstring for the syntax)."""
+    program, *patterns = tokens
+    names = (argv[0], posixpath.basename(argv[0])) if loose_program else (argv[0],)
+    if not any(fnmatchcase(name, program) for name in names):
+        return False
+    args = list(argv[1:])
+    if patterns and patterns[-1] == "*":
+        patterns = patterns[:-1]
+        if len(args) < len(patterns):
+            return False
+        args = args[: len(patterns)]
+    elif len(args) != len(patterns):
+        return False
+    return all(fnmatchcase(a, p) for a, p in zip(args, patterns, strict=True))
+
+
+def normalize_path(path: str) -> str | None:
+    """Workspace-relative POSIX form of ``path``, or None when it is absolute or leaves it."""
+    if not path or path.startswith("/") or "\0" in path:
+        return None
+    rel = posixpath.normpath(path)
+    if rel == ".." or rel.startswith("../"):
+        return None
+    return rel
+
+
+def remember_pattern(argv: Sequence[str]) -> str:
+    """Generalise an approved command to a pattern for the rest of the run.
+
+    Keeps the program and its subcommand (``git commit -m x`` -> ``git commit *``,
+    ``python -m build .`` -> ``python -m build *``, ``ls src`` -> ``ls *``).
+    """
+    if not argv:
+        raise ValueError("cannot remember an empty command")
+    keep = [argv[0]]
+    rest = list(argv[1:])
+    if len(rest) >= 2 and rest[0] == "-m":
+        keep += rest[:2]
+    elif rest and _is_subcommand(rest[0]):
+        keep.append(rest[0])
+    escaped = ["".join(f"[{c}]" if c in "*?[" else c for c in token) for token in keep]
+    return " ".join([*(shlex.quote(token) for token in escaped), "*"])
+
+
+def _is_subcommand(token: str) -> bool:
+    return token.replace("-", "").replace("_", "").isalnum() and not token.startswith("-")
 
 
 @lru_cache(maxsize=256)

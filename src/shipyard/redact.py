@@ -67,7 +67,10 @@ _VENDOR: tuple[_Sub, ...] = (
         re.compile(r"://(?P<user>[^:/\s@]+):(?P<value>[^@\s/]+)@"),
         _value("password"),
     ),
-    (re.compile(r"A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[0-9A-Z]{16}(?![0-9A-Za-z])"), _whole("aws-access-key")),
+    (
+        re.compile(r"A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[0-9A-Z]{16}(?![0-9A-Za-z])"),
+        _whole("aws-access-key"),
+    ),
     (re.compile(r"gh[pousr]_[A-Za-z0-9]{30,255}(?!\w)"), _whole("github-token")),
     (re.compile(r"github_pat_[A-Za-z0-9_]{22,255}"), _whole("github-token")),
     (re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}"), _whole("anthropic-key")),
@@ -102,9 +105,13 @@ def _code_style(text: str) -> str:
     low = text.lower()
     # Lower-casing keeps offsets unless the text has one of the rare characters whose
     # lower case is longer; then fall back to the slower case-insensitive scan.
-    pattern, scanned = (_CODE_STYLE, low) if len(low) == len(text) else (
-        _CODE_STYLE_ANYCASE,
-        text,
+    pattern, scanned = (
+        (_CODE_STYLE, low)
+        if len(low) == len(text)
+        else (
+            _CODE_STYLE_ANYCASE,
+            text,
+        )
     )
     pieces: list[str] = []
     last = 0
@@ -116,6 +123,7 @@ def _code_style(text: str) -> str:
         pieces += [text[last:start], "[REDACTED:secret]"]
         last = end
     return "".join(pieces) + text[last:] if pieces else text
+
 
 _SECRET_FIELD = re.compile(rf"(?i)(?:^|[_\-.]){_CODE_WORDS}$|^(?:pass|pwd)$")
 

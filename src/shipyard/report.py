@@ -57,7 +57,9 @@ def provenance(report: RunReport, policy_hash: str) -> dict[str, Any]:
         "policy_hash": policy_hash,
         "models": report.models,
         "approvals": [a.model_dump(mode="json") for a in report.approvals],
-        "evidence": [{"check": e.check, "passed": e.passed, "log": e.log_ref} for e in report.evidence],
+        "evidence": [
+            {"check": e.check, "passed": e.passed, "log": e.log_ref} for e in report.evidence
+        ],
         "isolation": report.isolation.model_dump(mode="json") if report.isolation else None,
     }
 
@@ -78,7 +80,10 @@ def render_markdown(report: RunReport) -> str:
         lines += [f"{report.plan.summary} (risk: {report.plan.risk})", ""]
         lines += [f"{i}. **{s.id}** {s.title}" for i, s in enumerate(report.plan.steps, 1)]
     lines += ["", "## Steps"]
-    lines += [f"- {s.step_id}: {s.status} after {s.attempts} attempt(s) {s.commit or ''}" for s in report.steps]
+    lines += [
+        f"- {s.step_id}: {s.status} after {s.attempts} attempt(s) {s.commit or ''}"
+        for s in report.steps
+    ]
     lines += ["", "## Evidence"]
     for ev in report.evidence:
         mark = "PASS" if ev.passed else "FAIL"

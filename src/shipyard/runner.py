@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -38,6 +38,7 @@ from shipyard.errors import (
 )
 from shipyard.graph import build_graph
 from shipyard.llm import ModelGateway
+from shipyard.pin import pin_workspace
 from shipyard.sandbox import Launcher, make_launcher
 from shipyard.settings import Role, Settings
 from shipyard.state import RunState
@@ -53,7 +54,6 @@ from shipyard.store import (
     resolve_database_url,
 )
 from shipyard.tools import git
-from shipyard.pin import pin_workspace
 
 OnEvent = Callable[[str, Any], None]
 """Receives ``(node name, update)`` for each finished node and ``("custom", data)``."""
@@ -139,7 +139,7 @@ class Runner:
                 )
             interrupt = snapshot.interrupts[0]
             self._check_decision(run.id, interrupt.id, interrupt.value, decision)
-            command = Command(resume={interrupt.id: decision.model_dump(mode="json")})
+            command: Command[str] = Command(resume={interrupt.id: decision.model_dump(mode="json")})
             return await self._drive(run.id, command, _config(run.id), on_event)
         if decision is not None:
             raise NotWaitingError(f"run {run.id} is not waiting for an approval ({run.status})")
@@ -224,7 +224,7 @@ class Runner:
 
     async def _record_stop(self, run_id: str) -> Stop:
         snapshot = await self.graph.aget_state(_config(run_id))
-        values: RunState = snapshot.values
+        values = cast(RunState, snapshot.values)
         fields: dict[str, Any] = {
             k: values.get(k) for k in ("branch", "base_commit", "head_commit") if values.get(k)
         }

@@ -5,7 +5,7 @@
 | ``SHIPYARD_HOME`` | data directory: embedded Postgres, workspaces, artifacts | per-user data dir |
 | ``DATABASE_URL`` | Postgres to use instead of the embedded one | unset → embedded |
 | ``SHIPYARD_MODEL`` | model name for every role | ``gpt-4o-mini`` |
-| ``SHIPYARD_<ROLE>_MODEL`` | model for ``PLANNER``, ``DEVELOPER``, ``REVIEWER`` | ``SHIPYARD_MODEL`` |
+| ``SHIPYARD_<ROLE>_MODEL`` | per role: ``PLANNER``, ``DEVELOPER``, ``REVIEWER`` | the above |
 | ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` | any OpenAI-compatible endpoint | OpenAI |
 | ``SHIPYARD_<ROLE>_BASE_URL`` / ``_API_KEY`` | per-role endpoint | the ``OPENAI_*`` ones |
 | ``SHIPYARD_MODEL_SCRIPT`` | path of a script for the scripted model (tests, demo) | unset |

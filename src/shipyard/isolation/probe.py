@@ -106,7 +106,7 @@ def _try(layer: str, preexec: Callable[[], None], why: dict[str, str]) -> bool:
             preexec_fn=preexec,
             capture_output=True,
             timeout=10,
-            check=False,  # noqa: PLW1509
+            check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         why[layer] = f"the kernel refused it: {exc}"

@@ -47,9 +47,10 @@ def approve_plan(state: RunState, runtime: Runtime[Context]) -> RunState:
     decision = ask(request)
     update: RunState = {"approvals": [*state.get("approvals", []), _record(request, decision)]}
     if decision.decision == "reject":
-        update.update(status="rejected", reason=f"plan rejected by {decision.by}")
+        update["status"] = "rejected"
+        update["reason"] = f"plan rejected by {decision.by}"
     elif decision.decision == "revise":
-        update.update(plan_feedback=decision.comment or "Propose a different plan.")
+        update["plan_feedback"] = decision.comment or "Propose a different plan."
     return update
 
 
@@ -75,14 +76,13 @@ def approve_changes(state: RunState, runtime: Runtime[Context]) -> RunState:
     decision = ask(request)
     update: RunState = {"approvals": [*state.get("approvals", []), _record(request, decision)]}
     if decision.decision == "reject":
-        update.update(status="rejected", reason=f"changes rejected by {decision.by}")
+        update["status"] = "rejected"
+        update["reason"] = f"changes rejected by {decision.by}"
     elif decision.decision == "revise":
         steps = Plan.model_validate(state["plan"]).steps
-        update.update(
-            step_index=len(steps) - 1,
-            attempt=state.get("attempt", 1) + 1,
-            feedback=f"A human reviewed the change and asked for: {decision.comment}",
-        )
+        update["step_index"] = len(steps) - 1
+        update["attempt"] = state.get("attempt", 1) + 1
+        update["feedback"] = f"A human reviewed the change and asked for: {decision.comment}"
     else:
         update["remembered"] = [*state.get("remembered", []), *decision.remember]
         update["deferred"] = []

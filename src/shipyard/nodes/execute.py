@@ -60,7 +60,9 @@ def execute(state: RunState, runtime: Runtime[Context]) -> RunState:
     ctx = context_of(runtime)
     plan = Plan.model_validate(state["plan"])
     step, attempt_no = plan.steps[state["step_index"]], state["attempt"]
-    log = EffectLog(ctx.journal, state["run_id"], journal_key(state, "execute", step.id, attempt_no))
+    log = EffectLog(
+        ctx.journal, state["run_id"], journal_key(state, "execute", step.id, attempt_no)
+    )
     pin_workspace(state, tree=log.last_tree())
     attempt = _Attempt(
         ctx=ctx,
@@ -81,7 +83,8 @@ def execute(state: RunState, runtime: Runtime[Context]) -> RunState:
         "deferred": [*state.get("deferred", []), *attempt.deferred],
     }
     if spent is not None:
-        update.update(status="needs_human_review", reason=spent)
+        update["status"] = "needs_human_review"
+        update["reason"] = spent
     return update
 
 

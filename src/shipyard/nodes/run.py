@@ -55,4 +55,3 @@ def journal_key(state: RunState, *parts: object) -> str:
 def event(ctx: Context, run_id: str, kind: str, payload: dict[str, Any]) -> None:
     """Record an audit event with the run (redacted by the store)."""
     ctx.runs.append_event(run_id, kind, payload)
-
