@@ -50,7 +50,9 @@ def measure(n: int, workspace: Path) -> list[tuple[str, str, float, float, float
             )
         }
         for name, launcher in launchers.items():
-            runs[name] = lambda launcher=launcher, argv=argv: launcher.run(argv, workspace=workspace)
+            runs[name] = lambda launcher=launcher, argv=argv: launcher.run(
+                argv, workspace=workspace
+            )
         for fn in runs.values():  # warm caches
             fn()
         times: dict[str, list[float]] = {name: [] for name in runs}

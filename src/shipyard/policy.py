@@ -150,6 +150,7 @@ class CheckSpec(_Table):
     name: str = Field(min_length=1)
     command: list[str] = Field(min_length=1)
     kind: Literal["pytest", "ruff", "mypy", "npm", "exit-code"] = "exit-code"
+    timeout: float = Field(default=600.0, gt=0)
 
     @field_validator("command", mode="before")
     @classmethod

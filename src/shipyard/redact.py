@@ -7,8 +7,8 @@ ordinary words are left alone: every pattern needs a vendor prefix or an assignm
 
 ::
 
-    redact("export OPENAI_API_KEY=sk-proj-abc…")  ->  "export OPENAI_API_KEY=[REDACTED:openai-key]"
-    redact_obj({"log": "...", "password": "hunter22"})  ->  {"log": "...", "password": "[REDACTED:password]"}
+    redact("OPENAI_API_KEY=sk-proj-abc…")  ->  "OPENAI_API_KEY=[REDACTED:openai-key]"
+    redact_obj({"password": "hunter22"})   ->  {"password": "[REDACTED:password]"}
 """
 
 from __future__ import annotations

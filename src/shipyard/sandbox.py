@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,14 +29,15 @@ from pydantic import BaseModel
 from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, IsolationReport
 from shipyard.errors import SandboxError
 from shipyard.isolation import bubblewrap, seccomp
-from shipyard.isolation.cgroup import PidsCgroup
+from shipyard.isolation.cgroup import CgroupPool, PidsCgroup
 from shipyard.isolation.environment import build_env
 from shipyard.isolation.landlock import Ruleset
 from shipyard.isolation.layers import Layers, choose
 from shipyard.isolation.limit import infer_limit
 from shipyard.isolation.namespace import NetworkUnsharer
 from shipyard.isolation.probe import probe
-from shipyard.isolation.process import Outcome, apply_rlimits, collect, rlimit_pairs, spawn
+from shipyard.isolation.process import Outcome, apply_rlimits, collect, rlimit_pairs
+from shipyard.isolation.request import checked_argv, checked_cwd, start
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,8 @@ class SandboxLauncher:
         except ValueError as exc:
             raise SandboxError(str(exc)) from exc
         self._layers: Layers = choose(caps, prefer, network=network)
-        self._pids_root = caps.pids_root if self._layers.pids_cgroup else None
+        pids_root = caps.pids_root if self._layers.pids_cgroup else None
+        self._pool = _pool(pids_root) if pids_root is not None else None
         self._limits = limits or Limits()
         self._tmp_root = tmp_root
         self._seccomp = seccomp.Loader() if self._layers.seccomp else None
@@ -156,14 +156,14 @@ class SandboxLauncher:
         ``workspace``. A failing or limited command is a result; ``SandboxError`` only when
         it could not be started at all (bad argv/cwd, missing program, refused layer)."""
         lim = limits or self._limits
-        argv = _checked_argv(argv, shell)
-        workdir = _checked_cwd(workspace, cwd)
+        argv = checked_argv(argv, shell)
+        workdir = checked_cwd(workspace, cwd)
         with contextlib.ExitStack() as stack:
             group = self._cgroup(lim, stack)
             plan = self._plan(argv, workspace.resolve(), workdir, env, lim, stack)
             if group is not None:
                 plan.steps = [group.join, *(plan.steps or [])]
-            proc = _start(plan, workdir, argv[0])
+            proc = start(plan.argv, workdir, plan.env, plan.preexec, plan.pass_fds, argv[0])
             for fd in plan.pass_fds:
                 os.close(fd)
             kill_all = group.kill_all if group is not None else None
@@ -178,14 +178,12 @@ class SandboxLauncher:
         return _result(argv, outcome, lim, report, processes_hit=hit)
 
     def _cgroup(self, lim: Limits, stack: contextlib.ExitStack) -> PidsCgroup | None:
-        if self._pids_root is None:
+        if self._pool is None:
             return None
         try:
-            group = PidsCgroup(self._pids_root, lim.processes)
+            return stack.enter_context(self._pool.lease(lim.processes))
         except OSError as exc:
-            raise SandboxError(f"cannot create the command's pids cgroup: {exc}") from exc
-        stack.callback(group.destroy)
-        return group
+            raise SandboxError(f"cannot set up the command's pids cgroup: {exc}") from exc
 
     def _plan(
         self,
@@ -253,6 +251,16 @@ class SandboxLauncher:
         return _Plan([*prefix, "--", *argv], env, fds, steps)
 
 
+_POOLS: dict[Path, CgroupPool] = {}
+
+
+def _pool(root: Path) -> CgroupPool:
+    """One pool of cgroups per hierarchy for the whole process."""
+    if root not in _POOLS:
+        _POOLS[root] = CgroupPool(root)
+    return _POOLS[root]
+
+
 class ProcessLauncher(SandboxLauncher):
     """Level ``process`` only: session, rlimits, environment allowlist, output caps, plus
     Landlock, seccomp and a pids cgroup where available."""
@@ -297,51 +305,6 @@ def make_launcher(
 
 
 _LEVEL_LAYERS = ("bubblewrap", "network-namespace")
-
-
-def _start(plan: _Plan, workdir: Path, program: str) -> subprocess.Popen[bytes]:
-    # Checked here so a missing program is the same error at every level (inside
-    # bubblewrap the exec would fail only after the sandbox was built).
-    found = (
-        (workdir / program).is_file()
-        if "/" in program
-        else shutil.which(program, path=plan.env.get("PATH")) is not None
-    )
-    if not found:
-        raise SandboxError(f"cannot start {program!r}: program not found")
-    try:
-        return spawn(
-            plan.argv,
-            cwd=str(workdir),
-            env=plan.env,
-            preexec=plan.preexec,
-            pass_fds=plan.pass_fds,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise SandboxError(f"cannot start {plan.argv[0]!r}: {exc}") from exc
-
-
-def _checked_argv(argv: Sequence[str], shell: bool) -> list[str]:
-    if isinstance(argv, str):
-        raise SandboxError("argv must be a list of strings, not one string")
-    items = list(argv)
-    if not items or not all(isinstance(a, str) for a in items):
-        raise SandboxError(f"argv must be a non-empty list of strings, got {argv!r}")
-    if any("\0" in a for a in items):
-        raise SandboxError("argv contains a NUL byte")
-    if shell:
-        return ["/bin/sh", "-c", " ".join(items)]
-    return items
-
-
-def _checked_cwd(workspace: Path, cwd: Path | None) -> Path:
-    root = workspace.resolve()
-    if not root.is_dir():
-        raise SandboxError(f"workspace {workspace} is not a directory")
-    where = (root / cwd).resolve() if cwd is not None else root
-    if not where.is_relative_to(root) or not where.is_dir():
-        raise SandboxError(f"cwd {cwd} is not a directory inside the workspace {root}")
-    return where
 
 
 def _result(

@@ -109,15 +109,15 @@ def test_repo_root_inside_dot_git(repo: Path) -> None:
         git.repo_root(repo / ".git")
 
 
-def test_parent_git_environment_does_not_leak(repo: Path, tmp_path: Path) -> None:
+def test_parent_git_environment_does_not_leak(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
-    os.environ["GIT_DIR"] = str(repo / ".git")
-    try:
-        with pytest.raises(RepoError, match="not a git repository"):
-            git.repo_root(plain)
-    finally:
-        del os.environ["GIT_DIR"]
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(repo / ".git" / "index"))
+    with pytest.raises(RepoError, match="not a git repository"):
+        git.repo_root(plain)
 
 
 def test_resolve_commit_and_unknown_ref(repo: Path) -> None:

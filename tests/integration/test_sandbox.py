@@ -40,7 +40,9 @@ def repo(tmp_path: Path) -> Path:
     root.mkdir()
     _git(root, "init", "-q", "-b", "main")
     (root / "mod.py").write_text("def add(a, b):\n    return a + b\n")
-    (root / "test_mod.py").write_text("from mod import add\n\ndef test_add():\n    assert add(1, 2) == 3\n")
+    (root / "test_mod.py").write_text(
+        "from mod import add\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+    )
     _git(root, "add", ".")
     _git(root, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "init")
     return root
@@ -159,10 +161,10 @@ def test_infinite_loop_times_out_and_the_whole_group_is_gone(
     launcher: SandboxLauncher, repo: Path
 ) -> None:
     marker = f"loop-{uuid.uuid4().hex}"
-    script = f"{PY} -c 'import time; time.sleep(300)' {marker} & exec {PY} -c 'while 1: pass' {marker}"
-    result = launcher.run(
-        ["/bin/sh", "-c", script], workspace=repo, limits=Limits(timeout_s=1.0)
+    script = (
+        f"{PY} -c 'import time; time.sleep(300)' {marker} & exec {PY} -c 'while 1: pass' {marker}"
     )
+    result = launcher.run(["/bin/sh", "-c", script], workspace=repo, limits=Limits(timeout_s=1.0))
     assert result.timed_out and result.limit == "timeout"
     assert 1.0 <= result.duration_s < 10
     assert _procs_with(marker) == []
@@ -180,7 +182,11 @@ def test_network_to_a_listening_host_socket_fails(launcher: SandboxLauncher, rep
         server.listen()
         server.settimeout(0.2)
         port = server.getsockname()[1]
-        code = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3); print('CONNECTED')"
+        code = (
+            "import socket\n"
+            f"socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
+            "print('CONNECTED')"
+        )
         result = launcher.run([PY, "-c", code], workspace=repo)
         assert result.exit_code == 1
         assert "CONNECTED" not in result.stdout
@@ -214,6 +220,8 @@ def test_writes_outside_the_workspace_fail(
 ) -> None:
     target = outside / "pwned"
     result = launcher.run(["sh", "-c", f"echo x > {target}; echo y > inside"], workspace=repo)
+    assert "inside" not in result.stderr  # the write inside the workspace worked
+    assert result.stderr  # and the one outside was refused, with a message
     assert not target.exists()
     assert list(outside.iterdir()) == []
     assert (repo / "inside").read_text() == "y\n"
@@ -268,9 +276,7 @@ def test_environment_has_no_secrets(
 
 def test_output_cap_keeps_the_tail(launcher: SandboxLauncher, repo: Path) -> None:
     code = "for i in range(200000): print(i)"
-    result = launcher.run(
-        [PY, "-c", code], workspace=repo, limits=Limits(output_bytes=1000)
-    )
+    result = launcher.run([PY, "-c", code], workspace=repo, limits=Limits(output_bytes=1000))
     assert result.exit_code == 0 and result.truncated
     assert result.stdout.endswith("199998\n199999\n")
     assert "bytes truncated" in result.stdout.splitlines()[0]
@@ -298,7 +304,9 @@ def test_real_tools_work_in_a_worktree_under_bubblewrap(worktree: Path) -> None:
     assert status.exit_code == 0, status.stderr
     ruff = shutil.which("ruff", path=str(Path(PY).parent))
     assert ruff is not None
-    lint = launcher.run([ruff, "check", "--isolated", "--select", "F", "--no-cache", "."], workspace=worktree)
+    lint = launcher.run(
+        [ruff, "check", "--isolated", "--select", "F", "--no-cache", "."], workspace=worktree
+    )
     assert lint.exit_code == 0, lint.stdout + lint.stderr
     made = launcher.run(["sh", "-c", "id -u; echo x > made.txt"], workspace=worktree)
     assert made.stdout.strip() == "65534"
@@ -315,10 +323,11 @@ def test_real_tools_work_in_a_worktree_under_bubblewrap(worktree: Path) -> None:
         (["/no/such/program"], None, "cannot start"),
     ],
 )
-def test_bad_input_is_a_clear_error(repo: Path, argv: object, cwd: Path | None, message: str) -> None:
+def test_bad_input_is_a_clear_error(
+    repo: Path, argv: object, cwd: Path | None, message: str
+) -> None:
     launcher = make_launcher()
     with pytest.raises(SandboxError, match=message):
         launcher.run(argv, workspace=repo, cwd=cwd)  # type: ignore[arg-type]
     with pytest.raises(SandboxError, match="not a directory"):
         launcher.run(["true"], workspace=repo / "missing")
-

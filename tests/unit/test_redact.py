@@ -104,14 +104,18 @@ def test_redact_obj_walks_dicts_lists_tuples_and_models() -> None:
         "password": "[REDACTED:password]",
         "max_tokens": 100,
         "key": "artifacts/run-1/log.txt",
-        "report": {"summary": "leaked [REDACTED:anthropic-key]", "api_key": "[REDACTED:api_key]",
-                   "tokens": 3},
+        "report": {
+            "summary": "leaked [REDACTED:anthropic-key]",
+            "api_key": "[REDACTED:api_key]",
+            "tokens": 3,
+        },
     }
     assert data["password"] == "plain"  # the input is not modified
 
 
 def test_a_megabyte_of_log_with_one_key_keeps_everything_else() -> None:
-    line = "2024-01-01 INFO test_token_refresh passed sha=3f786850e387550fdab836ed7e6dc881de23001b key: ok\n"
+    sha = "3f786850e387550fdab836ed7e6dc881de23001b"
+    line = f"2024-01-01 INFO test_token_refresh passed sha={sha} key: ok\n"
     log = line * (1_000_000 // len(line))
     text = log + f"OPENAI_API_KEY={OPENAI}\n" + log
     out = redact(text)

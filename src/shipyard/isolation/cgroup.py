@@ -9,11 +9,13 @@ v1 (the ``pids`` hierarchy).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
+import threading
 import time
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 _CANDIDATES = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
@@ -50,13 +52,18 @@ def _read(path: Path) -> str:
 
 
 class PidsCgroup:
-    """One command's cgroup: create, let the child join, then read events and destroy."""
+    """One cgroup, leased to one command at a time (see ``CgroupPool``)."""
 
-    def __init__(self, root: Path, max_pids: int) -> None:
-        self.path = root / f"cmd-{uuid.uuid4().hex[:16]}"
-        self.path.mkdir()
-        (self.path / "pids.max").write_text(str(max_pids))
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.path.mkdir(exist_ok=True)
         self._procs = str(self.path / "cgroup.procs")
+        self._max_before = 0
+
+    def prepare(self, max_pids: int) -> None:
+        """Set the limit for the next command and remember the event count so far."""
+        (self.path / "pids.max").write_text(str(max_pids))
+        self._max_before = self._max_events()
 
     def join(self) -> None:
         """Move the calling process (the child, before exec) into this cgroup."""
@@ -66,31 +73,88 @@ class PidsCgroup:
         finally:
             os.close(fd)
 
-    def limit_hit(self) -> bool:
-        """Whether a fork was refused because ``pids.max`` was reached."""
+    def _max_events(self) -> int:
         for line in _read(self.path / "pids.events").splitlines():
             name, _, count = line.partition(" ")
-            if name == "max" and count.strip() not in ("", "0"):
-                return True
-        return False
+            if name == "max" and count.strip().isdigit():
+                return int(count)
+        return 0
 
-    def kill_all(self, attempts: int = 50) -> None:
-        """SIGKILL every member until the cgroup is empty (a fork bomb may refill it)."""
-        for _ in range(attempts):
+    def limit_hit(self) -> bool:
+        """Whether a fork was refused because ``pids.max`` was reached during this lease."""
+        return self._max_events() > self._max_before
+
+    def kill_all(self, timeout_s: float = 5.0) -> bool:
+        """SIGKILL every member until the cgroup is empty (a fork bomb may refill it);
+        False if it did not empty in time."""
+        deadline = time.monotonic() + timeout_s
+        pause = 0.0002
+        while time.monotonic() < deadline:
             pids = [int(p) for p in _read(self.path / "cgroup.procs").split()]
             if not pids:
-                return
+                return True
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.005)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        return False
 
-    def destroy(self) -> None:
-        """Kill what is left and remove the cgroup (retrying while exits are reaped)."""
-        self.kill_all()
-        for _ in range(200):
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.01)
+    def idle(self) -> bool:
+        """No task is charged any more (exited tasks count until their parent reaps them)."""
+        return _read(self.path / "pids.current").strip() == "0"
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
+
+
+class CgroupPool:
+    """Reuses cgroups across commands: creating and removing one costs milliseconds,
+    moving a process into an existing one a fraction of that."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._free: list[PidsCgroup] = []
+        self._draining: list[PidsCgroup] = []
+        self._lock = threading.Lock()
+        self._count = 0
+        _sweep(root)
+        atexit.register(self.close)
+
+    @contextlib.contextmanager
+    def lease(self, max_pids: int) -> Iterator[PidsCgroup]:
+        """A cgroup limited to ``max_pids`` and emptied (every member killed) on exit."""
+        with self._lock:
+            # A group whose last zombies are not reaped yet would start with fewer pids.
+            ready = [g for g in self._draining if g.idle()]
+            self._draining = [g for g in self._draining if g not in ready]
+            self._free += ready
+            if self._free:
+                group = self._free.pop()
+            else:
+                self._count += 1
+                group = PidsCgroup(self._root / f"cmd-{os.getpid()}-{self._count}")
+        group.prepare(max_pids)
+        try:
+            yield group
+        finally:
+            if group.kill_all():
+                with self._lock:
+                    (self._free if group.idle() else self._draining).append(group)
+
+    def close(self) -> None:
+        with self._lock:
+            for group in self._free + self._draining:
+                group.remove()
+            self._free.clear()
+            self._draining.clear()
+
+
+def _sweep(root: Path) -> None:
+    """Remove cgroups left by Shipyard processes that no longer exist."""
+    for child in root.glob("cmd-*"):
+        pid = child.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                child.rmdir()

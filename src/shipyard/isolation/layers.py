@@ -87,6 +87,11 @@ def _describe(
         missing["read-only-root"] = "only bubblewrap mounts the system read-only"
         missing["git-hooks-readonly"] = "only bubblewrap mounts .git/hooks and config read-only"
         missing["pid-namespace"] = "only bubblewrap gives the command its own pid namespace"
+        if caps.is_root:
+            missing["cap-drop-all"] = (
+                "only bubblewrap drops capabilities and maps to uid 65534; below it the "
+                "command keeps the caller's root privileges, confined by Landlock and seccomp"
+            )
         _describe_netns(caps, layers, prefer, network, held, missing)
         _describe_landlock(caps, layers, held, missing)
     if layers.seccomp:

@@ -7,6 +7,7 @@ of the command's group behind when it returns.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import selectors
@@ -79,19 +80,15 @@ def rlimit_pairs(
 
 def apply_rlimits(pairs: Sequence[tuple[int, tuple[int, int]]]) -> None:
     """Lower (never raise) each limit; runs in the child between fork and exec."""
-    for which, (soft, hard) in pairs:
-        cur_soft, cur_hard = resource.getrlimit(which)
-        if cur_hard != resource.RLIM_INFINITY:
-            hard = min(hard, cur_hard)
-            soft = min(soft, hard)
-        resource.setrlimit(which, (soft, hard))
+    for which, (want_soft, want_hard) in pairs:
+        cur_hard = resource.getrlimit(which)[1]
+        hard = want_hard if cur_hard == resource.RLIM_INFINITY else min(want_hard, cur_hard)
+        resource.setrlimit(which, (min(want_soft, hard), hard))
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def spawn(
@@ -122,7 +119,7 @@ def collect(
     *,
     timeout_s: float,
     output_bytes: int,
-    cleanup: Callable[[], None] | None = None,
+    cleanup: Callable[[], object] | None = None,
 ) -> Outcome:
     """Read both pipes incrementally until the command ends or its deadline passes.
 

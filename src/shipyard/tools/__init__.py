@@ -1,0 +1,1 @@
+"""Workspace tools: files, git, checks, and the developer model's tool interface."""
