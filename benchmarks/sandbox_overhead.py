@@ -27,6 +27,7 @@ CONFIGS: dict[str, dict[str, object]] = {
     },
     "process (+landlock, seccomp, pids cgroup)": {"prefer": "process"},
     "namespace (+netns)": {"prefer": "namespace"},
+    "bubblewrap (without pids cgroup)": {"prefer": "bubblewrap", "disable": ("pids-cgroup",)},
     "bubblewrap (full)": {"prefer": "bubblewrap"},
 }
 COMMANDS = {"true": ["true"], "python -c pass": [sys.executable, "-c", "pass"]}

@@ -118,14 +118,17 @@ def print_report(console: Console, report: RunReport) -> None:
 
 
 def runs_table(runs: list[Run]) -> Table:
-    """``shipyard runs``."""
-    table = Table("run", "status", "updated", "goal", "branch")
+    """``shipyard runs`` (the branch of a run is always ``shipyard/<run>``)."""
+    table = Table()
+    table.add_column("run", no_wrap=True, min_width=12)
+    table.add_column("status", no_wrap=True)
+    table.add_column("updated", no_wrap=True)
+    table.add_column("goal", overflow="ellipsis", no_wrap=True)
     for run in runs:
         table.add_row(
             run.id,
             run.status,
             run.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
-            escape(run.goal[:60]),
-            run.branch or "",
+            escape(run.goal),
         )
     return table
