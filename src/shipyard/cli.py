@@ -1,7 +1,8 @@
 """The ``shipyard`` command.
 
 Exit codes: 0 done (or stopped at an approval, with how to continue printed), 1 the run
-ended short of ``completed``, 2 bad input, 3 infrastructure unavailable.
+ended short of ``completed``, 2 bad input, 3 infrastructure unavailable (a paused run is
+kept and continues with ``shipyard resume``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--revise", action="store_true")
     approve.add_argument("--comment", default="")
     approve.add_argument("--remember", action="append", default=[], metavar="PATTERN")
+    approve.add_argument(
+        "--hash", dest="expected_hash", help="the content hash you reviewed (refused if stale)"
+    )
     approve.set_defaults(command_fn=cmd_approve)
     resume = sub.add_parser("resume", help="continue a run stopped by a crash or a pause")
     resume.add_argument("run")
@@ -112,6 +116,8 @@ async def follow(runner: Runner, stop: Stop, console: Console) -> int:
     if stop.request is not None:
         print_request(console, stop.request)
     print_stop(console, stop)
+    if stop.status == "paused":
+        return 3
     return 0 if stop.status in ("completed", "awaiting_approval") else 1
 
 
@@ -143,6 +149,7 @@ async def cmd_approve(args: argparse.Namespace, runner: Runner, console: Console
         by="cli",
         comment=args.comment,
         remember=args.remember,
+        expected_hash=args.expected_hash,
         on_event=Display(console),
     )
     return await follow(runner, stop, console)

@@ -156,9 +156,11 @@ class Runner:
         by: str,
         comment: str = "",
         remember: list[str] | None = None,
+        expected_hash: str | None = None,
         on_event: OnEvent | None = None,
     ) -> Stop:
-        """Answer the pending approval with the hash of exactly what is pending."""
+        """Answer the pending approval. ``expected_hash`` is the content hash the person
+        reviewed; when given, a different pending content is refused as stale."""
         request = await self.pending(run_id)
         if request is None:
             run = self.context.runs.get_run(run_id)
@@ -167,7 +169,7 @@ class Runner:
             decision=decision,
             by=by,
             comment=comment,
-            content_hash=request.content_hash,
+            content_hash=expected_hash or request.content_hash,
             remember=remember or [],
         )
         return await self.resume(run_id, answer, on_event=on_event)

@@ -66,7 +66,9 @@ def _wait_for(what: str, found: Callable[[], bool], proc: subprocess.Popen[str])
     deadline = time.monotonic() + 90
     while not found():
         if proc.poll() is not None:
-            pytest.fail(f"process ended before {what}:\n{proc.stdout.read() if proc.stdout else ''}")
+            pytest.fail(
+                f"process ended before {what}:\n{proc.stdout.read() if proc.stdout else ''}"
+            )
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.05)
@@ -136,7 +138,11 @@ def test_sigkill_mid_execute_then_resume_repeats_no_effect(
 ) -> None:
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
     _commit_policy(repo, POLICY)
-    slow_turn = {"content": "thinking", "delay_s": 3, **call("write_file", path="b.txt", content="b\n")}
+    slow_turn = {
+        "content": "thinking",
+        "delay_s": 3,
+        **call("write_file", path="b.txt", content="b\n"),
+    }
     script = write_script(
         {
             "planner": [plan_reply(("s1", "count"))],
@@ -187,9 +193,13 @@ def test_sigkill_mid_validate_then_resume_commits_once(
     )
     env = _env(settings, script)
     proc = _spawn(env, "run", "--repo", str(repo), "add a")
-    started = lambda: any(  # noqa: E731
-        (p / "validate-started").exists() for p in settings.workspaces.glob("*")
-    ) if settings.workspaces.exists() else False
+    started = lambda: (
+        any(  # noqa: E731
+            (p / "validate-started").exists() for p in settings.workspaces.glob("*")
+        )
+        if settings.workspaces.exists()
+        else False
+    )
     _wait_for("validation to start", started, proc)
     _kill(proc)
     run_id = _only_run_id(settings)

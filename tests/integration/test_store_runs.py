@@ -94,9 +94,7 @@ def test_approval_lifecycle(store: RunStore) -> None:
     assert pending.status == "pending" and pending.decision is None
     assert store.pending_approval(run.id) == pending
 
-    decision = ApprovalDecision(
-        decision="approve", by="alice", content_hash=request.content_hash
-    )
+    decision = ApprovalDecision(decision="approve", by="alice", content_hash=request.content_hash)
     decided = store.record_decision(run.id, decision, "decided", interrupt_id="int-1")
 
     assert decided.id == pending.id

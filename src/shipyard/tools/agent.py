@@ -7,6 +7,8 @@ Errors the model can fix come back as the tool result; everything else raises.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,8 +171,19 @@ class Toolbox:
                 "listed for the reviewer of this change. Continue without it.",
                 deferred=command,
             )
-        result = self.launcher.run(decision.argv, workspace=self.root, shell=decision.shell)
+        result = self.launcher.run(
+            decision.argv, workspace=self.root, shell=decision.shell, env=command_env(self.root)
+        )
         return ToolResult(format_command_result(result))
+
+
+def command_env(root: Path) -> dict[str, str]:
+    """PATH for the developer's commands: the workspace's own virtualenv first (it has the
+    project's dependencies), then the Python running Shipyard, then the usual PATH."""
+    dirs = [str(root / name / "bin") for name in (".venv", "venv") if (root / name).is_dir()]
+    dirs.append(str(Path(sys.executable).parent))
+    dirs.append(os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
+    return {"PATH": os.pathsep.join(dirs)}
 
 
 def format_command_result(result: CommandResult) -> str:

@@ -1,0 +1,185 @@
+"""Bad input through the ``shipyard`` command: a clear message, a non-zero exit code where
+it ends the command, and nothing lost."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from shipyard.cli import main
+from shipyard.settings import Settings
+from tests.integration.conftest import MakeRepo, WriteScript
+from tests.support import PASSING_TEST, call, finish, git, plan_reply
+
+
+@pytest.fixture
+def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name in ("SHIPYARD_MODEL_SCRIPT", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SHIPYARD_HOME", str(settings.home))
+    monkeypatch.setenv("DATABASE_URL", settings.database_url or "")
+    monkeypatch.setenv("COLUMNS", "200")
+    return settings
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def _script(monkeypatch: pytest.MonkeyPatch, write_script: WriteScript) -> None:
+    script = {
+        "planner": [plan_reply(("s1", "add a"))],
+        "developer": {"s1/1": [call("write_file", path="a.txt", content="a\n"), finish()]},
+    }
+    monkeypatch.setenv("SHIPYARD_MODEL_SCRIPT", str(write_script(script)))
+
+
+def test_missing_repo_path(
+    env: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out = _run(capsys, "run", "--repo", str(tmp_path / "nowhere"), "goal")
+    assert code == 2
+    assert "no such directory" in out and "nowhere" in out
+
+
+def test_not_a_git_repository(
+    env: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    code, out = _run(capsys, "run", "--repo", str(plain), "goal")
+    assert code == 2 and "not a git repository" in out
+
+
+def test_dirty_tree_is_refused_and_left_alone_unless_allowed(
+    env: Settings,
+    capsys: pytest.CaptureFixture[str],
+    make_repo: MakeRepo,
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = make_repo({"tests/test_ok.py": PASSING_TEST, "notes.txt": "committed\n"})
+    (repo / "notes.txt").write_text("my unsaved work\n")
+    code, out = _run(capsys, "run", "--repo", str(repo), "goal")
+    assert code == 2 and "uncommitted changes" in out and "--allow-dirty" in out
+    assert (repo / "notes.txt").read_text() == "my unsaved work\n"
+
+    _script(monkeypatch, write_script)
+    code, out = _run(capsys, "run", "--repo", str(repo), "--approve", "auto", "--allow-dirty", "g")
+    assert code == 0, out
+    assert "completed" in out
+    assert (repo / "notes.txt").read_text() == "my unsaved work\n"
+    assert git(repo, "status", "--porcelain") == "M notes.txt"
+
+
+def test_unknown_run_id(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("show", "approve", "resume"):
+        code, out = _run(capsys, command, "0123456789ab")
+        assert code == 2, command
+        assert "no run with id" in out
+
+
+def test_approving_a_run_that_is_not_waiting(
+    env: Settings,
+    capsys: pytest.CaptureFixture[str],
+    make_repo: MakeRepo,
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = make_repo({"tests/test_ok.py": PASSING_TEST})
+    _script(monkeypatch, write_script)
+    code, out = _run(capsys, "run", "--repo", str(repo), "--approve", "auto", "g")
+    assert code == 0
+    run_id = out.split("run ", 1)[1].split()[0]
+    code, out = _run(capsys, "approve", run_id)
+    assert code == 2 and "not waiting for an approval (completed)" in out
+
+
+def test_stale_approval_hash_is_refused_and_run_still_waits(
+    env: Settings,
+    capsys: pytest.CaptureFixture[str],
+    make_repo: MakeRepo,
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = make_repo({"tests/test_ok.py": PASSING_TEST})
+    _script(monkeypatch, write_script)
+    code, out = _run(capsys, "run", "--repo", str(repo), "g")
+    run_id = out.split("shipyard approve ", 1)[1].split()[0]
+    code, out = _run(capsys, "approve", run_id, "--hash", "sha256:what-i-saw-yesterday")
+    assert code == 2 and "what-i-saw-yesterday" in out and "now waits for plan approval" in out
+    code, out = _run(capsys, "runs")
+    assert "awaiting_approval" in out
+    code, out = _run(capsys, "approve", run_id)
+    assert code == 0 and "completed" in out
+
+
+def test_plan_file_that_does_not_validate_names_the_field(
+    env: Settings, capsys: pytest.CaptureFixture[str], make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo({"tests/test_ok.py": PASSING_TEST})
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"summary": "s", "risk": "low", "steps": [{"id": "s1"}]}))
+    code, out = _run(capsys, "run", "--repo", str(repo), "--plan", str(plan), "g")
+    assert code == 2 and "steps.0.title" in out and "plan.json" in out
+    plan.write_text("{not json")
+    code, out = _run(capsys, "run", "--repo", str(repo), "--plan", str(plan), "g")
+    assert code == 2 and "not valid JSON" in out
+
+
+def test_given_plan_file_skips_the_planner(
+    env: Settings,
+    capsys: pytest.CaptureFixture[str],
+    make_repo: MakeRepo,
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    repo = make_repo({"tests/test_ok.py": PASSING_TEST})
+    dev_only = {"developer": {"s1/1": [call("write_file", path="a.txt", content="a\n"), finish()]}}
+    monkeypatch.setenv("SHIPYARD_MODEL_SCRIPT", str(write_script(dev_only)))
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(plan_reply(("s1", "add a"))["json"]))
+    code, out = _run(
+        capsys, "run", "--repo", str(repo), "--plan", str(plan), "--approve", "auto", "g"
+    )
+    assert code == 0 and "completed" in out
+
+
+def test_model_endpoint_unreachable_leaves_a_resumable_paused_run(
+    env: Settings,
+    capsys: pytest.CaptureFixture[str],
+    make_repo: MakeRepo,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = make_repo({"tests/test_ok.py": PASSING_TEST})
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("SHIPYARD_MODEL_RETRIES", "0")
+    code, out = _run(capsys, "run", "--repo", str(repo), "g")
+    assert code == 3
+    assert "paused" in out and f"127.0.0.1:{port}" in out and "shipyard resume" in out
+    code, out = _run(capsys, "runs")
+    assert "paused" in out
+
+
+def test_database_unreachable_at_start_names_url_and_fix(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://shipyard:secret@127.0.0.1:{port}/db")
+    code, out = _run(capsys, "runs")
+    assert code == 3
+    assert f"127.0.0.1:{port}" in out and "secret" not in out
+    assert "DATABASE_URL" in out
