@@ -151,9 +151,10 @@ def test_sigkill_mid_execute_then_resume_repeats_no_effect(
     )
     env = _env(settings, script)
     proc = _spawn(env, "run", "--repo", str(repo), "count once")
-    in_second_call = lambda: any(  # noqa: E731
-        e.call_id == "model.1" and e.status == "intent" for e in _journal(settings)
-    )
+
+    def in_second_call() -> bool:
+        return any(e.call_id == "model.1" and e.status == "intent" for e in _journal(settings))
+
     _wait_for("the second model call", in_second_call, proc)
     _kill(proc)
     run_id = _only_run_id(settings)
@@ -193,13 +194,10 @@ def test_sigkill_mid_validate_then_resume_commits_once(
     )
     env = _env(settings, script)
     proc = _spawn(env, "run", "--repo", str(repo), "add a")
-    started = lambda: (
-        any(  # noqa: E731
-            (p / "validate-started").exists() for p in settings.workspaces.glob("*")
-        )
-        if settings.workspaces.exists()
-        else False
-    )
+
+    def started() -> bool:
+        return any((p / "validate-started").exists() for p in settings.workspaces.glob("*"))
+
     _wait_for("validation to start", started, proc)
     _kill(proc)
     run_id = _only_run_id(settings)

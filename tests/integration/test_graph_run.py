@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.contracts import RunInput
+from shipyard.contracts import ApprovalDecision, RunInput
 from shipyard.demo import GOAL, copy_example, example_dir
 from shipyard.errors import NotWaitingError, StaleApprovalError
 from shipyard.llm import Script, ScriptedChatModel
@@ -108,8 +108,6 @@ async def test_reject_plan_ends_run_rejected_with_report(
 async def test_stale_approval_is_refused_and_recorded(
     settings: Settings, make_repo: MakeRepo, write_script: WriteScript
 ) -> None:
-    from shipyard.contracts import ApprovalDecision
-
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
     scripted = dataclasses.replace(
         settings, model_script=write_script({"planner": [plan_reply(("s1", "x"))]})
