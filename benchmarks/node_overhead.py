@@ -16,7 +16,8 @@ and run with ``ainvoke`` on a fresh thread. The configurations, from bare to ful
   (one ``Evidence`` with an ``IsolationReport``) and ``Usage``; ``durability="sync"``.
 * ``+ journal``: each node also opens an ``EffectLog`` and runs one effect through it
   (intent written before, outcome after: what every model/tool call and commit does).
-* ``shipyard (full)``: each node also appends an audit event (``RunStore.append_event``).
+* ``shipyard (full)``: each node also appends a redacted audit event (``RunStore.append_event``
+  after ``redact_obj``, as ``shipyard.nodes.run.event`` does).
 
 Configurations are interleaved round-robin. A run's time (``ainvoke``, including the input and
 final checkpoints) divided by the node count is one sample of "ms per node"; the table gives
@@ -48,6 +49,7 @@ from psycopg import sql
 
 from shipyard.contracts import Evidence, IsolationReport, Usage, Verdict
 from shipyard.effects import EffectLog
+from shipyard.redact import redact_obj
 from shipyard.store import (
     Journal,
     RunStore,
@@ -135,7 +137,8 @@ def shipyard_node(journal: Journal | None, runs: RunStore | None) -> Callable[[A
             log = EffectLog(journal, run_id, f"0/node/{i}")
             log.run("effect", "bench", {"node": i}, lambda: {"ok": True}, lambda _: None)
         if runs is not None:
-            runs.append_event(run_id, "node", {"node": i})
+            # As shipyard.nodes.run.event does: secrets masked before they are stored.
+            runs.append_event(run_id, "node", redact_obj({"node": i, "tool": "write_file"}))
         return {
             "count": state["count"] + 1,
             "verdict": verdict(i),

@@ -6,6 +6,9 @@ re-runs after a crash, a completed effect is replayed from its recorded outcome 
 running again; an effect with an intent but no outcome is handed to its ``reconcile``
 function, which looks the effect up and returns its outcome — or says it cannot, and the
 effect is reported as interrupted. Nothing is blindly repeated.
+
+Intents and outcomes are redacted before they are stored, and a live effect returns the
+same redacted outcome a replay would, so both paths see identical data.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shipyard.redact import redact_obj
 from shipyard.store import Journal, JournalEntry
 
 Outcome = dict[str, Any]
@@ -56,6 +60,7 @@ class EffectLog:
         if entry is not None:
             outcome = reconcile(entry.intent)
             if outcome is not None:
+                outcome = _redacted(outcome)
                 self._journal.complete(
                     self.thread_id, self.step_key, call_id, outcome, status="reconciled"
                 )
@@ -65,7 +70,12 @@ class EffectLog:
                 f"effect {self.step_key}/{call_id} has an intent but no outcome and cannot be "
                 "reconciled; refusing to repeat it"
             )
-        self._journal.begin(self.thread_id, self.step_key, call_id, kind, intent)
-        outcome = effect()
+        self._journal.begin(self.thread_id, self.step_key, call_id, kind, _redacted(intent))
+        outcome = _redacted(effect())
         self._journal.complete(self.thread_id, self.step_key, call_id, outcome)
         return outcome
+
+
+def _redacted(data: dict[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = redact_obj(data)
+    return clean

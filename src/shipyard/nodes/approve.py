@@ -31,18 +31,34 @@ DIFF_PREVIEW_BYTES = 8_000
 
 
 def approve_plan(state: RunState, runtime: Runtime[Context]) -> RunState:
-    """Approve, revise (plan again with feedback) or reject the plan."""
+    """Approve, revise (plan again with feedback) or reject the plan. When the sandbox is
+    weaker than the policy's ``min_isolation`` and the policy says ``ask``, a person must
+    approve even a plan the policy would auto-approve."""
     plan = Plan.model_validate(state["plan"])
+    policy = policy_of(state)
+    payload: dict[str, Any] = {
+        "plan": plan.model_dump(mode="json"),
+        "round": state.get("plan_round", 1),
+    }
+    isolation = state.get("isolation")
+    weak = isolation is not None and policy.check_isolation(isolation.level).action == "ask"
+    if weak and isolation is not None:
+        payload["isolation"] = {
+            "achieved": isolation.level,
+            "required": policy.min_isolation,
+            "missing": isolation.missing,
+        }
     request = ApprovalRequest(
         kind="plan",
         run_id=state["run_id"],
         summary=plan.summary,
-        risk=plan.risk,
-        payload={"plan": plan.model_dump(mode="json"), "round": state.get("plan_round", 1)},
-        content_hash=content_hash(plan),
+        risk="high" if weak else plan.risk,
+        payload=payload,
+        content_hash=content_hash(payload),
     )
-    mode = policy_of(state).approvals.plan
-    if mode == "never" or (mode == "auto-low-risk" and plan.risk == "low"):
+    mode = policy.approvals.plan
+    # Isolation below the policy's minimum always needs a person, whatever the plan mode.
+    if not weak and (mode == "never" or (mode == "auto-low-risk" and plan.risk == "low")):
         return {"approvals": [*state.get("approvals", []), _automatic(request, mode)]}
     decision = ask(request)
     update: RunState = {"approvals": [*state.get("approvals", []), _record(request, decision)]}

@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 
 from shipyard.context import Context
 from shipyard.policy import Policy, budget_exceeded
+from shipyard.redact import redact_obj
 from shipyard.state import RunState
 
 
@@ -53,5 +54,5 @@ def journal_key(state: RunState, *parts: object) -> str:
 
 
 def event(ctx: Context, run_id: str, kind: str, payload: dict[str, Any]) -> None:
-    """Record an audit event with the run (redacted by the store)."""
-    ctx.runs.append_event(run_id, kind, payload)
+    """Record an audit event with the run, secrets masked."""
+    ctx.runs.append_event(run_id, kind, redact_obj(payload))
