@@ -80,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
     approve.set_defaults(command_fn=cmd_approve)
     resume = sub.add_parser("resume", help="continue a run stopped by a crash or a pause")
     resume.add_argument("run")
+    resume.add_argument(
+        "--guidance", help="continue a run that needs human review, with this guidance"
+    )
     resume.set_defaults(command_fn=cmd_resume)
     fork = sub.add_parser("fork", help="continue a run from an older checkpoint")
     fork.add_argument("run")
@@ -156,7 +159,10 @@ async def cmd_approve(args: argparse.Namespace, runner: Runner, console: Console
 
 
 async def cmd_resume(args: argparse.Namespace, runner: Runner, console: Console) -> int:
-    stop = await runner.resume(args.run, on_event=Display(console))
+    if args.guidance:
+        stop = await runner.guide(args.run, args.guidance, on_event=Display(console))
+    else:
+        stop = await runner.resume(args.run, on_event=Display(console))
     return await follow(runner, stop, console)
 
 

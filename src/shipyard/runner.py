@@ -148,6 +148,36 @@ class Runner:
         pin_workspace(snapshot.values)
         return await self._drive(run.id, None, _config(run.id), on_event)
 
+    async def guide(self, run_id: str, guidance: str, *, on_event: OnEvent | None = None) -> Stop:
+        """Continue a run that ended as ``needs_human_review`` with a person's guidance.
+
+        The guidance goes to the planner when there is no plan, else to the developer as
+        feedback for a fresh attempt at the step that failed. Effects start a new journal
+        epoch, so nothing from the failed attempts is replayed. Budgets are not reset.
+        """
+        run = self.context.runs.get_run(run_id)
+        config = _config(run.id)
+        values = (await self.graph.aget_state(config)).values
+        if values.get("status") != "needs_human_review":
+            raise NotWaitingError(
+                f"run {run.id} is {run.status}; guidance continues only a run that ended "
+                "as needs_human_review"
+            )
+        update: dict[str, Any] = {"status": "running", "reason": "", "epoch": uuid.uuid4().hex[:8]}
+        if values.get("plan") is None:
+            update["plan_feedback"] = guidance
+            as_node = "intake"
+        else:
+            update.update(
+                feedback=f"A person reviewed the failed attempts and says: {guidance}",
+                attempt=1,
+                steps_done=[s for s in values.get("steps_done", []) if s.status == "passed"],
+            )
+            as_node = "refine"
+        pin_workspace(values)
+        guided = await self.graph.aupdate_state(config, update, as_node=as_node)
+        return await self._drive(run.id, None, guided, on_event)
+
     async def decide(
         self,
         run_id: str,

@@ -9,7 +9,7 @@ import pytest
 
 from shipyard.contracts import ApprovalDecision, RunInput
 from shipyard.demo import GOAL, copy_example, example_dir
-from shipyard.errors import NotWaitingError, StaleApprovalError
+from shipyard.errors import NotWaitingError, StaleApprovalError, UnknownRunError
 from shipyard.llm import Script, ScriptedChatModel
 from shipyard.runner import Runner
 from shipyard.settings import Settings
@@ -142,6 +142,43 @@ async def test_failing_checks_escalate_when_attempts_are_spent(
     assert stop.report is not None
     assert "test_x" in (stop.error or "")
     assert [s.status for s in stop.report.steps] == ["failed"]
+
+
+async def test_guidance_continues_an_escalated_run_with_a_fresh_attempt(
+    settings: Settings, make_repo: MakeRepo, write_script: WriteScript
+) -> None:
+    repo = make_repo(
+        {
+            "tests/test_x.py": "import pathlib\n\ndef test_x():\n    assert pathlib.Path('x').exists()\n"
+        }
+    )
+    script = {
+        "planner": [plan_reply(("s1", "fix"))],
+        "developer": {
+            "s1/1": [finish()],
+            "s1/2": [finish()],
+        },
+    }
+    guided_script = {
+        **script,
+        "developer": {"s1/1": [call("write_file", path="x", content="x\n"), finish()]},
+    }
+    policy = {"approvals": {"plan": "never"}, "budgets": {"attempts_per_step": 2}}
+    first = dataclasses.replace(settings, model_script=write_script(script))
+    async with Runner.open(first) as runner:
+        stop = await runner.start(RunInput(goal="g", repo=str(repo), policy=policy))
+    assert stop.status == "needs_human_review"
+    developer = ScriptedChatModel(script=Script.load(write_script(guided_script)), role="developer")
+    async with Runner.open(first, models={"developer": developer}) as runner:
+        with pytest.raises(UnknownRunError):
+            await runner.guide("no-such-run-xx", "x")
+        guided = await runner.guide(stop.run_id, "create the file x")
+    assert guided.status == "completed"
+    assert "create the file x" in str(developer.calls[0][1][-1].content)
+    assert guided.report is not None and [s.status for s in guided.report.steps] == ["passed"]
+    async with Runner.open(first) as runner:
+        with pytest.raises(NotWaitingError, match="needs_human_review"):
+            await runner.guide(stop.run_id, "again")
 
 
 async def test_budget_exhausted_ends_run_for_human_review(

@@ -3,6 +3,7 @@ foreign types do not."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, TypedDict
 
@@ -96,8 +97,6 @@ async def test_a_foreign_type_is_not_revived_as_that_type(db_url: str) -> None:
 
 
 async def test_two_checkpointers_set_up_the_same_database_concurrently(db_url: str) -> None:
-    import asyncio
-
     async def open_and_count() -> int:
         async with open_checkpointer(db_url) as saver:
             return len([c async for c in saver.alist(None)])

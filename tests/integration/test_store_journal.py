@@ -45,7 +45,7 @@ def test_complete_records_the_outcome_once(engine) -> None:
 
 def test_complete_without_intent_is_refused(engine) -> None:
     journal = Journal(engine)
-    with pytest.raises(LookupError, match="call Journal.begin before the effect"):
+    with pytest.raises(LookupError, match=r"call Journal\.begin before the effect"):
         journal.complete("t1", "s1", "never-begun", {"ok": True})
     assert journal.entries("t1") == []
 

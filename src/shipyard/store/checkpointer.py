@@ -10,6 +10,7 @@ foreign checkpoint cannot make us import and construct arbitrary classes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -63,8 +64,18 @@ async def open_checkpointer(url: str, max_size: int = 10) -> AsyncIterator[Async
 
 async def _setup(saver: AsyncPostgresSaver, conninfo: str) -> None:
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as lock_conn:
-        await lock_conn.execute("SELECT pg_advisory_lock(%s)", [_SETUP_LOCK_KEY])
+        # Poll instead of blocking in pg_advisory_lock: LangGraph's setup runs CREATE INDEX
+        # CONCURRENTLY, which waits for every open transaction — including a waiter's.
+        while not await _try_lock(lock_conn):
+            await asyncio.sleep(0.1)
         try:
             await saver.setup()
         finally:
             await lock_conn.execute("SELECT pg_advisory_unlock(%s)", [_SETUP_LOCK_KEY])
+
+
+async def _try_lock(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> bool:
+    row = await (
+        await conn.execute("SELECT pg_try_advisory_lock(%s)", [_SETUP_LOCK_KEY])
+    ).fetchone()
+    return bool(row and row[0])

@@ -1,0 +1,167 @@
+"""The embedded Postgres: cold start, reuse from another process, recovery after a crash."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from shipyard.errors import DatabaseUnavailableError
+from shipyard.settings import Settings
+from shipyard.store import (
+    check_reachable,
+    ensure_embedded,
+    psycopg_conninfo,
+    resolve_database_url,
+    stop_embedded,
+)
+
+_ENSURE = (
+    "import sys, time; from pathlib import Path; t = time.monotonic(); "
+    "from shipyard.store import ensure_embedded; url = ensure_embedded(Path(sys.argv[1])); "
+    "print(url); print(time.monotonic() - t)"
+)
+
+
+@pytest.fixture
+def base() -> Iterator[Path]:
+    """A directory for one embedded server; the server is stopped and deleted afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="shipyard-test-emb-"))
+    yield path
+    for pgdata in (path / "pgdata", path / "home" / "pgdata"):
+        if pgdata.exists():
+            stop_embedded(pgdata)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _server_pid(url: str) -> int:
+    with psycopg.connect(psycopg_conninfo(url)) as conn:
+        row = conn.execute("SELECT pg_backend_pid(), current_setting('data_directory')").fetchone()
+    assert row is not None
+    return psutil.Process(row[0]).ppid()  # a backend's parent is the postmaster
+
+
+def _ensure_in_subprocess(pgdata: Path) -> tuple[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", _ENSURE, str(pgdata)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    url, seconds = done.stdout.split()
+    return url, float(seconds)
+
+
+def test_cold_start_then_another_process_reuses_the_running_server(base: Path) -> None:
+    settings = Settings(home=base / "home", database_url=None)
+    started = time.monotonic()
+    url = resolve_database_url(settings)
+    cold_s = time.monotonic() - started
+    pid = _server_pid(url)
+
+    other_url, warm_s = _ensure_in_subprocess(settings.pgdata)
+
+    assert other_url == url
+    assert _server_pid(other_url) == pid
+    assert url.startswith("postgresql://postgres@/shipyard?host=")
+    print(f"\nembedded Postgres: cold start {cold_s:.2f}s, reuse from a new process {warm_s:.3f}s")
+    assert stop_embedded(settings.pgdata) is True
+    assert stop_embedded(settings.pgdata) is False
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_two_processes_starting_at_once_share_one_server(base: Path) -> None:
+    pgdata = base / "pgdata"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-W", "error", "-c", _ENSURE, str(pgdata)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert [(p.returncode, err) for p, (_, err) in zip(procs, outputs, strict=True)] == [
+        (0, ""),
+        (0, ""),
+    ]
+    urls = {out.split()[0] for out, _ in outputs}
+    assert len(urls) == 1
+    assert _server_pid(urls.pop()) > 0
+
+
+def test_restart_after_a_crash_keeps_the_data(base: Path) -> None:
+    pgdata = base / "pgdata"
+    url = ensure_embedded(pgdata)
+    with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE survivor (x int)")
+        conn.execute("INSERT INTO survivor VALUES (42)")
+    pid = _server_pid(url)
+    os.kill(pid, signal.SIGKILL)
+    _wait_until_gone(pid)
+    assert (pgdata / "postmaster.pid").exists()  # left behind by the crash
+
+    url_again = ensure_embedded(pgdata)
+
+    assert _server_pid(url_again) != pid
+    with psycopg.connect(psycopg_conninfo(url_again)) as conn:
+        assert conn.execute("SELECT x FROM survivor").fetchall() == [(42,)]
+
+
+def test_stale_pidfile_naming_a_reused_pid_is_ignored(base: Path) -> None:
+    pgdata = base / "pgdata"
+    ensure_embedded(pgdata)
+    pidfile = (pgdata / "postmaster.pid").read_text().splitlines()
+    stop_embedded(pgdata)
+    # After a reboot the old postmaster's pid may belong to an unrelated live process.
+    with subprocess.Popen(["sleep", "60"]) as impostor:
+        try:
+            (pgdata / "postmaster.pid").write_text(
+                "\n".join([str(impostor.pid), *pidfile[1:]]) + "\n"
+            )
+            url = ensure_embedded(pgdata)
+            assert _server_pid(url) != impostor.pid
+            assert impostor.poll() is None  # the unrelated process was left alone
+        finally:
+            impostor.kill()
+
+
+def test_unreachable_server_error_names_the_url_without_password() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://shipyard:hunter2@127.0.0.1:{port}/shipyard"
+
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        check_reachable(url, timeout_s=2)
+
+    message = str(caught.value)
+    assert f"postgresql://shipyard:***@127.0.0.1:{port}/shipyard" in message
+    assert "hunter2" not in message
+    assert "unset DATABASE_URL" in message
+    assert caught.value.exit_code == 3
+
+
+def test_reachable_server_passes(pg_server_url: str) -> None:
+    check_reachable(pg_server_url)
+
+
+def _wait_until_gone(pid: int, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, f"postmaster {pid} did not die"
+        time.sleep(0.05)
