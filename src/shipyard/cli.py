@@ -23,6 +23,7 @@ from shipyard.demo import demo_command
 from shipyard.errors import PlanFileError, ShipyardError
 from shipyard.inspect import show_run
 from shipyard.runner import Runner, Stop
+from shipyard.server.commands import add_server_commands
 from shipyard.settings import Settings
 
 Command = Callable[[argparse.Namespace, Runner, Console], Awaitable[int]]
@@ -47,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _with_runner(fn: Command, args: argparse.Namespace, console: Console) -> int:
     if fn is demo_command:  # the demo opens its own runner, on the scripted model
         return await demo_command(args, None, console)
+    if getattr(fn, "opens_own_resources", False):  # serve, worker, keys: no Runner
+        standalone: Callable[..., Awaitable[int]] = fn
+        return await standalone(args, None, console)
     async with Runner.open(Settings.from_env()) as runner:
         return await fn(args, runner, console)
 
@@ -91,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the offline demo on a bundled example repository")
     demo.add_argument("--dir", type=Path, help="where to copy the example (default: a temp dir)")
     demo.set_defaults(command_fn=demo_command)
+    add_server_commands(sub)
     return top
 
 
@@ -112,11 +117,14 @@ async def follow(runner: Runner, stop: Stop, console: Console) -> int:
     """Prompt at approvals while a person is at the terminal; otherwise say how to go on."""
     while stop.request is not None and sys.stdin.isatty():
         print_request(console, stop.request)
-        decision, comment = _prompt(console)
+        answer = _prompt(console)
+        if answer is None:  # input closed: leave the run waiting
+            break
+        decision, comment = answer
         stop = await runner.decide(
             stop.run_id, decision, by="cli", comment=comment, on_event=Display(console)
         )
-    if stop.request is not None:
+    if stop.request is not None and not sys.stdin.isatty():
         print_request(console, stop.request)
     print_stop(console, stop)
     if stop.status == "paused":
@@ -124,14 +132,18 @@ async def follow(runner: Runner, stop: Stop, console: Console) -> int:
     return 0 if stop.status in ("completed", "awaiting_approval") else 1
 
 
-def _prompt(console: Console) -> tuple[Decision, str]:
+def _prompt(console: Console) -> tuple[Decision, str] | None:
+    """Ask for a decision; ``None`` when the input is closed."""
     choices: dict[str, Decision] = {"a": "approve", "r": "revise", "j": "reject"}
-    while True:
-        answer = console.input("[a]pprove, [r]evise, re[j]ect? ").strip().lower()[:1]
-        if answer in choices:
-            decision = choices[answer]
-            comment = console.input("comment: ") if decision != "approve" else ""
-            return decision, comment
+    try:
+        while True:
+            answer = console.input("[a]pprove, [r]evise, re[j]ect? ").strip().lower()[:1]
+            if answer in choices:
+                decision = choices[answer]
+                comment = console.input("comment: ") if decision != "approve" else ""
+                return decision, comment
+    except EOFError:
+        return None
 
 
 async def cmd_runs(args: argparse.Namespace, runner: Runner, console: Console) -> int:

@@ -18,8 +18,12 @@ class Display:
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self._spinner = console.status("", spinner="dots")
 
     def __call__(self, node: str, update: Any) -> None:
+        if node == "tasks":
+            self._task(update)
+            return
         if node == "custom":
             if isinstance(update, dict) and "tool" in update:
                 self.console.print(f"    [dim]· {escape(str(update['tool']))}[/dim]")
@@ -31,6 +35,17 @@ class Display:
         if node == "validate" and isinstance(verdict, Verdict):
             for ev in verdict.evidence:
                 print_evidence(self.console, ev)
+
+
+    def _task(self, event: Any) -> None:
+        """A spinner naming the node at work, for long checks and model calls."""
+        if not isinstance(event, dict) or not self.console.is_terminal:
+            return
+        if "result" in event or "error" in event:
+            self._spinner.stop()
+        else:
+            self._spinner.update(f"{event.get('name')} …")
+            self._spinner.start()
 
 
 def _describe(node: str, update: Any) -> str:

@@ -72,11 +72,14 @@ async def _gates(runner: Runner, stop: Stop, console: Console) -> Stop:
     interactive = sys.stdin.isatty()
     while stop.request is not None:
         print_request(console, stop.request)
+        decision: Decision = "approve"
         if interactive:
-            answer = console.input("approve? [Y/n] ").strip().lower()
-            decision: Decision = "reject" if answer.startswith("n") else "approve"
+            try:
+                answer = console.input("approve? [Y/n] ").strip().lower()
+            except EOFError:
+                answer = ""
+            decision = "reject" if answer.startswith("n") else "approve"
         else:
             console.print("[dim](no terminal: the demo approves on your behalf)[/dim]")
-            decision = "approve"
         stop = await runner.decide(stop.run_id, decision, by="demo", on_event=Display(console))
     return stop

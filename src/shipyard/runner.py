@@ -56,7 +56,8 @@ from shipyard.store import (
 from shipyard.tools import git
 
 OnEvent = Callable[[str, Any], None]
-"""Receives ``(node name, update)`` for each finished node and ``("custom", data)``."""
+"""Receives ``(node name, update)`` for each finished node, ``("custom", data)`` for what a
+node reports while it works, and ``("tasks", event)`` when a node starts or ends."""
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,7 @@ class Runner:
                 graph_input,
                 config,
                 context=self.context,
-                stream_mode=["updates", "custom"],
+                stream_mode=["updates", "custom", "tasks"],
                 durability="sync",
             ):
                 _emit(on_event, mode, chunk)
@@ -322,8 +323,8 @@ def _request_fields(value: Any) -> dict[str, Any]:
 def _emit(on_event: OnEvent | None, mode: str, chunk: Any) -> None:
     if on_event is None:
         return
-    if mode == "custom":
-        on_event("custom", chunk)
+    if mode in ("custom", "tasks"):
+        on_event(mode, chunk)
         return
     for node, update in dict(chunk).items():
         on_event(node, update)

@@ -8,6 +8,7 @@ import logging
 from typing import Any, TypedDict
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
@@ -62,13 +63,13 @@ async def test_contracts_round_trip_through_a_checkpoint_without_warnings(
     db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    config = {"configurable": {"thread_id": "t-contracts"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t-contracts"}}
     usage = Usage(model_calls=2, input_tokens=10, cost_usd=0.01)
     async with open_checkpointer(db_url) as saver:
         graph = _graph({"plan": _PLAN, "evidence": _EVIDENCE, "usage": usage}).compile(
             checkpointer=saver
         )
-        await graph.ainvoke({}, config)
+        await graph.ainvoke(_State(), config)
 
     # A fresh checkpointer (new pool) reads the rows back from Postgres.
     async with open_checkpointer(db_url) as saver:
@@ -82,10 +83,10 @@ async def test_contracts_round_trip_through_a_checkpoint_without_warnings(
 
 
 async def test_a_foreign_type_is_not_revived_as_that_type(db_url: str) -> None:
-    config = {"configurable": {"thread_id": "t-foreign"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t-foreign"}}
     async with open_checkpointer(db_url) as saver:
         graph = _graph({"other": Foreign(secret="s3cret")}).compile(checkpointer=saver)
-        await graph.ainvoke({}, config)
+        await graph.ainvoke(_State(), config)
 
     async with open_checkpointer(db_url) as saver:
         checkpoint = await saver.aget_tuple(config)
@@ -101,4 +102,4 @@ async def test_two_checkpointers_set_up_the_same_database_concurrently(db_url: s
         async with open_checkpointer(db_url) as saver:
             return len([c async for c in saver.alist(None)])
 
-    assert await asyncio.gather(open_and_count(), open_and_count()) == [0, 0]
+    assert list(await asyncio.gather(open_and_count(), open_and_count())) == [0, 0]

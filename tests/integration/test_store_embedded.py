@@ -27,10 +27,11 @@ from shipyard.store import (
     stop_embedded,
 )
 
+# Prints the URL and the seconds ensure_embedded took (imports excluded).
 _ENSURE = (
-    "import sys, time; from pathlib import Path; t = time.monotonic(); "
-    "from shipyard.store import ensure_embedded; url = ensure_embedded(Path(sys.argv[1])); "
-    "print(url); print(time.monotonic() - t)"
+    "import sys, time; from pathlib import Path; "
+    "from shipyard.store import ensure_embedded; t = time.monotonic(); "
+    "url = ensure_embedded(Path(sys.argv[1])); print(url); print(time.monotonic() - t)"
 )
 
 
@@ -49,7 +50,7 @@ def _server_pid(url: str) -> int:
     with psycopg.connect(psycopg_conninfo(url)) as conn:
         row = conn.execute("SELECT pg_backend_pid(), current_setting('data_directory')").fetchone()
     assert row is not None
-    return psutil.Process(row[0]).ppid()  # a backend's parent is the postmaster
+    return int(psutil.Process(row[0]).ppid())  # a backend's parent is the postmaster
 
 
 def _ensure_in_subprocess(pgdata: Path) -> tuple[str, float]:
@@ -80,17 +81,20 @@ def test_cold_start_then_another_process_reuses_the_running_server(base: Path) -
     print(f"\nembedded Postgres: cold start {cold_s:.2f}s, reuse from a new process {warm_s:.3f}s")
     assert stop_embedded(settings.pgdata) is True
     assert stop_embedded(settings.pgdata) is False
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert _gone(pid)
 
 
 def test_two_processes_starting_at_once_share_one_server(base: Path) -> None:
     pgdata = base / "pgdata"
+    # Without XDG_RUNTIME_DIR platformdirs would warn (an error under -W error).
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     procs = [
         subprocess.Popen(
             [sys.executable, "-W", "error", "-c", _ENSURE, str(pgdata)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )
         for _ in range(2)
     ]
@@ -140,6 +144,24 @@ def test_stale_pidfile_naming_a_reused_pid_is_ignored(base: Path) -> None:
             impostor.kill()
 
 
+@pytest.mark.parametrize("junk", ["file", "foreign-dir"])
+def test_a_foreign_data_directory_is_refused_untouched(base: Path, junk: str) -> None:
+    pgdata = base / "pgdata"
+    if junk == "file":
+        pgdata.write_text("not postgres")
+    else:
+        pgdata.mkdir()
+        (pgdata / "notes.txt").write_text("mine")
+
+    with pytest.raises(DatabaseUnavailableError, match="not a Postgres data directory"):
+        ensure_embedded(pgdata)
+
+    if junk == "file":
+        assert pgdata.read_text() == "not postgres"
+    else:
+        assert [p.name for p in pgdata.iterdir()] == ["notes.txt"]
+
+
 def test_unreachable_server_error_names_the_url_without_password() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -160,8 +182,15 @@ def test_reachable_server_passes(pg_server_url: str) -> None:
     check_reachable(pg_server_url)
 
 
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def _wait_until_gone(pid: int, timeout_s: float = 10) -> None:
     deadline = time.monotonic() + timeout_s
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+    while not _gone(pid):
         assert time.monotonic() < deadline, f"postmaster {pid} did not die"
         time.sleep(0.05)

@@ -17,7 +17,9 @@ def engine(db_url: str) -> Iterator[sqlalchemy.Engine]:
     engine.dispose()
 
 
-def test_begin_twice_returns_the_first_entry_and_never_duplicates(engine) -> None:
+def test_begin_twice_returns_the_first_entry_and_never_duplicates(
+    engine: sqlalchemy.Engine,
+) -> None:
     journal = Journal(engine)
     first = journal.begin("t1", "s1", "call-a", "write_file", {"path": "a.py"})
     again = journal.begin("t1", "s1", "call-a", "write_file", {"path": "OTHER.py"})
@@ -30,7 +32,7 @@ def test_begin_twice_returns_the_first_entry_and_never_duplicates(engine) -> Non
     assert count == 1
 
 
-def test_complete_records_the_outcome_once(engine) -> None:
+def test_complete_records_the_outcome_once(engine: sqlalchemy.Engine) -> None:
     journal = Journal(engine)
     journal.begin("t1", "s1", "call-a", "run_command", {"argv": ["pytest"]})
 
@@ -43,14 +45,16 @@ def test_complete_records_the_outcome_once(engine) -> None:
     assert journal.get("t1", "s1", "call-a") == done
 
 
-def test_complete_without_intent_is_refused(engine) -> None:
+def test_complete_without_intent_is_refused(engine: sqlalchemy.Engine) -> None:
     journal = Journal(engine)
     with pytest.raises(LookupError, match=r"call Journal\.begin before the effect"):
         journal.complete("t1", "s1", "never-begun", {"ok": True})
     assert journal.entries("t1") == []
 
 
-def test_complete_with_unknown_status_is_refused_and_keeps_the_intent(engine) -> None:
+def test_complete_with_unknown_status_is_refused_and_keeps_the_intent(
+    engine: sqlalchemy.Engine,
+) -> None:
     journal = Journal(engine)
     journal.begin("t1", "s1", "c", "commit", {})
     with pytest.raises(ValueError, match="status must be one of"):
@@ -58,7 +62,9 @@ def test_complete_with_unknown_status_is_refused_and_keeps_the_intent(engine) ->
     assert [e.status for e in journal.open_intents("t1")] == ["intent"]
 
 
-def test_entries_keep_insertion_order_and_filter_by_step_and_thread(engine) -> None:
+def test_entries_keep_insertion_order_and_filter_by_step_and_thread(
+    engine: sqlalchemy.Engine,
+) -> None:
     journal = Journal(engine)
     # Call ids deliberately not in alphabetical order: order is insertion, not key.
     for step, call in [("s1", "z"), ("s1", "a"), ("s2", "m"), ("s1", "k")]:

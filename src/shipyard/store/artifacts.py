@@ -55,7 +55,7 @@ class ArtifactStore:
             raise FileNotFoundError(f"artifact {ref} does not exist (looked for {path})") from None
 
     def _resolve(self, run_id: str, name: str) -> Path:
-        _check_part("run id", run_id)
+        _check_part("artifact run id", run_id)
         pure = PurePosixPath(name)
         if not name or pure.is_absolute() or "\\" in name:
             raise ValueError(f"artifact name {name!r} must be a relative path like 'logs/test.txt'")

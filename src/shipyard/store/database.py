@@ -8,6 +8,8 @@ plain psycopg for the LangGraph checkpointer).
 
 from __future__ import annotations
 
+from urllib.parse import quote, urlencode
+
 import psycopg
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
@@ -47,26 +49,53 @@ def _parse(url: str) -> URL:
 
 def sqlalchemy_url(url: str) -> str:
     """``url`` in SQLAlchemy form, using the psycopg 3 driver (``postgresql+psycopg://``)."""
-    return _parse(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return _render(_parse(url).set(drivername="postgresql+psycopg"))
 
 
 def psycopg_conninfo(url: str) -> str:
     """``url`` as a libpq URI (``postgresql://…``) for ``psycopg.connect`` and its pools."""
-    return _parse(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return _render(_parse(url).set(drivername="postgresql"))
 
 
 def with_database(url: str, database: str) -> str:
     """``url`` pointing at another database on the same server (same form as given)."""
-    parsed = _parse(url)
-    return parsed.set(database=database).render_as_string(hide_password=False)
+    return _render(_parse(url).set(database=database))
 
 
 def mask_password(url: str) -> str:
     """``url`` with its password replaced by ``***`` (safe to show in messages and logs)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError:
         return "<unparseable database URL>"
+    return _render(parsed, password="***" if parsed.password is not None else None)
+
+
+def _render(url: URL, password: str | None = None) -> str:
+    """Render ``url`` percent-encoding every part.
+
+    SQLAlchemy's own rendering writes a space in the query as ``+``, which libpq does not
+    decode (a socket directory with a space would break); ``%20`` works for both.
+    """
+    auth = ""
+    if url.username is not None:
+        auth = quote(url.username, safe="")
+        secret = password if password is not None else url.password
+        if secret is not None:
+            auth += ":" + (secret if password is not None else quote(str(secret), safe=""))
+        auth += "@"
+    host = url.host or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = f":{url.port}" if url.port is not None else ""
+    database = quote(url.database, safe="") if url.database else ""
+    pairs = [
+        (key, value)
+        for key, values in url.query.items()
+        for value in (values if isinstance(values, tuple) else (values,))
+    ]
+    query = "?" + urlencode(pairs, quote_via=quote) if pairs else ""
+    return f"{url.drivername}://{auth}{host}{port}/{database}{query}"
 
 
 def make_engine(url: str) -> sqlalchemy.Engine:

@@ -101,7 +101,7 @@ def _reachable_postmaster(pgdata: Path) -> _Postmaster | None:
 def _read_postmaster(pgdata: Path) -> _Postmaster | None:
     try:
         lines = (pgdata / "postmaster.pid").read_text().splitlines()
-    except (FileNotFoundError, PermissionError):
+    except OSError:
         return None
     # The file is written in stages while the server starts; a short one is "not ready".
     if len(lines) < 8 or not lines[0].strip().isdigit() or not lines[3].strip().isdigit():
@@ -114,6 +114,7 @@ def _read_postmaster(pgdata: Path) -> _Postmaster | None:
 
 def _start(pgdata: Path) -> _Postmaster:
     """Start the server (under the start lock), retrying while a crashed one winds down."""
+    _check_pgdata(pgdata)
     error: Exception | None = None
     for attempt in range(_START_ATTEMPTS):
         if _wait_for_live_server(pgdata):
@@ -136,6 +137,28 @@ def _start(pgdata: Path) -> _Postmaster:
         "Fix: look at the log above; remove the data directory to start afresh (this deletes "
         "Shipyard's runs), or set DATABASE_URL to use another Postgres."
     )
+
+
+def _check_pgdata(pgdata: Path) -> None:
+    """Refuse a path that is something else than (the start of) a Postgres data directory."""
+    if pgdata.exists() and not pgdata.is_dir():
+        raise DatabaseUnavailableError(
+            f"{pgdata} is a file, not a Postgres data directory; move it away or set "
+            "SHIPYARD_HOME to another directory"
+        )
+    # The wheel writes its own bookkeeping file before initdb; anything else means a foreign
+    # directory that initdb would refuse (and that we must not touch).
+    foreign = [
+        p.name
+        for p in (pgdata.iterdir() if pgdata.is_dir() else [])
+        if p.name not in (".handle_pids.json",)
+    ]
+    if foreign and not (pgdata / "PG_VERSION").exists():
+        raise DatabaseUnavailableError(
+            f"{pgdata} is not empty and is not a Postgres data directory (it holds "
+            f"{', '.join(sorted(foreign)[:3])}…); move it away or set SHIPYARD_HOME to "
+            "another directory"
+        )
 
 
 def _start_with_wheel(pgdata: Path) -> None:
@@ -182,7 +205,7 @@ def _live_postmaster_pid(pgdata: Path) -> int | None:
 def _first_line_pid(pgdata: Path) -> int | None:
     try:
         first = (pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
-    except (FileNotFoundError, PermissionError):
+    except OSError:
         return None
     return int(first) if first.isdigit() else None
 

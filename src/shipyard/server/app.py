@@ -1,0 +1,213 @@
+"""The FastAPI app speaking the LangGraph server API (DESIGN §9).
+
+``create_app`` builds the app; ONE lifespan owns every resource: the database (embedded or
+``DATABASE_URL``), migrations, the engine, the checkpointer, the graph registry with its
+default assistants, and the run workers (``shipyard.server.worker``, when installed). Routes
+live in ``shipyard.server.routes.*``; the runs router is included when its module exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from langgraph.pregel import Pregel
+from sqlalchemy import Engine
+
+from shipyard.context import Context
+from shipyard.server.assistants import AssistantStore
+from shipyard.server.auth import Auth
+from shipyard.server.encoding import JSONResponse
+from shipyard.server.errors import install_error_handlers
+from shipyard.server.graphs import GraphRegistry
+from shipyard.server.limits import DEFAULT_MAX_BODY, BodyLimit
+from shipyard.server.state import ServerState
+from shipyard.server.threads import ThreadStore
+from shipyard.settings import Settings
+from shipyard.store import (
+    ArtifactStore,
+    Journal,
+    PgCheckCache,
+    RunStore,
+    check_reachable,
+    make_engine,
+    migrate,
+    open_checkpointer,
+    resolve_database_url,
+)
+
+log = logging.getLogger("shipyard.server")
+
+EXPOSED_HEADERS = ("x-pagination-total", "x-pagination-next", "content-location", "location")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How the app behaves beyond ``Settings``.
+
+    ``graphs``: graph id → spec (``langgraph.json`` ``graphs``; ``None`` = packaged default),
+    resolved against ``graphs_base``. ``require_keys``: key mode even with no keys (a server
+    listening beyond loopback). ``drain_s``: how long shutdown waits for running runs before
+    re-queueing them.
+    """
+
+    workers: int = 1
+    require_keys: bool = False
+    cors_origins: Sequence[str] = ("*",)
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    drain_s: float = 10.0
+    graphs: dict[str, str] | None = None
+    graphs_base: Path | None = None
+    pool_size: int = 20
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def create_app(
+    settings: Settings, options: ServerOptions | None = None, *, workers: int | None = None
+) -> FastAPI:
+    """The app; resources are opened when its lifespan starts (under uvicorn).
+
+    ``workers`` overrides ``options.workers`` (run workers inside this process; 0 = none).
+    """
+    options = options or ServerOptions()
+    if workers is not None:
+        options = replace(options, workers=workers)
+    app = FastAPI(
+        title="Shipyard",
+        description="LangGraph-compatible server for Shipyard runs",
+        version=_version(),
+        default_response_class=JSONResponse,
+        lifespan=_lifespan(settings, options),
+    )
+    install_error_handlers(app)
+    _include_routers(app)
+    app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
+    origins = list(options.cors_origins)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials="*" not in origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=list(EXPOSED_HEADERS),
+        allow_private_network=True,
+    )
+    return app
+
+
+def _lifespan(settings: Settings, options: ServerOptions) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = resolve_database_url(settings)
+        check_reachable(url)
+        migrate(url)
+        engine = make_engine(url)
+        try:
+            async with open_checkpointer(url, max_size=options.pool_size) as saver:
+                graphs = GraphRegistry.load(
+                    saver, options.graphs, _context_for(settings, engine), options.graphs_base
+                )
+                assistants = AssistantStore(engine, graphs.ids())
+                assistants.ensure_defaults()
+                state = ServerState(
+                    settings=settings,
+                    url=url,
+                    engine=engine,
+                    saver=saver,
+                    graphs=graphs,
+                    auth=Auth(engine, require_keys=options.require_keys),
+                    threads=ThreadStore(engine),
+                    assistants=assistants,
+                    extras=dict(options.extras),
+                )
+                app.state.server = state
+                async with _workers(state, options):
+                    yield
+        finally:
+            engine.dispose()
+
+    return lifespan
+
+
+@asynccontextmanager
+async def _workers(state: ServerState, options: ServerOptions) -> AsyncIterator[None]:
+    worker = optional_module("shipyard.server.worker")
+    if worker is None or options.workers <= 0:
+        yield
+        return
+    pool = await worker.start_workers(state, options.workers)
+    state.extras["workers"] = pool
+    try:
+        yield
+    finally:
+        await pool.stop(options.drain_s)
+
+
+def _context_for(
+    settings: Settings, engine: Engine
+) -> Callable[[Pregel[Any, Any, Any, Any]], Callable[[], Any] | None]:
+    """Graphs declaring ``shipyard.context.Context`` share one Context (as ``Runner.open``
+    builds it); other graphs get none."""
+    shared: list[Context] = []
+
+    def factory() -> Context:
+        if not shared:
+            # Imported here: the model and sandbox stacks are only needed by Shipyard runs.
+            from shipyard.llm import ModelGateway  # noqa: PLC0415
+            from shipyard.sandbox import make_launcher  # noqa: PLC0415
+
+            shared.append(
+                Context(
+                    settings=settings,
+                    models=ModelGateway(settings),
+                    launcher=make_launcher(),
+                    journal=Journal(engine),
+                    runs=RunStore(engine),
+                    artifacts=ArtifactStore(settings.artifacts),
+                    check_cache=PgCheckCache(engine),
+                )
+            )
+        return shared[0]
+
+    def choose(graph: Pregel[Any, Any, Any, Any]) -> Callable[[], Any] | None:
+        return factory if getattr(graph, "context_schema", None) is Context else None
+
+    return choose
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """``name`` imported, or ``None`` if that module does not exist (yet). Errors inside an
+    existing module still raise."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name == name:
+            return None
+        raise
+
+
+def _include_routers(app: FastAPI) -> None:
+    from shipyard.server.routes import assistants, meta, state, threads  # noqa: PLC0415
+
+    for module in (meta, assistants, threads, state):
+        app.include_router(module.router)
+    runs = optional_module("shipyard.server.routes.runs")
+    if runs is not None:
+        app.include_router(runs.router)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("shipyard")
+    except PackageNotFoundError:
+        return "0.0.0"

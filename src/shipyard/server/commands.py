@@ -1,0 +1,157 @@
+"""The server's CLI commands, registered by ``shipyard.cli.parser()``:
+
+* ``shipyard serve [--host 127.0.0.1] [--port 2024] [--workers N] [--config langgraph.json]``
+* ``shipyard worker [--workers N]`` — run workers only (another process or machine)
+* ``shipyard keys create NAME --owner O`` (prints the secret once) / ``list`` / ``revoke ID``
+
+Each command opens its own resources (no ``Runner``): ``opens_own_resources`` tells the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from shipyard.errors import UserInputError
+from shipyard.settings import Settings
+
+
+def _flag(fn: Any) -> Any:
+    fn.opens_own_resources = True
+    return fn
+
+
+def add_server_commands(sub: Any) -> None:
+    """Add ``serve``, ``worker`` and ``keys`` to the CLI's sub-parsers."""
+    serve = sub.add_parser("serve", help="the LangGraph-compatible API server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=2024)
+    serve.add_argument("--workers", type=int, default=1, help="run workers in this process")
+    serve.add_argument("--config", type=Path, help="langgraph.json (default: ./langgraph.json)")
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        dest="cors_origins",
+        metavar="ORIGIN",
+        help="allowed browser origin (repeatable; default: any)",
+    )
+    serve.set_defaults(command_fn=serve_command)
+    worker = sub.add_parser("worker", help="run queued runs (no HTTP listener)")
+    worker.add_argument("--workers", type=int, default=1)
+    worker.set_defaults(command_fn=worker_command)
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="create a key and print its secret once")
+    create.add_argument("name")
+    create.add_argument("--owner", required=True)
+    keys.add_parser("list", help="list keys (never their secrets)")
+    revoke = keys.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("id")
+    for parser in keys.choices.values():
+        parser.set_defaults(command_fn=keys_command)
+
+
+def _graphs(config: Path | None) -> tuple[dict[str, str] | None, Path | None]:
+    from shipyard.server.graphs import read_langgraph_json  # noqa: PLC0415
+
+    if config is None:
+        default = Path.cwd() / "langgraph.json"
+        if not default.is_file():
+            return None, None
+        config = default
+    return read_langgraph_json(config), config.resolve().parent
+
+
+def _open_auth(settings: Settings) -> Any:
+    from shipyard.server.auth import Auth  # noqa: PLC0415
+    from shipyard.store import check_reachable, make_engine, migrate, resolve_database_url  # noqa: PLC0415
+
+    url = resolve_database_url(settings)
+    check_reachable(url)
+    migrate(url)
+    return Auth(make_engine(url))
+
+
+@_flag
+async def serve_command(args: argparse.Namespace, _runner: object, console: Console) -> int:
+    """Serve until interrupted; refuses a non-loopback host while no API key exists."""
+    import uvicorn  # noqa: PLC0415
+
+    from shipyard.server.app import ServerOptions, create_app  # noqa: PLC0415
+    from shipyard.server.auth import check_bind, is_loopback  # noqa: PLC0415
+
+    if args.workers < 0:
+        raise UserInputError("--workers must be 0 or more")
+    settings = Settings.from_env()
+    auth = _open_auth(settings)
+    try:
+        keys_exist = auth.any_active()
+    finally:
+        auth.engine.dispose()
+    check_bind(args.host, keys_exist)
+    graphs, base = _graphs(args.config)
+    options = ServerOptions(
+        workers=args.workers,
+        require_keys=not is_loopback(args.host),
+        cors_origins=tuple(args.cors_origins or ("*",)),
+        graphs=graphs,
+        graphs_base=base,
+    )
+    mode = (
+        "API keys required"
+        if keys_exist or options.require_keys
+        else ("no API keys: single owner 'local', loopback only")
+    )
+    console.print(f"Shipyard server on http://{args.host}:{args.port} ({mode})")
+    app = create_app(settings, options)
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, ws="none"))
+    await server.serve()
+    return 0
+
+
+@_flag
+async def worker_command(args: argparse.Namespace, _runner: object, console: Console) -> int:
+    """Run workers until SIGTERM/SIGINT (they drain before exiting)."""
+    from shipyard.server.app import optional_module  # noqa: PLC0415
+
+    worker = optional_module("shipyard.server.worker")
+    if worker is None:
+        raise UserInputError("this installation has no run workers (shipyard.server.worker)")
+    console.print(f"shipyard worker: {args.workers} worker(s); stop with Ctrl-C")
+    await worker.run_worker_process(Settings.from_env(), args.workers)
+    return 0
+
+
+@_flag
+async def keys_command(args: argparse.Namespace, _runner: object, console: Console) -> int:
+    """``keys create|list|revoke``."""
+    auth = _open_auth(Settings.from_env())
+    try:
+        if args.keys_command == "create":
+            key, secret = auth.create(args.name, args.owner)
+            console.print(f"created key {key.id} for owner {key.owner!r} ({key.name})")
+            console.print("secret (shown once; send it as the x-api-key header):")
+            console.print(secret, soft_wrap=True)
+        elif args.keys_command == "list":
+            console.print(_keys_table(auth.list()))
+        else:
+            key = auth.revoke(args.id)
+            console.print(f"revoked key {key.id} of owner {key.owner!r}")
+    finally:
+        auth.engine.dispose()
+    return 0
+
+
+def _keys_table(keys: list[Any]) -> Table:
+    table = Table("id", "owner", "name", "created", "revoked")
+    for key in keys:
+        revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
+        table.add_row(
+            key.id, key.owner, key.name, key.created_at.isoformat(timespec="seconds"), revoked
+        )
+    return table

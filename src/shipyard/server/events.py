@@ -1,0 +1,183 @@
+"""Stream events in Postgres and their SSE encoding (reference §3).
+
+A worker appends each chunk a run streams to ``run_stream_events`` (``run_id``, ``seq``,
+``event``, ``data``) and sends ``NOTIFY shipyard_events`` with the run id, so a client of
+any server process can follow a run executed anywhere. ``follow`` turns the stored events
+into the SSE body: first ``metadata`` (``{"run_id", "attempt"}``), then the events, with
+``id: <seq>`` lines when the run is resumable, a ``: heartbeat`` comment while nothing
+happens, and the end of the body when the run has ended and every event was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from shipyard.server.encoding import dumps, to_jsonable
+from shipyard.server.listener import EVENTS_CHANNEL, Listener
+from shipyard.server.queue import TERMINAL, Pool
+
+HEARTBEAT = b": heartbeat\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One stored event: ``seq`` counts from 1 within its run."""
+
+    seq: int
+    event: str
+    data: Any
+
+
+def sse_frame(event: str, data: Any, event_id: str | None = None) -> bytes:
+    """One SSE frame exactly as the reference server writes it (CRLF line ends)."""
+    frame = b"event: " + event.encode() + b"\r\ndata: " + dumps(data) + b"\r\n"
+    if event_id is not None:
+        frame += b"id: " + event_id.encode() + b"\r\n"
+    return frame + b"\r\n"
+
+
+class EventLog:
+    """Append and read a run's stream events."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def append(self, run_id: str, first_seq: int, events: Sequence[tuple[str, Any]]) -> int:
+        """Store ``events`` with consecutive seqs from ``first_seq``; returns the next seq.
+
+        A duplicate seq (a worker whose lease was taken over still writing) raises
+        ``psycopg.errors.UniqueViolation`` and stores nothing.
+        """
+        if not events:
+            return first_seq
+        rows = [
+            (run_id, first_seq + i, name, Jsonb(to_jsonable(data), dumps=_text))
+            for i, (name, data) in enumerate(events)
+        ]
+        async with self.pool.connection() as conn, conn.transaction():
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO run_stream_events (run_id, seq, event, data) "
+                    "VALUES (%s, %s, %s, %s)",
+                    rows,
+                )
+            await conn.execute("SELECT pg_notify(%s, %s)", [EVENTS_CHANNEL, run_id])
+        return first_seq + len(events)
+
+    async def next_seq(self, run_id: str) -> int:
+        """The seq the next appended event gets."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT coalesce(max(seq), 0) + 1 AS n FROM run_stream_events WHERE run_id = %s",
+                [run_id],
+            )
+            row = await cur.fetchone()
+        return int(row["n"]) if row else 1
+
+    async def after(self, run_id: str, seq: int, limit: int = 500) -> list[StreamEvent]:
+        """Events with ``seq`` greater than ``seq``, in order."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """SELECT seq, event, data FROM run_stream_events WHERE run_id = %s AND seq > %s
+                   ORDER BY seq LIMIT %s""",
+                [run_id, seq, limit],
+            )
+            return [StreamEvent(r["seq"], r["event"], r["data"]) for r in await cur.fetchall()]
+
+    async def last_error(self, run_id: str) -> Any:
+        """The data of the run's last ``error`` event, or ``None``."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """SELECT data FROM run_stream_events WHERE run_id = %s AND event = 'error'
+                   ORDER BY seq DESC LIMIT 1""",
+                [run_id],
+            )
+            row = await cur.fetchone()
+        return row["data"] if row else None
+
+    async def run_status(self, run_id: str) -> tuple[str | None, int]:
+        """``(status, attempts)`` of the run; status ``None`` once the run is deleted."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT status, attempts FROM api_runs WHERE run_id = %s", [run_id]
+            )
+            row = await cur.fetchone()
+        return (row["status"], row["attempts"]) if row else (None, 0)
+
+
+def _text(obj: Any) -> str:
+    return dumps(obj).decode()
+
+
+@dataclass
+class Follow:
+    """How to follow one run's events."""
+
+    run_id: str
+    after_seq: int = 0
+    """Send events after this seq (``Last-Event-ID``, or the current end for a late join)."""
+    resumable: bool = False
+    """Emit ``id:`` lines so the client can reconnect with ``Last-Event-ID``."""
+    modes: Collection[str] | None = None
+    """Send only these event names (before ``|``); ``None`` sends everything."""
+    heartbeat_s: float = 5.0
+    poll_s: float = 1.0
+
+
+async def follow(log: EventLog, listener: Listener, spec: Follow) -> AsyncIterator[bytes]:
+    """The SSE body of a run: ``metadata`` first, then its events until it has ended."""
+    wake = asyncio.Event()
+
+    def on_event(run_id: str) -> None:
+        if run_id in (spec.run_id, ""):
+            wake.set()
+
+    unsubscribe = listener.on(EVENTS_CHANNEL, on_event)
+    try:
+        _, attempts = await log.run_status(spec.run_id)
+        yield sse_frame("metadata", {"run_id": spec.run_id, "attempt": max(attempts, 1)})
+        async for chunk in _events(log, spec, wake):
+            yield chunk
+    finally:
+        unsubscribe()
+
+
+async def _events(log: EventLog, spec: Follow, wake: asyncio.Event) -> AsyncIterator[bytes]:
+    seq, idle = spec.after_seq, 0.0
+    accept = _filter(spec.modes)
+    while True:
+        wake.clear()
+        # Status before events: if the run had ended, every event it wrote is visible now.
+        status, _ = await log.run_status(spec.run_id)
+        events = await log.after(spec.run_id, seq)
+        for event in events:
+            seq = event.seq
+            if accept(event.event):
+                yield sse_frame(event.event, event.data, str(seq) if spec.resumable else None)
+        if events:
+            idle = 0.0
+            continue
+        if status is None or status in TERMINAL:
+            return
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=spec.poll_s)
+        except TimeoutError:
+            idle += spec.poll_s
+            if idle >= spec.heartbeat_s:
+                idle = 0.0
+                yield HEARTBEAT
+
+
+def _filter(modes: Collection[str] | None) -> Callable[[str], bool]:
+    if modes is None:
+        return lambda _name: True
+    wanted = {"messages" if m == "messages-tuple" else m for m in modes} | {"error", "metadata"}
+    return lambda name: name.split("|", 1)[0] in wanted
+
+
+__all__ = ["HEARTBEAT", "EventLog", "Follow", "StreamEvent", "follow", "sse_frame"]

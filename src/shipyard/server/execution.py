@@ -1,0 +1,275 @@
+"""Executing one claimed run: drive the graph, store its stream, record how it ended.
+
+A run's ``kwargs`` (written by the routes) hold everything the graph call needs:
+``graph_id``, ``input``, ``command``, ``config``, ``context``, ``stream_mode``,
+``interrupt_before/after``, ``durability``, ``checkpoint_id``, ``subgraphs``.
+
+Outcomes (reference §2.4): the graph returned — run ``success`` and thread ``interrupted``
+when it stopped at ``interrupt()`` or a breakpoint, else ``idle``; the graph raised — an
+``error`` event, run ``error``, thread ``error``; cancelled — run ``interrupted`` (or, for
+``rollback``, the run and the checkpoints it wrote deleted). A retry after a lost lease
+continues from the thread's latest checkpoint when the first attempt made progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command, StateSnapshot
+
+from shipyard.server.events import EventLog
+from shipyard.server.graphs import GraphRegistry, RegisteredGraph
+from shipyard.server.ledger import Ledger
+from shipyard.server.queue import Pool, QueuedRun, RunQueue
+
+log = logging.getLogger(__name__)
+
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+
+
+class SetThreadStatus(Protocol):
+    """Records a thread's status and, when given, its latest state and error."""
+
+    def __call__(
+        self,
+        thread_id: str,
+        status: ThreadStatus,
+        snapshot: StateSnapshot | None = None,
+        error: Any = None,
+    ) -> Awaitable[None]: ...
+
+
+StopReason = Literal["interrupt", "rollback", "lease_lost", "shutdown"]
+
+MODE_OF = {"messages-tuple": "messages"}
+"""API stream mode → LangGraph stream mode where they differ."""
+
+
+@dataclass
+class Deps:
+    """What executing a run needs from the process."""
+
+    queue: RunQueue
+    events: EventLog
+    graphs: GraphRegistry
+    set_thread_status: SetThreadStatus
+    pool: Pool
+    """The checkpointer's pool (rollback deletes checkpoints through it)."""
+
+
+class Execution:
+    """One attempt at one run, by one worker. ``stop(reason)`` cancels it from outside."""
+
+    def __init__(self, run: QueuedRun, deps: Deps, worker_id: str) -> None:
+        self.run = run
+        self.deps = deps
+        self.worker_id = worker_id
+        self.reason: StopReason | None = None
+        self.task: asyncio.Task[None] | None = None
+        # The thread's checkpoint before the run; known once ``_start`` ran (a retry reads
+        # it from the row). Rollback deletes only what came after it.
+        self.start_known = run.attempts > 1 or run.cancel_action is not None
+        self.start_checkpoint = run.start_checkpoint_id
+
+    def stop(self, reason: StopReason) -> None:
+        """Cancel the graph call; the run is then recorded according to ``reason``."""
+        if self.reason is None and self.task is not None:
+            self.reason = reason
+            self.task.cancel()
+
+    async def __call__(self) -> None:
+        """Execute and record the outcome; never raises except ``CancelledError`` of the
+        caller."""
+        run = self.run
+        if run.cancel_action is not None:  # cancelled while its worker was dead
+            self.reason = run.cancel_action
+            await self._cancelled(self._graph_or_none())
+            return
+        registered = self._graph_or_none()
+        if registered is None:
+            await self._fail(None, f"graph {run.kwargs.get('graph_id')!r} is not served here")
+            return
+        self.task = asyncio.current_task()
+        try:
+            await self._drive(registered)
+        except asyncio.CancelledError:
+            if self.reason is None:
+                raise
+            await asyncio.shield(self._cancelled(registered))
+        except Exception as err:
+            log.info("run %s failed: %s: %s", run.run_id, type(err).__name__, err)
+            await self._fail(registered, err)
+
+    def _graph_or_none(self) -> RegisteredGraph | None:
+        graph_id = str(self.run.kwargs.get("graph_id", ""))
+        return self.deps.graphs.graphs.get(graph_id)
+
+    async def _drive(self, registered: RegisteredGraph) -> None:
+        run, deps = self.run, self.deps
+        graph = registered.graph
+        await deps.set_thread_status(run.thread_id, "busy")
+        graph_input, config = await self._start(registered)
+        # Shipyard's graph gets its Context; other graphs the request's ``context`` dict.
+        context = registered.context() if registered.context_factory else run.kwargs.get("context")
+        ledger = Ledger.of(context)
+        if ledger is not None:
+            await ledger.before(run, graph_input)
+        seq = await deps.events.next_seq(run.run_id)
+        kwargs = run.kwargs
+        modes = [MODE_OF.get(m, m) for m in kwargs.get("stream_mode") or ["values"]]
+        async for part in graph.astream(
+            graph_input,
+            config,
+            context=context,
+            stream_mode=modes,
+            interrupt_before=kwargs.get("interrupt_before"),
+            interrupt_after=kwargs.get("interrupt_after"),
+            durability=kwargs.get("durability") or _default_durability(registered),
+            subgraphs=bool(kwargs.get("subgraphs")),
+        ):
+            seq = await deps.events.append(run.run_id, seq, [_event(part)])
+        snapshot = await graph.aget_state(_thread_config(run))
+        if ledger is not None:
+            await ledger.after(run, snapshot)
+        # Thread first: whoever sees the run ended must see the thread's new status.
+        status: ThreadStatus = "interrupted" if snapshot.next else "idle"
+        await deps.set_thread_status(run.thread_id, status, snapshot)
+        await deps.queue.finish(run.run_id, self.worker_id, "success")
+
+    async def _start(self, registered: RegisteredGraph) -> tuple[Any, RunnableConfig]:
+        """The graph input and config of this attempt."""
+        run, kwargs = self.run, self.run.kwargs
+        latest = await _latest_checkpoint(registered, run)
+        config = _config(run)
+        if run.attempts <= 1:
+            await self.deps.queue.set_start_checkpoint(run.run_id, latest)
+            self.start_checkpoint, self.start_known = latest, True
+        elif latest != run.start_checkpoint_id:
+            # An earlier attempt wrote checkpoints: continue from the newest one.
+            return None, _config(run, with_checkpoint=False)
+        command = kwargs.get("command")
+        if command:
+            return _command(command), config
+        return kwargs.get("input"), config
+
+    async def _fail(self, registered: RegisteredGraph | None, err: Exception | str) -> None:
+        run, deps = self.run, self.deps
+        if isinstance(err, Exception):
+            data = {"error": type(err).__name__, "message": str(err)}
+        else:
+            data = {"error": "RuntimeError", "message": err}
+        seq = await deps.events.next_seq(run.run_id)
+        await deps.events.append(run.run_id, seq, [("error", data)])
+        if registered is not None:
+            ledger = Ledger.of(registered.context())
+            if ledger is not None:
+                await ledger.failed(run, data["message"])
+        reason = f"{data['error']}: {data['message']}"
+        await deps.set_thread_status(run.thread_id, "error", None, data)
+        await deps.queue.finish(run.run_id, self.worker_id, "error", reason)
+
+    async def _cancelled(self, registered: RegisteredGraph | None) -> None:
+        run, deps, reason = self.run, self.deps, self.reason
+        if reason == "lease_lost":
+            return  # another worker owns the run now
+        if reason == "shutdown":
+            await deps.queue.release(run.run_id, self.worker_id)
+            await deps.set_thread_status(run.thread_id, "busy")
+            return
+        if reason == "rollback" and self.start_known:
+            await _delete_checkpoints(deps.pool, run.thread_id, self.start_checkpoint)
+        if registered is None:
+            await deps.set_thread_status(run.thread_id, "idle")
+        else:
+            # A cancelled run leaves the thread at its last checkpoint: idle, or still
+            # waiting at the interrupt it stopped at before.
+            snapshot = await registered.graph.aget_state(_thread_config(self.run))
+            status: ThreadStatus = "interrupted" if snapshot.interrupts else "idle"
+            await deps.set_thread_status(run.thread_id, status, snapshot)
+        if reason == "rollback":
+            await deps.queue.delete([run.run_id])
+        else:
+            await deps.queue.finish(run.run_id, self.worker_id, "interrupted")
+
+
+def _event(part: Any) -> tuple[str, Any]:
+    """``(event name, data)`` of one ``astream`` item (``(mode, chunk)`` or, with
+    subgraphs, ``(namespace, mode, chunk)``)."""
+    if len(part) == 3:  # the subgraphs shape
+        namespace, mode, chunk = part
+        name = "|".join([mode, *namespace]) if namespace else mode
+    else:
+        mode, chunk = part
+        name = mode
+    return name, chunk
+
+
+def _default_durability(registered: RegisteredGraph) -> Literal["sync", "async"]:
+    # Shipyard's own graph has side effects in nodes: a crash after a node returns must
+    # never repeat it (DESIGN §4). Other graphs get the reference default.
+    return "sync" if registered.pins_workspace else "async"
+
+
+def _thread_config(run: QueuedRun) -> RunnableConfig:
+    return {"configurable": {"thread_id": run.thread_id}}
+
+
+def _config(run: QueuedRun, *, with_checkpoint: bool = True) -> RunnableConfig:
+    kwargs = run.kwargs
+    given: dict[str, Any] = dict(kwargs.get("config") or {})
+    configurable = dict(given.get("configurable") or {})
+    configurable["thread_id"] = run.thread_id
+    configurable["run_id"] = run.run_id
+    if with_checkpoint and kwargs.get("checkpoint_id"):
+        configurable["checkpoint_id"] = kwargs["checkpoint_id"]
+        configurable["checkpoint_ns"] = kwargs.get("checkpoint_ns") or ""
+    metadata = {
+        **(given.get("metadata") or {}),
+        **run.metadata,
+        "run_id": run.run_id,
+        "thread_id": run.thread_id,
+        "graph_id": kwargs.get("graph_id"),
+        "assistant_id": run.assistant_id,
+        "run_attempt": run.attempts,
+    }
+    config: RunnableConfig = {"configurable": configurable, "metadata": metadata}
+    config["recursion_limit"] = int(given.get("recursion_limit") or 500)
+    if given.get("tags"):
+        config["tags"] = list(given["tags"])
+    return config
+
+
+def _command(command: dict[str, Any]) -> Command[Any]:
+    goto = command.get("goto")
+    return Command(
+        resume=command.get("resume"),
+        update=command.get("update"),
+        goto=goto if goto is not None else (),
+    )
+
+
+async def _latest_checkpoint(registered: RegisteredGraph, run: QueuedRun) -> str | None:
+    saver = registered.graph.checkpointer
+    if saver is None or isinstance(saver, bool):
+        return None
+    found = await saver.aget_tuple(_thread_config(run))
+    return None if found is None else str(found.config["configurable"]["checkpoint_id"])
+
+
+async def _delete_checkpoints(pool: Pool, thread_id: str, start: str | None) -> None:
+    """Remove every checkpoint a run wrote: those newer than ``start`` (checkpoint ids are
+    time-ordered UUIDv6 strings; ``None`` means the thread had none)."""
+    async with pool.connection() as conn, conn.transaction():
+        for table in ("checkpoint_writes", "checkpoints"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_id > %s",  # noqa: S608
+                [thread_id, start or ""],
+            )
+
+
+__all__ = ["MODE_OF", "Deps", "Execution", "SetThreadStatus", "StopReason", "ThreadStatus"]

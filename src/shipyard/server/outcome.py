@@ -1,0 +1,102 @@
+"""Waiting for a run to end and what ``runs.wait`` / ``join`` answer (reference §4.5).
+
+The body is the thread's final values — with ``"__interrupt__": [...]`` when the run
+stopped at an interrupt — or ``{"__error__": {"error", "message"}}`` when it failed.
+``wait_body`` streams a ``\\n`` every few seconds while the run is still going (JSON allows
+leading whitespace, and proxies keep the connection open) and cancels the run if the client
+goes away and asked for ``on_disconnect="cancel"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from shipyard.server.encoding import dumps, to_jsonable
+from shipyard.server.graphs import GraphRegistry
+from shipyard.server.listener import EVENTS_CHANNEL
+from shipyard.server.queue import TERMINAL
+from shipyard.server.worker import RunsRuntime
+
+KEEPALIVE_S = 5.0
+
+
+async def wait_ended(runtime: RunsRuntime, run_id: str, poll_s: float = 1.0) -> AsyncIterator[None]:
+    """Return once the run has ended (or was deleted); yields after each idle ``poll_s`` so
+    the caller can send keep-alives."""
+    wake = asyncio.Event()
+
+    def on_event(payload: str) -> None:
+        if payload in (run_id, ""):
+            wake.set()
+
+    unsubscribe = runtime.listener.on(EVENTS_CHANNEL, on_event)
+    try:
+        while True:
+            wake.clear()
+            status, _ = await runtime.events.run_status(run_id)
+            if status is None or status in TERMINAL:
+                return
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=poll_s)
+            except TimeoutError:
+                yield
+    finally:
+        unsubscribe()
+
+
+async def final_values(
+    runtime: RunsRuntime, graphs: GraphRegistry, run_id: str, thread_id: str, graph_id: str
+) -> Any:
+    """The ``wait``/``join`` body of an ended run."""
+    status, _ = await runtime.events.run_status(run_id)
+    if status == "error":
+        error = await runtime.events.last_error(run_id)
+        return {"__error__": error or {"error": "Error", "message": "the run failed"}}
+    if graph_id not in graphs:
+        return None
+    snapshot = await graphs.get(graph_id).graph.aget_state(
+        {"configurable": {"thread_id": thread_id}}
+    )
+    values = to_jsonable(snapshot.values)
+    if snapshot.interrupts and isinstance(values, dict):
+        values["__interrupt__"] = to_jsonable(list(snapshot.interrupts))
+    return values
+
+
+async def wait_body(
+    runtime: RunsRuntime,
+    graphs: GraphRegistry,
+    run_id: str,
+    thread_id: str,
+    graph_id: str,
+    *,
+    cancel_on_disconnect: bool = False,
+) -> AsyncIterator[bytes]:
+    """The streamed body of ``runs.wait`` / ``join`` / ``cancel?wait=1``."""
+    done = False
+    try:
+        idle = 0.0
+        async for _ in wait_ended(runtime, run_id):
+            idle += 1.0
+            if idle >= KEEPALIVE_S:
+                idle = 0.0
+                yield b"\n"
+        done = True
+        yield dumps(await final_values(runtime, graphs, run_id, thread_id, graph_id))
+    finally:
+        if not done and cancel_on_disconnect:
+            await asyncio.shield(cancel_quietly(runtime, run_id))
+
+
+async def cancel_quietly(runtime: RunsRuntime, run_id: str) -> None:
+    """Cancel the run (``interrupt``) if it still exists — after a client went away."""
+    run = await runtime.queue.get(run_id)
+    if run is not None and run.status in ("pending", "running"):
+        with contextlib.suppress(Exception):
+            await runtime.queue.cancel(run, "interrupt")
+
+
+__all__ = ["KEEPALIVE_S", "cancel_quietly", "final_values", "wait_body", "wait_ended"]

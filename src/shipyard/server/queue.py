@@ -1,0 +1,347 @@
+"""The run queue: runs are rows of ``api_runs``, claimed by workers under a lease.
+
+Life of a run: ``pending`` → (claimed) ``running`` → ``success | error | timeout |
+interrupted``. A claim takes the oldest claimable run with ``FOR UPDATE SKIP LOCKED`` and
+gives the worker a lease it renews by heartbeat; a run whose lease expired (its worker died)
+is claimable again and the next worker continues it from its last checkpoint.
+
+One run at a time per thread, always: a pending run is claimable only when no other run of
+its thread is running and no older run of its thread is pending (FIFO per thread), and a
+partial unique index on ``(thread_id) WHERE status = 'running'`` refuses a second running
+run even if two claims race past those checks. Every change that may make a run claimable
+sends ``NOTIFY shipyard_runs``; a cancel request sends ``NOTIFY shipyard_cancel``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNEL
+
+RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
+MultitaskStrategy = Literal["reject", "rollback", "interrupt", "enqueue"]
+CancelAction = Literal["interrupt", "rollback"]
+ACTIVE: tuple[RunStatus, ...] = ("pending", "running")
+TERMINAL: tuple[RunStatus, ...] = ("success", "error", "timeout", "interrupted")
+
+Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
+Conn = psycopg.AsyncConnection[DictRow]
+
+_COLUMN_NAMES = (
+    "run_id", "thread_id", "owner", "assistant_id", "status", "kwargs", "metadata",
+    "multitask_strategy", "lease_owner", "lease_expires_at", "attempts", "cancel_action",
+    "start_checkpoint_id", "error", "created_at", "updated_at",
+)  # fmt: skip
+_COLUMNS = sql.SQL(", ").join(sql.Identifier(name) for name in _COLUMN_NAMES)
+
+_CLAIM = sql.SQL("""
+UPDATE api_runs SET status = 'running', lease_owner = %(worker)s,
+    lease_expires_at = now() + make_interval(secs => %(lease)s),
+    attempts = attempts + 1, updated_at = now()
+WHERE run_id = (
+    SELECT r.run_id FROM api_runs r
+    WHERE ((r.status = 'pending' AND r.not_before <= now()
+         AND NOT EXISTS (SELECT 1 FROM api_runs o WHERE o.thread_id = r.thread_id
+                         AND o.run_id <> r.run_id
+                         AND (o.status = 'running'
+                              OR (o.status = 'pending' AND o.created_at < r.created_at))))
+        OR (r.status = 'running' AND r.lease_expires_at < now()))
+    ORDER BY r.created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING {columns}
+""").format(columns=_COLUMNS)
+
+
+class ThreadBusyError(Exception):
+    """``multitask_strategy="reject"`` and the thread already has a pending or running run."""
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """A row of ``api_runs``."""
+
+    run_id: str
+    thread_id: str
+    owner: str
+    assistant_id: str
+    status: RunStatus
+    kwargs: dict[str, Any]
+    metadata: dict[str, Any]
+    multitask_strategy: MultitaskStrategy
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    attempts: int
+    cancel_action: CancelAction | None
+    start_checkpoint_id: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: DictRow) -> QueuedRun:
+        """Build from a row with every column of ``api_runs``."""
+        fields = dict(row)
+        if fields["status"] not in get_args(RunStatus):
+            raise ValueError(f"run {fields['run_id']} has unknown status {fields['status']!r}")
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What a route asks the queue to enqueue."""
+
+    thread_id: str
+    owner: str
+    assistant_id: str
+    kwargs: dict[str, Any]
+    metadata: dict[str, Any]
+    multitask_strategy: MultitaskStrategy = "enqueue"
+    after_seconds: float = 0.0
+    run_id: str | None = None
+
+
+class RunQueue:
+    """Runs in Postgres. Every method is one transaction on a connection of ``pool``."""
+
+    def __init__(self, pool: Pool, *, lease_s: float = 30.0) -> None:
+        self.pool = pool
+        self.lease_s = lease_s
+
+    async def enqueue(self, new: NewRun) -> tuple[QueuedRun, list[str]]:
+        """Insert a pending run, applying ``multitask_strategy`` to the thread's active runs.
+
+        Returns the run and the ids of runs it supersedes (cancelled with ``interrupt`` or
+        ``rollback``). Raises ``ThreadBusyError`` for ``reject`` on a busy thread.
+        """
+        run_id = new.run_id or str(uuid.uuid4())
+        async with self.pool.connection() as conn, conn.transaction():
+            # Serialise run creation per thread so the multitask check cannot race.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", [new.thread_id]
+            )
+            active = await _active(conn, new.thread_id)
+            superseded: list[str] = []
+            if active and new.multitask_strategy == "reject":
+                raise ThreadBusyError(
+                    f"Thread {new.thread_id} is already running a task. Wait for it to finish "
+                    "or choose a different multitask strategy."
+                )
+            if active and new.multitask_strategy in ("interrupt", "rollback"):
+                superseded = [r.run_id for r in active]
+                action: CancelAction = (
+                    "rollback" if new.multitask_strategy == "rollback" else "interrupt"
+                )
+                for run in active:
+                    await _cancel(conn, run, action)
+            cur = await conn.execute(
+                sql.SQL("""INSERT INTO api_runs (run_id, thread_id, owner, assistant_id, kwargs,
+                        metadata, multitask_strategy, not_before)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s,
+                            now() + make_interval(secs => %s))
+                    RETURNING {columns}""").format(columns=_COLUMNS),
+                [
+                    run_id,
+                    new.thread_id,
+                    new.owner,
+                    new.assistant_id,
+                    Jsonb(new.kwargs),
+                    Jsonb(new.metadata),
+                    new.multitask_strategy,
+                    new.after_seconds,
+                ],
+            )
+            row = await cur.fetchone()
+            await _notify(conn, run_id)
+        assert row is not None
+        return QueuedRun.from_row(row), superseded
+
+    async def claim(self, worker_id: str) -> QueuedRun | None:
+        """Take the oldest claimable run for ``worker_id``, or ``None``."""
+        async with self.pool.connection() as conn:
+            try:
+                async with conn.transaction():
+                    cur = await conn.execute(_CLAIM, {"worker": worker_id, "lease": self.lease_s})
+                    row = await cur.fetchone()
+            except psycopg.errors.UniqueViolation:
+                return None  # another worker started a run of that thread meanwhile
+        return QueuedRun.from_row(row) if row else None
+
+    async def renew(self, run_id: str, worker_id: str) -> tuple[bool, CancelAction | None]:
+        """Extend the lease. Returns ``(still ours, requested cancel action)``."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """UPDATE api_runs SET lease_expires_at = now() + make_interval(secs => %s)
+                   WHERE run_id = %s AND lease_owner = %s AND status = 'running'
+                   RETURNING cancel_action""",
+                [self.lease_s, run_id, worker_id],
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return False, None
+        return True, row["cancel_action"]
+
+    async def set_start_checkpoint(self, run_id: str, checkpoint_id: str | None) -> None:
+        """Remember the thread's checkpoint before the run's first attempt (for rollback
+        and to tell a retry whether the run already made progress)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE api_runs SET start_checkpoint_id = %s WHERE run_id = %s",
+                [checkpoint_id, run_id],
+            )
+
+    async def finish(
+        self, run_id: str, worker_id: str, status: RunStatus, error: str | None = None
+    ) -> bool:
+        """Record the outcome if ``worker_id`` still holds the lease; frees the thread."""
+        return await self._end(run_id, worker_id, status, error)
+
+    async def release(self, run_id: str, worker_id: str) -> bool:
+        """Give a running run back to the queue (graceful shutdown); it resumes elsewhere."""
+        return await self._end(run_id, worker_id, "pending", None)
+
+    async def _end(self, run_id: str, worker: str, status: RunStatus, error: str | None) -> bool:
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                """UPDATE api_runs SET status = %s, error = %s, lease_owner = NULL,
+                       lease_expires_at = NULL, updated_at = now()
+                   WHERE run_id = %s AND lease_owner = %s AND status = 'running'
+                   RETURNING run_id""",
+                [status, error, run_id, worker],
+            )
+            ended = await cur.fetchone() is not None
+            await _notify(conn, run_id)
+        return ended
+
+    async def get(self, run_id: str, *, owner: str | None = None) -> QueuedRun | None:
+        """The run, or ``None`` (also when it belongs to another owner)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                sql.SQL(
+                    "SELECT {columns} FROM api_runs WHERE run_id = %s"
+                    " AND (%s::text IS NULL OR owner = %s)"
+                ).format(columns=_COLUMNS),
+                [run_id, owner, owner],
+            )
+            row = await cur.fetchone()
+        return QueuedRun.from_row(row) if row else None
+
+    async def for_thread(
+        self,
+        owner: str,
+        thread_id: str,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        status: str | None = None,
+    ) -> list[QueuedRun]:
+        """The thread's runs, newest first."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                sql.SQL("""SELECT {columns} FROM api_runs WHERE owner = %s AND thread_id = %s
+                    AND (%s::text IS NULL OR status = %s)
+                    ORDER BY created_at DESC, run_id LIMIT %s OFFSET %s""").format(
+                    columns=_COLUMNS
+                ),
+                [owner, thread_id, status, status, limit, offset],
+            )
+            return [QueuedRun.from_row(r) for r in await cur.fetchall()]
+
+    async def owned_with_status(self, owner: str, statuses: Sequence[str]) -> list[QueuedRun]:
+        """The owner's runs with one of ``statuses``, oldest first."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                sql.SQL(
+                    "SELECT {columns} FROM api_runs WHERE owner = %s AND status = ANY(%s)"
+                    " ORDER BY created_at"
+                ).format(columns=_COLUMNS),
+                [owner, list(statuses)],
+            )
+            return [QueuedRun.from_row(r) for r in await cur.fetchall()]
+
+    async def active(self, thread_id: str) -> list[QueuedRun]:
+        """The thread's pending and running runs, oldest first."""
+        async with self.pool.connection() as conn:
+            return await _active(conn, thread_id)
+
+    async def cancel(self, run: QueuedRun, action: CancelAction) -> None:
+        """Cancel a run: a pending one ends now (``interrupted``, or deleted for
+        ``rollback``); a running one is told to stop by its worker."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await _cancel(conn, run, action)
+
+    async def delete(self, run_ids: Sequence[str]) -> None:
+        """Delete runs (and, by cascade, their stream events)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("DELETE FROM api_runs WHERE run_id = ANY(%s)", [list(run_ids)])
+            for run_id in run_ids:
+                await _notify(conn, run_id)
+
+    async def depth(self) -> int:
+        """How many runs wait to be claimed."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT count(*) AS n FROM api_runs WHERE status='pending'")
+            row = await cur.fetchone()
+        return int(row["n"]) if row else 0
+
+
+async def _active(conn: Conn, thread_id: str) -> list[QueuedRun]:
+    cur = await conn.execute(
+        sql.SQL("""SELECT {columns} FROM api_runs WHERE thread_id = %s
+            AND status IN ('pending', 'running') ORDER BY created_at""").format(columns=_COLUMNS),
+        [thread_id],
+    )
+    return [QueuedRun.from_row(r) for r in await cur.fetchall()]
+
+
+async def _cancel(conn: Conn, run: QueuedRun, action: CancelAction) -> None:
+    if action == "rollback":
+        # A pending run is gone at once; a running one is deleted by its worker after it
+        # stopped and removed the checkpoints the run wrote.
+        await conn.execute(
+            "DELETE FROM api_runs WHERE run_id = %s AND status = 'pending'", [run.run_id]
+        )
+    else:
+        await conn.execute(
+            """UPDATE api_runs SET status = 'interrupted', updated_at = now()
+               WHERE run_id = %s AND status = 'pending'""",
+            [run.run_id],
+        )
+    await conn.execute(
+        """UPDATE api_runs SET cancel_action = %s, updated_at = now()
+           WHERE run_id = %s AND status = 'running'""",
+        [action, run.run_id],
+    )
+    await conn.execute("SELECT pg_notify(%s, %s)", [CANCEL_CHANNEL, run.run_id])
+    await _notify(conn, run.run_id)
+
+
+async def _notify(conn: Conn, run_id: str) -> None:
+    """Wake workers (a thread may be free) and followers of the run (it may have ended)."""
+    await conn.execute(
+        "SELECT pg_notify(%s, %s), pg_notify(%s, %s)",
+        [RUNS_CHANNEL, run_id, EVENTS_CHANNEL, run_id],
+    )
+
+
+__all__ = [
+    "ACTIVE",
+    "TERMINAL",
+    "CancelAction",
+    "MultitaskStrategy",
+    "NewRun",
+    "QueuedRun",
+    "RunQueue",
+    "RunStatus",
+    "ThreadBusyError",
+]

@@ -1,0 +1,326 @@
+"""Run routes of reference §2.4: stateful ``/threads/{id}/runs…`` and stateless ``/runs…``.
+
+Creating a run checks the thread (404, or created with ``if_not_exists="create"``), the
+assistant (422 for an unknown graph), a resume against what is pending (409 when nothing
+is, or when an approval's content hash is stale — before any run exists), then enqueues it
+under the thread's ``multitask_strategy`` (409 for ``reject`` on a busy thread). Streams
+and waits follow the run's stored events, so the run may execute in any worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from shipyard.errors import NotWaitingError
+from shipyard.server.auth import Owner
+from shipyard.server.encoding import JSONResponse
+from shipyard.server.events import Follow, follow
+from shipyard.server.ledger import check_resume
+from shipyard.server.outcome import cancel_quietly, wait_body
+from shipyard.server.queue import ACTIVE, NewRun, QueuedRun, ThreadBusyError
+from shipyard.server.run_request import RunCreate, check, run_dict, run_kwargs
+from shipyard.server.state import ServerState, server_state
+from shipyard.server.worker import RunsRuntime, runs_runtime
+
+router = APIRouter(tags=["runs"])
+State = Annotated[ServerState, Depends(server_state)]
+SSE = "text/event-stream; charset=utf-8"
+
+
+async def _thread(state: ServerState, owner: str, thread_id: str, create: bool) -> None:
+    try:
+        await run_in_threadpool(state.threads.get, owner, thread_id)
+    except HTTPException as err:
+        if err.status_code != 404 or not create:
+            raise HTTPException(404, f"Thread {thread_id} not found.") from None
+        await run_in_threadpool(state.threads.create, owner, thread_id, {})
+
+
+async def _check_resume(state: ServerState, graph_id: str, thread_id: str, body: RunCreate) -> None:
+    registered = state.graphs.get(graph_id)
+    snapshot = await registered.graph.aget_state({"configurable": {"thread_id": thread_id}})
+    if not snapshot.interrupts:
+        raise NotWaitingError(
+            f"thread {thread_id} has no pending interrupt to resume; send input instead"
+        )
+    if registered.pins_workspace:
+        check_resume(snapshot, body.resume())
+
+
+async def create_run(
+    state: ServerState, owner: str, body: RunCreate, thread_id: str | None
+) -> tuple[QueuedRun, RunsRuntime]:
+    """Validate, then enqueue the run (creating a temporary thread for stateless runs)."""
+    stateless = thread_id is None
+    check(body, stateless=stateless)
+    assistant = await run_in_threadpool(state.assistants.resolve, owner, body.assistant_id)
+    graph_id = assistant["graph_id"]
+    if thread_id is None:
+        thread_id = str(uuid.uuid4())
+        await run_in_threadpool(state.threads.create, owner, thread_id, {})
+    elif body.resume() is not None:
+        await _thread(state, owner, thread_id, create=False)  # never create to resume
+        await _check_resume(state, graph_id, thread_id, body)
+    else:
+        await _thread(state, owner, thread_id, create=body.if_not_exists == "create")
+    await _enrich(state, owner, thread_id, assistant)
+    runtime = await runs_runtime(state)
+    new = NewRun(
+        thread_id=thread_id,
+        owner=owner,
+        assistant_id=str(assistant["assistant_id"]),
+        kwargs=run_kwargs(body, assistant, temporary=stateless),
+        metadata=body.metadata or {},
+        multitask_strategy=body.multitask_strategy,
+        after_seconds=body.after_seconds,
+    )
+    try:
+        run, _ = await runtime.queue.enqueue(new)
+    except ThreadBusyError as err:
+        raise HTTPException(409, str(err)) from None
+    await run_in_threadpool(state.threads.set_status, thread_id, "busy")
+    return run, runtime
+
+
+async def _enrich(
+    state: ServerState, owner: str, thread_id: str, assistant: dict[str, Any]
+) -> None:
+    thread = await run_in_threadpool(state.threads.get, owner, thread_id)
+    if "graph_id" not in thread["metadata"] or "assistant_id" not in thread["metadata"]:
+        extra = {"graph_id": assistant["graph_id"], "assistant_id": str(assistant["assistant_id"])}
+        await run_in_threadpool(state.threads.patch, owner, thread_id, extra)
+
+
+def _location(run: QueuedRun) -> str:
+    return f"/threads/{run.thread_id}/runs/{run.run_id}"
+
+
+def _stream(run: QueuedRun, runtime: RunsRuntime, cancel: bool, spec: Follow) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        done = False
+        try:
+            async for chunk in follow(runtime.events, runtime.listener, spec):
+                yield chunk
+            done = True
+        finally:
+            if not done and cancel:
+                await asyncio.shield(cancel_quietly(runtime, run.run_id))
+
+    headers = {"Location": f"{_location(run)}/stream", "Content-Location": _location(run)}
+    return StreamingResponse(body(), media_type=SSE, headers=headers)
+
+
+def _wait(state: ServerState, run: QueuedRun, runtime: RunsRuntime, cancel: bool) -> Response:
+    body = wait_body(
+        runtime,
+        state.graphs,
+        run.run_id,
+        run.thread_id,
+        str(run.kwargs.get("graph_id")),
+        cancel_on_disconnect=cancel,
+    )
+    headers = {"Location": f"{_location(run)}/join", "Content-Location": _location(run)}
+    return StreamingResponse(body, media_type="application/json", headers=headers)
+
+
+# --- creating runs ------------------------------------------------------------------------
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create(thread_id: str, body: RunCreate, state: State, owner: Owner) -> Response:
+    """A background run: the ``Run`` (status ``pending``) and ``Content-Location``."""
+    run, _ = await create_run(state, owner, body, thread_id)
+    return _json(run_dict(run), {"Content-Location": _location(run)})
+
+
+@router.post("/runs")
+async def create_stateless(body: RunCreate, state: State, owner: Owner) -> Response:
+    """A background run on a new thread."""
+    run, _ = await create_run(state, owner, body, None)
+    return _json(run_dict(run), {"Content-Location": _location(run)})
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def stream(thread_id: str, body: RunCreate, state: State, owner: Owner) -> Response:
+    """Create a run and stream it as SSE."""
+    return await _create_and_stream(state, owner, body, thread_id)
+
+
+@router.post("/runs/stream")
+async def stream_stateless(body: RunCreate, state: State, owner: Owner) -> Response:
+    """Create a run on a new thread and stream it."""
+    return await _create_and_stream(state, owner, body, None)
+
+
+async def _create_and_stream(
+    state: ServerState, owner: str, body: RunCreate, thread_id: str | None
+) -> Response:
+    run, runtime = await create_run(state, owner, body, thread_id)
+    spec = Follow(run.run_id, resumable=body.stream_resumable)
+    return _stream(run, runtime, body.on_disconnect == "cancel", spec)
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def wait(thread_id: str, body: RunCreate, state: State, owner: Owner) -> Response:
+    """Create a run and answer with its final values once it ends."""
+    run, runtime = await create_run(state, owner, body, thread_id)
+    return _wait(state, run, runtime, body.on_disconnect == "cancel")
+
+
+@router.post("/runs/wait")
+async def wait_stateless(body: RunCreate, state: State, owner: Owner) -> Response:
+    """Create a run on a new thread and answer with its final values."""
+    run, runtime = await create_run(state, owner, body, None)
+    return _wait(state, run, runtime, body.on_disconnect == "cancel")
+
+
+@router.post("/runs/batch")
+async def batch(bodies: list[RunCreate], state: State, owner: Owner) -> list[dict[str, Any]]:
+    """Several stateless background runs."""
+    return [run_dict((await create_run(state, owner, b, None))[0]) for b in bodies]
+
+
+# --- reading, joining, cancelling -----------------------------------------------------------
+
+
+async def _run(state: ServerState, owner: str, thread_id: str, run_id: str) -> QueuedRun:
+    runtime = await runs_runtime(state)
+    run = await runtime.queue.get(run_id, owner=owner)
+    if run is None or run.thread_id != thread_id:
+        raise HTTPException(404, f"Run {run_id} not found.")
+    return run
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str,
+    state: State,
+    owner: Owner,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    """The thread's runs, newest first (404 for an unknown thread)."""
+    await _thread(state, owner, thread_id, create=False)
+    runtime = await runs_runtime(state)
+    runs = await runtime.queue.for_thread(
+        owner, thread_id, limit=limit, offset=offset, status=status
+    )
+    return [run_dict(r) for r in runs]
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get(thread_id: str, run_id: str, state: State, owner: Owner) -> dict[str, Any]:
+    """One run."""
+    return run_dict(await _run(state, owner, thread_id, run_id))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join(thread_id: str, run_id: str, state: State, owner: Owner) -> Response:
+    """Wait for the run to end; its final values."""
+    run = await _run(state, owner, thread_id, run_id)
+    return _wait(state, run, await runs_runtime(state), cancel=False)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+async def join_stream(
+    thread_id: str,
+    run_id: str,
+    state: State,
+    owner: Owner,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+    cancel_on_disconnect: bool = False,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> Response:
+    """Follow a run's stream; a resumable run replays from ``Last-Event-ID`` (or the start)."""
+    run = await _run(state, owner, thread_id, run_id)
+    runtime = await runs_runtime(state)
+    resumable = bool(run.kwargs.get("resumable"))
+    if last_event_id:
+        try:
+            after = int(last_event_id)
+        except ValueError:
+            raise HTTPException(422, "Last-Event-ID: expected an event id from this run") from None
+    else:
+        after = 0 if resumable else await runtime.events.next_seq(run.run_id) - 1
+    spec = Follow(run.run_id, after_seq=after, resumable=resumable, modes=stream_mode or None)
+    return _stream(run, runtime, cancel_on_disconnect, spec)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel(
+    thread_id: str,
+    run_id: str,
+    state: State,
+    owner: Owner,
+    wait: bool = False,
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> Response:
+    """Cancel a pending or running run (202); with ``wait=1`` answer its final values."""
+    run = await _run(state, owner, thread_id, run_id)
+    runtime = await runs_runtime(state)
+    if run.status not in ACTIVE:
+        raise HTTPException(409, f"Run {run_id} has already ended ({run.status}).")
+    await runtime.queue.cancel(run, action)
+    if wait:
+        return _wait(state, run, runtime, cancel=False)
+    return Response(status_code=202)
+
+
+class CancelMany(BaseModel):
+    """Body of ``POST /runs/cancel``."""
+
+    thread_id: str | None = None
+    run_ids: list[str] | None = None
+    status: Literal["pending", "running", "all"] | None = None
+
+
+@router.post("/runs/cancel", status_code=204)
+async def cancel_many(
+    body: CancelMany,
+    state: State,
+    owner: Owner,
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> Response:
+    """Cancel runs by thread and ids, or every run of the caller with a status."""
+    if (body.status is None) == (body.thread_id is None and body.run_ids is None):
+        raise HTTPException(422, "body: give either thread_id and run_ids, or status")
+    runtime = await runs_runtime(state)
+    runs: list[QueuedRun] = []
+    if body.status is not None:
+        statuses = ACTIVE if body.status == "all" else (body.status,)
+        runs = await runtime.queue.owned_with_status(owner, statuses)
+    else:
+        for run_id in body.run_ids or []:
+            run = await runtime.queue.get(run_id, owner=owner)
+            if run is not None and (body.thread_id in (None, run.thread_id)):
+                runs.append(run)
+    for run in runs:
+        if run.status in ACTIVE:
+            await runtime.queue.cancel(run, action)
+    return Response(status_code=204)
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
+async def delete(thread_id: str, run_id: str, state: State, owner: Owner) -> Response:
+    """Delete an ended run (409 while it is pending or running: cancel it first)."""
+    run = await _run(state, owner, thread_id, run_id)
+    if run.status in ACTIVE:
+        raise HTTPException(409, f"Run {run_id} is {run.status}; cancel it before deleting it.")
+    await (await runs_runtime(state)).queue.delete([run.run_id])
+    return Response(status_code=204)
+
+
+def _json(content: Any, headers: dict[str, str]) -> Response:
+    return JSONResponse(content, headers=headers)
+
+
+__all__ = ["create_run", "router"]

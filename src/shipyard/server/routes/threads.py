@@ -1,0 +1,146 @@
+"""``/threads`` CRUD: create (client-chosen id, ``if_exists``), get, patch metadata, delete,
+search with pagination headers, count, copy, prune (reference §2.3). State and history are
+in ``routes/state.py``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from shipyard.server.auth import Owner
+from shipyard.server.checkpoints import copy_checkpoints
+from shipyard.server.encoding import JSONResponse
+from shipyard.server.routes.assistants import pagination
+from shipyard.server.state import ServerState, server_state
+from shipyard.server.threads import ThreadStatus
+
+router = APIRouter(prefix="/threads", tags=["threads"])
+State = Annotated[ServerState, Depends(server_state)]
+
+
+class ThreadCreate(BaseModel):
+    """Body of ``POST /threads``."""
+
+    thread_id: uuid.UUID | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+    graph_id: str | None = None
+    ttl: dict[str, Any] | None = None
+
+
+class ThreadPatch(BaseModel):
+    """Body of ``PATCH /threads/{id}``."""
+
+    metadata: dict[str, Any] | None = None
+    ttl: dict[str, Any] | None = None
+
+
+class ThreadSearch(BaseModel):
+    """Body of ``POST /threads/search`` and ``/count``."""
+
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    ids: list[uuid.UUID] | None = None
+    status: ThreadStatus | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] = (
+        "created_at"
+    )
+    sort_order: Literal["asc", "desc"] = "desc"
+    select: list[str] | None = None
+
+
+class ThreadPrune(BaseModel):
+    """Body of ``POST /threads/prune``."""
+
+    thread_ids: list[uuid.UUID]
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+@router.post("")
+async def create(body: ThreadCreate, state: State, owner: Owner) -> dict[str, Any]:
+    """Create a thread (409 if the id exists, unless ``if_exists="do_nothing"``)."""
+    metadata = dict(body.metadata or {})
+    if body.graph_id is not None:
+        await run_in_threadpool(state.assistants.check_graph, body.graph_id)
+        metadata["graph_id"] = body.graph_id
+    thread_id = str(body.thread_id) if body.thread_id else None
+    return await run_in_threadpool(
+        lambda: state.threads.create(owner, thread_id, metadata, if_exists=body.if_exists)
+    )
+
+
+@router.post("/search")
+async def search(body: ThreadSearch, state: State, owner: Owner) -> JSONResponse:
+    """A page of the caller's threads, with ``X-Pagination-Total``/``-Next`` headers."""
+    filters = body.model_dump(exclude={"select", "ids"})
+    ids = [str(i) for i in body.ids] if body.ids else None
+    items, total = await run_in_threadpool(lambda: state.threads.search(owner, ids=ids, **filters))
+    if body.select:
+        items = [{k: v for k, v in item.items() if k in body.select} for item in items]
+    return JSONResponse(items, headers=pagination(body.offset, len(items), total))
+
+
+@router.post("/count")
+async def count(body: ThreadSearch, state: State, owner: Owner) -> int:
+    """How many of the caller's threads match."""
+    filters = body.model_dump(include={"metadata", "values", "status"})
+    return await run_in_threadpool(lambda: state.threads.count(owner, **filters))
+
+
+@router.post("/prune")
+async def prune(body: ThreadPrune, state: State, owner: Owner) -> dict[str, Any]:
+    """Delete threads, or keep only their latest checkpoint; unknown ids are skipped."""
+    pruned = []
+    for thread_id in map(str, body.thread_ids):
+        if await run_in_threadpool(state.threads.owner_of, thread_id) != owner:
+            continue
+        if body.strategy == "delete":
+            await run_in_threadpool(state.threads.delete, owner, thread_id)
+            await state.saver.adelete_thread(thread_id)
+        else:
+            await state.saver.aprune([thread_id], strategy="keep_latest")
+        pruned.append(thread_id)
+    return {"pruned_count": len(pruned)}
+
+
+@router.get("/{thread_id}")
+async def get(thread_id: uuid.UUID, state: State, owner: Owner) -> dict[str, Any]:
+    """One thread (404 if missing or another owner's)."""
+    return await run_in_threadpool(state.threads.get, owner, str(thread_id))
+
+
+@router.patch("/{thread_id}")
+async def patch(
+    thread_id: uuid.UUID,
+    body: ThreadPatch,
+    state: State,
+    owner: Owner,
+    prefer: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Merge metadata; ``Prefer: return=minimal`` answers 204 without a body."""
+    thread = await run_in_threadpool(state.threads.patch, owner, str(thread_id), body.metadata)
+    if prefer and "return=minimal" in prefer:
+        return Response(status_code=204)
+    return thread
+
+
+@router.delete("/{thread_id}", status_code=204)
+async def delete(thread_id: uuid.UUID, state: State, owner: Owner) -> Response:
+    """Delete the thread and its checkpoints."""
+    await run_in_threadpool(state.threads.delete, owner, str(thread_id))
+    await state.saver.adelete_thread(str(thread_id))
+    return Response(status_code=204)
+
+
+@router.post("/{thread_id}/copy")
+async def copy(thread_id: uuid.UUID, state: State, owner: Owner) -> dict[str, Any]:
+    """A new thread with the same metadata and a copy of every checkpoint."""
+    thread = await run_in_threadpool(state.threads.copy, owner, str(thread_id))
+    await copy_checkpoints(state.saver, str(thread_id), thread["thread_id"])
+    return thread

@@ -1,0 +1,235 @@
+"""Threads as rows (``threads`` table); their checkpoints live in LangGraph's tables.
+
+All methods are synchronous (SQLAlchemy on the server's engine); async callers run them in a
+thread pool. Reads and writes are scoped by ``owner``: another owner's thread is reported
+exactly like a missing one (404), so ids cannot be probed. Returned threads are dicts in
+the API's ``Thread`` shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from shipyard.server.encoding import to_jsonable
+from shipyard.server.errors import conflict, not_found
+from shipyard.server.tables import THREAD_STATUSES, ThreadRow
+
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+SORTABLE = ("thread_id", "status", "created_at", "updated_at", "state_updated_at")
+
+
+def thread_dict(row: ThreadRow) -> dict[str, Any]:
+    """The API's ``Thread`` for a row."""
+    return {
+        "thread_id": row.thread_id,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "state_updated_at": row.state_updated_at.isoformat(),
+        "metadata": row.metadata_,
+        "status": row.status,
+        "config": row.config,
+        "values": row.values,
+        "interrupts": row.interrupts,
+        "error": row.error,
+    }
+
+
+def new_id() -> str:
+    """A fresh thread id (UUIDv4 text)."""
+    return str(uuid.uuid4())
+
+
+class ThreadStore:
+    """Create, read, search, update and delete threads of an owner."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(
+        self,
+        owner: str,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        if_exists: Literal["raise", "do_nothing"] = "raise",
+    ) -> dict[str, Any]:
+        """A new thread. An existing ``thread_id`` of this owner is returned unchanged with
+        ``if_exists="do_nothing"``; otherwise (or if another owner has it) 409."""
+        thread_id = thread_id or new_id()
+        with Session(self.engine) as session, session.begin():
+            existing = session.get(ThreadRow, thread_id, with_for_update=True)
+            if existing is not None:
+                if if_exists == "do_nothing" and existing.owner == owner:
+                    return thread_dict(existing)
+                raise conflict(f"thread {thread_id} already exists")
+            row = ThreadRow(
+                thread_id=thread_id, owner=owner, metadata_=metadata or {}, interrupts={}
+            )
+            session.add(row)
+            session.flush()
+            session.refresh(row)
+            return thread_dict(row)
+
+    def get(self, owner: str, thread_id: str) -> dict[str, Any]:
+        """The thread; 404 if it does not exist or belongs to another owner."""
+        with Session(self.engine) as session:
+            return thread_dict(self._row(session, owner, thread_id))
+
+    def owner_of(self, thread_id: str) -> str | None:
+        """Who owns ``thread_id`` (``None`` if no such thread) — for workers, not routes."""
+        with Session(self.engine) as session:
+            return session.scalar(select(ThreadRow.owner).where(ThreadRow.thread_id == thread_id))
+
+    def patch(self, owner: str, thread_id: str, metadata: dict[str, Any] | None) -> dict[str, Any]:
+        """Merge ``metadata`` into the thread's metadata (keys set to ``None`` stay, as
+        values); 404 if the thread is not the owner's."""
+        with Session(self.engine) as session, session.begin():
+            row = self._row(session, owner, thread_id, lock=True)
+            if metadata:
+                row.metadata_ = {**row.metadata_, **metadata}
+            row.updated_at = datetime.now(UTC)
+            session.flush()
+            return thread_dict(row)
+
+    def delete(self, owner: str, thread_id: str) -> None:
+        """Delete the row (checkpoints are the caller's to delete); 404 if not the owner's."""
+        with Session(self.engine) as session, session.begin():
+            session.delete(self._row(session, owner, thread_id, lock=True))
+
+    def set_status(
+        self,
+        thread_id: str,
+        status: ThreadStatus,
+        *,
+        values: Any = None,
+        interrupts: dict[str, Any] | None = None,
+        error: Any = None,
+    ) -> None:
+        """Record where the thread stands (called by run workers, with no owner check).
+
+        ``values``/``interrupts`` replace the cached latest state when given; ``error`` is
+        cleared unless given.
+        """
+        if status not in THREAD_STATUSES:
+            raise ValueError(f"unknown thread status {status!r}")
+        now = datetime.now(UTC)
+        fields: dict[str, Any] = {"status": status, "updated_at": now, "error": error}
+        if values is not None:
+            fields.update(values=to_jsonable(values), state_updated_at=now)
+        if interrupts is not None:
+            fields["interrupts"] = to_jsonable(interrupts)
+        with Session(self.engine) as session, session.begin():
+            session.execute(
+                update(ThreadRow).where(ThreadRow.thread_id == thread_id).values(fields)
+            )
+
+    def set_state(self, thread_id: str, values: Any, interrupts: dict[str, Any]) -> None:
+        """Replace the cached latest state (after ``update_state``) without touching status."""
+        now = datetime.now(UTC)
+        with Session(self.engine) as session, session.begin():
+            session.execute(
+                update(ThreadRow)
+                .where(ThreadRow.thread_id == thread_id)
+                .values(
+                    values=to_jsonable(values),
+                    interrupts=to_jsonable(interrupts),
+                    updated_at=now,
+                    state_updated_at=now,
+                )
+            )
+
+    def search(
+        self,
+        owner: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None,
+        ids: Sequence[str] | None = None,
+        status: ThreadStatus | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        sort_by: str = "created_at",
+        sort_order: Literal["asc", "desc"] = "desc",
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the owner's matching threads and the total number of matches."""
+        where = _filters(owner, metadata, values, ids, status)
+        column = getattr(ThreadRow, sort_by if sort_by in SORTABLE else "created_at")
+        order = column.asc() if sort_order == "asc" else column.desc()
+        with Session(self.engine) as session:
+            total = session.scalar(select(func.count()).select_from(ThreadRow).where(*where))
+            rows = session.scalars(
+                select(ThreadRow)
+                .where(*where)
+                .order_by(order, ThreadRow.thread_id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return [thread_dict(r) for r in rows], int(total or 0)
+
+    def count(
+        self,
+        owner: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None,
+        status: ThreadStatus | None = None,
+    ) -> int:
+        """How many of the owner's threads match."""
+        where = _filters(owner, metadata, values, None, status)
+        with Session(self.engine) as session:
+            return int(
+                session.scalar(select(func.count()).select_from(ThreadRow).where(*where)) or 0
+            )
+
+    def copy(self, owner: str, thread_id: str) -> dict[str, Any]:
+        """A new thread with the same metadata, config and cached state (the caller copies
+        the checkpoints); 404 if the source is not the owner's."""
+        with Session(self.engine) as session, session.begin():
+            src = self._row(session, owner, thread_id)
+            row = ThreadRow(
+                thread_id=new_id(),
+                owner=owner,
+                status="idle" if src.status == "busy" else src.status,
+                metadata_=dict(src.metadata_),
+                config=dict(src.config),
+                values=src.values,
+                interrupts=dict(src.interrupts),
+                error=src.error,
+            )
+            session.add(row)
+            session.flush()
+            session.refresh(row)
+            return thread_dict(row)
+
+    def _row(
+        self, session: Session, owner: str, thread_id: str, *, lock: bool = False
+    ) -> ThreadRow:
+        row = session.get(ThreadRow, thread_id, with_for_update=lock)
+        if row is None or row.owner != owner:
+            raise not_found(f"thread {thread_id}")
+        return row
+
+
+def _filters(
+    owner: str,
+    metadata: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    ids: Sequence[str] | None,
+    status: str | None,
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [ThreadRow.owner == owner]
+    if metadata:
+        where.append(ThreadRow.metadata_.contains(metadata))
+    if values:
+        where.append(ThreadRow.values.contains(values))
+    if ids:
+        where.append(ThreadRow.thread_id.in_(list(ids)))
+    if status:
+        where.append(ThreadRow.status == status)
+    return where

@@ -1,0 +1,242 @@
+"""Run workers: asyncio tasks that claim queued runs and execute them.
+
+``start_workers(state, n)`` starts ``n`` worker loops in the server process (the app's
+lifespan calls it and ``await pool.stop(drain_s)`` at shutdown); ``run_worker_process``
+is the ``shipyard worker`` command — the same loops in a process of their own, on any
+machine that reaches the database. A loop claims a run (woken by ``NOTIFY`` or a poll),
+executes it while a heartbeat renews its lease every third of the lease, and stops the
+execution when the run is cancelled or the lease was lost. ``stop`` drains: running runs
+get ``drain_s`` to finish, then go back to the queue to continue elsewhere.
+
+The lease defaults to ``DEFAULT_LEASE_S``; ``state.extras["lease_s"]`` overrides it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, cast
+
+from langgraph.types import StateSnapshot
+
+from shipyard.server.events import EventLog
+from shipyard.server.execution import Deps, Execution, ThreadStatus
+from shipyard.server.listener import CANCEL_CHANNEL, RUNS_CHANNEL, Listener
+from shipyard.server.queue import Pool, RunQueue
+from shipyard.server.state import ServerState
+from shipyard.settings import Settings
+from shipyard.store import psycopg_conninfo
+
+DEFAULT_LEASE_S = 15.0
+"""Seconds a claim lasts without a heartbeat: a dead worker's run continues elsewhere after
+at most this long (plus one poll)."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunsRuntime:
+    """The per-process objects runs need: queue, event log and notification listener."""
+
+    queue: RunQueue
+    events: EventLog
+    listener: Listener
+
+
+async def runs_runtime(state: ServerState) -> RunsRuntime:
+    """This process's ``RunsRuntime``, created (and its listener started) on first use."""
+    runtime = state.extras.get("runs_runtime")
+    if isinstance(runtime, RunsRuntime):
+        return runtime
+    lock = state.extras.setdefault("runs_runtime_lock", asyncio.Lock())
+    async with lock:
+        runtime = state.extras.get("runs_runtime")
+        if isinstance(runtime, RunsRuntime):
+            return runtime
+        pool = cast(Pool, state.saver.conn)
+        lease_s = float(state.extras.get("lease_s") or DEFAULT_LEASE_S)
+        listener = Listener(psycopg_conninfo(state.url))
+        await listener.start()
+        runtime = RunsRuntime(RunQueue(pool, lease_s=lease_s), EventLog(pool), listener)
+        state.extras["runs_runtime"] = runtime
+        return runtime
+
+
+class WorkerPool:
+    """``n`` worker loops sharing one queue and listener."""
+
+    def __init__(self, state: ServerState, runtime: RunsRuntime, n: int, poll_s: float) -> None:
+        self.runtime = runtime
+        self.poll_s = poll_s
+        self.deps = Deps(
+            queue=runtime.queue,
+            events=runtime.events,
+            graphs=state.graphs,
+            set_thread_status=_thread_status_setter(state),
+            pool=cast(Pool, state.saver.conn),
+        )
+        prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.worker_ids = [f"{prefix}:{i}" for i in range(n)]
+        self.running: dict[str, Execution] = {}
+        self._wakes = {w: asyncio.Event() for w in self.worker_ids}
+        self._checks: dict[str, asyncio.Event] = {}
+        self._stopping = False
+        self._unsubscribe = [
+            runtime.listener.on(RUNS_CHANNEL, self._wake),
+            runtime.listener.on(CANCEL_CHANNEL, self._check),
+        ]
+        self._loops = [asyncio.create_task(self._loop(w), name=w) for w in self.worker_ids]
+
+    async def stop(self, drain_s: float) -> None:
+        """Stop claiming; give running runs ``drain_s`` seconds, then re-queue the rest."""
+        self._stopping = True
+        self._wake("")
+        running = [e.task for e in self.running.values() if e.task is not None]
+        if running:
+            await asyncio.wait(running, timeout=drain_s)
+        for execution in list(self.running.values()):
+            execution.stop("shutdown")
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        await self.runtime.listener.stop()
+
+    def _wake(self, _payload: str) -> None:
+        for event in self._wakes.values():
+            event.set()
+
+    def _check(self, run_id: str) -> None:
+        for key, event in self._checks.items():
+            if run_id in (key, ""):
+                event.set()
+
+    async def _loop(self, worker_id: str) -> None:
+        wake = self._wakes[worker_id]
+        while not self._stopping:
+            wake.clear()
+            try:
+                run = await self.runtime.queue.claim(worker_id)
+            except Exception:
+                log.exception("worker %s could not claim a run; retrying", worker_id)
+                run = None
+            if run is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=self.poll_s)
+                continue
+            execution = Execution(run, self.deps, worker_id)
+            self.running[run.run_id] = execution
+            try:
+                await self._execute(execution)
+            except Exception:
+                log.exception("worker %s: run %s crashed its worker", worker_id, run.run_id)
+            finally:
+                self.running.pop(run.run_id, None)
+
+    async def _execute(self, execution: Execution) -> None:
+        run_id = execution.run.run_id
+        check = self._checks[run_id] = asyncio.Event()
+        execution.task = asyncio.create_task(execution(), name=f"run-{run_id}")
+        beat = asyncio.create_task(self._heartbeat(execution, check))
+        try:
+            await asyncio.shield(execution.task)
+        finally:
+            beat.cancel()
+            self._checks.pop(run_id, None)
+
+    async def _heartbeat(self, execution: Execution, check: asyncio.Event) -> None:
+        queue = self.runtime.queue
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(check.wait(), timeout=queue.lease_s / 3)
+            check.clear()
+            try:
+                ours, action = await queue.renew(execution.run.run_id, execution.worker_id)
+            except Exception:
+                log.exception("heartbeat of run %s failed", execution.run.run_id)
+                continue
+            if not ours:
+                execution.stop("lease_lost")
+            elif action is not None:
+                execution.stop(action)
+
+
+async def start_workers(state: ServerState, n: int, *, poll_s: float = 2.0) -> WorkerPool:
+    """Start ``n`` worker loops in this process; ``await pool.stop(drain_s)`` to stop."""
+    runtime = await runs_runtime(state)
+    return WorkerPool(state, runtime, n, poll_s)
+
+
+def _thread_status_setter(state: ServerState) -> Any:
+    async def set_status(
+        thread_id: str,
+        status: ThreadStatus,
+        snapshot: StateSnapshot | None = None,
+        error: Any = None,
+    ) -> None:
+        values = snapshot.values if snapshot is not None else None
+        interrupts = None
+        if snapshot is not None:
+            interrupts = {t.id: list(t.interrupts) for t in snapshot.tasks if t.interrupts}
+        await asyncio.to_thread(
+            state.threads.set_status,
+            thread_id,
+            status,
+            values=values,
+            interrupts=interrupts,
+            error=error,
+        )
+
+    return set_status
+
+
+async def run_worker_process(
+    settings: Settings,
+    n: int,
+    *,
+    lease_s: float | None = None,
+    drain_s: float = 10.0,
+    graphs: dict[str, str] | None = None,
+    graphs_base: Path | None = None,
+) -> None:
+    """The ``shipyard worker`` command: serve runs until SIGTERM/SIGINT, then drain.
+
+    Opens the same resources as the server (through the app's lifespan, with no HTTP
+    listener) so a worker process runs graphs exactly as an in-server worker does;
+    ``graphs``/``graphs_base`` are the ``langgraph.json`` graphs (default: the packaged ones).
+    """
+    from shipyard.server.app import ServerOptions, create_app  # noqa: PLC0415
+
+    extras: dict[str, Any] = {"lease_s": lease_s} if lease_s else {}
+    options = replace(
+        ServerOptions(),
+        workers=n,
+        drain_s=drain_s,
+        extras=extras,
+        graphs=graphs,
+        graphs_base=graphs_base,
+    )
+    app = create_app(settings, options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with app.router.lifespan_context(app):
+        log.info("shipyard worker: %d worker(s) running", n)
+        await stop.wait()
+
+
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "RunsRuntime",
+    "WorkerPool",
+    "run_worker_process",
+    "runs_runtime",
+    "start_workers",
+]

@@ -1,0 +1,21 @@
+"""Smoke: the server starts, answers /ok and /info, and serves default assistants."""
+
+from __future__ import annotations
+
+import httpx
+
+from shipyard.server.graphs import default_assistant_id
+
+
+async def test_ok_info_and_default_assistants(server, client) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        ok = await http.get("/ok")
+        info = await http.get("/info")
+    assert ok.status_code == 200 and ok.json() == {"ok": True, "services": {}}
+    assert info.json()["flags"]["assistants"] is True
+    sdk = client()
+    found = await sdk.assistants.search(limit=10)
+    assert {a["graph_id"] for a in found} == {"shipyard", "probe_chain", "probe_interrupt"}
+    chain = await sdk.assistants.get("probe_chain")
+    assert chain["assistant_id"] == default_assistant_id("probe_chain")
+    assert chain["metadata"] == {"created_by": "system"}

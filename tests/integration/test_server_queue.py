@@ -1,0 +1,171 @@
+"""The run queue against a real Postgres: claims, leases, multitask strategies, NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+from shipyard.server.listener import CANCEL_CHANNEL, RUNS_CHANNEL, Listener
+from shipyard.server.queue import NewRun, Pool, RunQueue, ThreadBusyError
+from shipyard.store import open_checkpointer, psycopg_conninfo
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[Pool]:
+    async with open_checkpointer(db_url) as saver:
+        yield saver.conn  # type: ignore[misc]
+
+
+async def make_thread(pool: Pool, thread_id: str, owner: str = "o") -> str:
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO threads (thread_id, owner) VALUES (%s, %s)", [thread_id, owner]
+        )
+    return thread_id
+
+
+def new(thread_id: str, strategy: str = "enqueue") -> NewRun:
+    return NewRun(
+        thread_id=thread_id,
+        owner="o",
+        assistant_id="a",
+        kwargs={"graph_id": "g", "input": {"n": 1}},
+        metadata={},
+        multitask_strategy=strategy,  # type: ignore[arg-type]
+    )
+
+
+async def test_claims_are_fifo_and_one_run_per_thread(pool: Pool) -> None:
+    queue = RunQueue(pool)
+    a, b = await make_thread(pool, "A"), await make_thread(pool, "B")
+    a1, _ = await queue.enqueue(new(a))
+    a2, _ = await queue.enqueue(new(a))
+    b1, _ = await queue.enqueue(new(b))
+
+    first = await queue.claim("w1")
+    second = await queue.claim("w2")
+    assert first is not None and first.run_id == a1.run_id and first.status == "running"
+    assert first.lease_owner == "w1" and first.attempts == 1
+    assert second is not None and second.run_id == b1.run_id
+    assert await queue.claim("w3") is None  # a2 waits for a1: same thread
+
+    assert await queue.finish(a1.run_id, "w1", "success")
+    third = await queue.claim("w3")
+    assert third is not None and third.run_id == a2.run_id
+    done = await queue.get(a1.run_id)
+    assert done is not None and done.status == "success" and done.lease_owner is None
+
+
+async def test_concurrent_claims_never_run_two_runs_of_a_thread(pool: Pool) -> None:
+    queue = RunQueue(pool)
+    threads = [await make_thread(pool, f"T{i}") for i in range(4)]
+    for thread_id in threads:
+        for _ in range(3):
+            await queue.enqueue(new(thread_id))
+    claimed = await asyncio.gather(*(queue.claim(f"w{i}") for i in range(12)))
+    runs = [r for r in claimed if r is not None]
+    assert sorted(r.thread_id for r in runs) == sorted(threads)
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT thread_id, count(*) AS n FROM api_runs WHERE status = 'running' "
+            "GROUP BY thread_id"
+        )
+        assert {r["thread_id"]: r["n"] for r in await cur.fetchall()} == dict.fromkeys(
+            threads, 1
+        )
+
+
+async def test_database_refuses_a_second_running_run_on_a_thread(pool: Pool) -> None:
+    queue = RunQueue(pool)
+    thread_id = await make_thread(pool, "T")
+    await queue.enqueue(new(thread_id))
+    second, _ = await queue.enqueue(new(thread_id))
+    assert await queue.claim("w1") is not None
+    async with pool.connection() as conn:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            await conn.execute(
+                "UPDATE api_runs SET status = 'running' WHERE run_id = %s", [second.run_id]
+            )
+
+
+async def test_an_expired_lease_is_claimed_again_and_the_old_owner_loses_it(pool: Pool) -> None:
+    queue = RunQueue(pool, lease_s=0.3)
+    thread_id = await make_thread(pool, "T")
+    run, _ = await queue.enqueue(new(thread_id))
+    assert (await queue.claim("dead")) is not None
+    assert await queue.renew(run.run_id, "dead") == (True, None)
+    assert await queue.claim("other") is None  # lease still valid
+
+    await asyncio.sleep(0.5)
+    again = await queue.claim("other")
+    assert again is not None and again.run_id == run.run_id
+    assert again.attempts == 2 and again.lease_owner == "other"
+    assert await queue.renew(run.run_id, "dead") == (False, None)
+    assert not await queue.finish(run.run_id, "dead", "success")  # a zombie cannot record
+    assert await queue.finish(run.run_id, "other", "success")
+
+
+async def test_release_puts_a_running_run_back_in_the_queue(pool: Pool) -> None:
+    queue = RunQueue(pool)
+    thread_id = await make_thread(pool, "T")
+    run, _ = await queue.enqueue(new(thread_id))
+    assert await queue.claim("w1") is not None
+    assert await queue.release(run.run_id, "w1")
+    again = await queue.claim("w2")
+    assert again is not None and again.run_id == run.run_id and again.attempts == 2
+
+
+async def test_multitask_strategies(pool: Pool) -> None:
+    queue = RunQueue(pool)
+    thread_id = await make_thread(pool, "T")
+    running, _ = await queue.enqueue(new(thread_id))
+    assert await queue.claim("w1") is not None
+    waiting, _ = await queue.enqueue(new(thread_id))
+
+    with pytest.raises(ThreadBusyError, match="already running"):
+        await queue.enqueue(new(thread_id, "reject"))
+    assert len(await queue.active(thread_id)) == 2  # nothing was added
+
+    newest, superseded = await queue.enqueue(new(thread_id, "interrupt"))
+    assert superseded == [running.run_id, waiting.run_id]
+    pending = await queue.get(waiting.run_id)
+    assert pending is not None and pending.status == "interrupted"
+    busy = await queue.get(running.run_id)
+    assert busy is not None and busy.status == "running" and busy.cancel_action == "interrupt"
+    assert await queue.renew(running.run_id, "w1") == (True, "interrupt")
+
+    _, superseded = await queue.enqueue(new(thread_id, "rollback"))
+    assert newest.run_id in superseded
+    assert await queue.get(newest.run_id) is None  # a pending run is deleted at once
+
+
+async def test_after_seconds_delays_the_claim(pool: Pool) -> None:
+    queue = RunQueue(pool)
+    thread_id = await make_thread(pool, "T")
+    delayed = NewRun(**{**new(thread_id).__dict__, "after_seconds": 0.4})
+    await queue.enqueue(delayed)
+    assert await queue.claim("w") is None
+    await asyncio.sleep(0.5)
+    assert await queue.claim("w") is not None
+
+
+async def test_notify_wakes_listeners(pool: Pool, db_url: str) -> None:
+    queue = RunQueue(pool)
+    thread_id = await make_thread(pool, "T")
+    listener = Listener(psycopg_conninfo(db_url))
+    await listener.start()
+    woken: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    listener.on(RUNS_CHANNEL, lambda p: woken.put_nowait((RUNS_CHANNEL, p)))
+    listener.on(CANCEL_CHANNEL, lambda p: woken.put_nowait((CANCEL_CHANNEL, p)))
+    try:
+        run, _ = await queue.enqueue(new(thread_id))
+        assert await asyncio.wait_for(woken.get(), 5) == (RUNS_CHANNEL, run.run_id)
+        assert await queue.claim("w") is not None
+        await queue.cancel(run, "interrupt")
+        seen = {await asyncio.wait_for(woken.get(), 5) for _ in range(2)}
+        assert seen == {(CANCEL_CHANNEL, run.run_id), (RUNS_CHANNEL, run.run_id)}
+    finally:
+        await listener.stop()

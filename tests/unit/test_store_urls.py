@@ -1,0 +1,56 @@
+"""Database URL handling: both URL forms accepted, passwords never shown, bad URLs explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shipyard.errors import DatabaseUnavailableError
+from shipyard.settings import Settings
+from shipyard.store import (
+    mask_password,
+    psycopg_conninfo,
+    resolve_database_url,
+    sqlalchemy_url,
+    with_database,
+)
+
+PLAIN = "postgresql://me:pa%40ss@db.example:6543/ship?sslmode=require"
+ALCHEMY = "postgresql+psycopg://me:pa%40ss@db.example:6543/ship?sslmode=require"
+
+
+@pytest.mark.parametrize("url", [PLAIN, ALCHEMY, PLAIN.replace("postgresql", "postgres", 1)])
+def test_both_forms_convert_both_ways(url: str) -> None:
+    assert sqlalchemy_url(url) == ALCHEMY
+    assert psycopg_conninfo(url) == PLAIN
+
+
+def test_socket_urls_keep_their_host_parameter() -> None:
+    url = "postgresql://postgres@/shipyard?host=%2Ftmp%2Fpg%20data&port=5432"
+    assert psycopg_conninfo(sqlalchemy_url(url)) == url
+    assert with_database(url, "other") == url.replace("/shipyard?", "/other?")
+
+
+def test_mask_password_hides_only_the_password() -> None:
+    assert mask_password(PLAIN) == "postgresql://me:***@db.example:6543/ship?sslmode=require"
+    assert mask_password("not a url") == "<unparseable database URL>"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://me:secret@host/db", "unsupported database URL scheme 'mysql'"),
+        ("nonsense", "not a database URL"),
+    ],
+)
+def test_bad_urls_are_refused_with_a_clear_message(url: str, message: str) -> None:
+    with pytest.raises(DatabaseUnavailableError, match=message) as caught:
+        sqlalchemy_url(url)
+    assert "secret" not in str(caught.value)
+
+
+def test_configured_url_wins_over_embedded(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, database_url=PLAIN)
+    assert resolve_database_url(settings) == PLAIN
+    assert not (tmp_path / "pgdata").exists()
