@@ -36,7 +36,6 @@ class Display:
             for ev in verdict.evidence:
                 print_evidence(self.console, ev)
 
-
     def _task(self, event: Any) -> None:
         """A spinner naming the node at work, for long checks and model calls."""
         if not isinstance(event, dict) or not self.console.is_terminal:

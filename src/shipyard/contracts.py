@@ -92,7 +92,10 @@ class Evidence(Contract):
     passed: bool
     duration_s: float
     summary: str
-    failures: list[Failure] = Field(default_factory=list)
+    failures: list[Failure] = Field(
+        default_factory=list, description="The first failures (capped; all are in the log)."
+    )
+    failure_count: int = Field(default=0, description="How many failures there were in all.")
     log_ref: str | None = Field(default=None, description="Artifact reference of the full log.")
     isolation: IsolationReport | None = None
     cached: bool = False

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shipyard.redact import redact_obj
-from shipyard.store import Journal, JournalEntry
+from shipyard.store import Journal
 
 Outcome = dict[str, Any]
 Reconcile = Callable[[dict[str, Any]], Outcome | None]
@@ -30,16 +30,13 @@ class EffectLog:
         self._journal = journal
         self.thread_id = thread_id
         self.step_key = step_key
-        self._recorded: dict[str, JournalEntry] = {
-            e.call_id: e for e in journal.entries(thread_id, step_key)
-        }
         self.replayed = 0
         self.reconciled = 0
 
     def last_tree(self) -> str | None:
-        """The workspace tree recorded by the latest completed effect, if any."""
+        """The workspace tree recorded by the latest completed effect of this step, if any."""
         tree = None
-        for entry in self._recorded.values():
+        for entry in self._journal.entries(self.thread_id, self.step_key):
             if entry.status in ("done", "reconciled") and entry.outcome:
                 tree = entry.outcome.get("tree") or tree
         return tree
@@ -53,27 +50,26 @@ class EffectLog:
         reconcile: Reconcile,
     ) -> Outcome:
         """Run ``effect`` once across crashes; return its (possibly recorded) outcome."""
-        entry = self._recorded.get(call_id)
-        if entry is not None and entry.status in ("done", "reconciled") and entry.outcome:
+        entry, fresh = self._journal.claim(
+            self.thread_id, self.step_key, call_id, kind, _redacted(intent)
+        )
+        if fresh:
+            outcome = _redacted(effect())
+            self._journal.complete(self.thread_id, self.step_key, call_id, outcome)
+            return outcome
+        if entry.status in ("done", "reconciled") and entry.outcome is not None:
             self.replayed += 1
             return entry.outcome
-        if entry is not None:
-            outcome = reconcile(entry.intent)
-            if outcome is not None:
-                outcome = _redacted(outcome)
-                self._journal.complete(
-                    self.thread_id, self.step_key, call_id, outcome, status="reconciled"
-                )
-                self.reconciled += 1
-                return outcome
+        found = reconcile(entry.intent)
+        if found is None:
             raise RuntimeError(
                 f"effect {self.step_key}/{call_id} has an intent but no outcome and cannot be "
                 "reconciled; refusing to repeat it"
             )
-        self._journal.begin(self.thread_id, self.step_key, call_id, kind, _redacted(intent))
-        outcome = _redacted(effect())
-        self._journal.complete(self.thread_id, self.step_key, call_id, outcome)
-        return outcome
+        found = _redacted(found)
+        self._journal.complete(self.thread_id, self.step_key, call_id, found, status="reconciled")
+        self.reconciled += 1
+        return found
 
 
 def _redacted(data: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from shipyard.server.graphs import DEFAULT_GRAPHS
 
 ROOT = Path(__file__).resolve().parents[2]
-GRAPHS = {**DEFAULT_GRAPHS, "slow": "tests/e2e/slow_graph.py:slow"}
+GRAPHS = {**DEFAULT_GRAPHS, "slow": "tests.e2e.slow_graph:slow"}
 """The packaged graphs plus the slow side-effect graph."""
 
 

@@ -3,7 +3,6 @@ resume, wait/join, breakpoints, cancel, multitask strategies, resumable streams.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -21,7 +20,10 @@ async def test_stream_interrupt_resume_to_completion(client) -> None:
     tid = thread["thread_id"]
     parts = await collect(
         sdk.runs.stream(
-            tid, "probe_interrupt", input={"topic": "t"}, stream_mode=["values", "updates", "custom"]
+            tid,
+            "probe_interrupt",
+            input={"topic": "t"},
+            stream_mode=["values", "updates", "custom"],
         )
     )
     names = [name for name, _, _ in parts]
@@ -106,7 +108,9 @@ async def test_resume_errors_are_refused_before_a_run_exists(client) -> None:
 
     missing = "00000000-0000-4000-8000-000000000001"
     with pytest.raises(httpx.HTTPStatusError) as gone:
-        await sdk.runs.wait(missing, "probe_interrupt", command={"resume": "x"}, if_not_exists="create")
+        await sdk.runs.wait(
+            missing, "probe_interrupt", command={"resume": "x"}, if_not_exists="create"
+        )
     assert gone.value.response.status_code == 404
     with pytest.raises(NotFoundError):
         await sdk.threads.get(missing)  # no thread (and so no run) was created
@@ -129,7 +133,9 @@ async def test_unknown_thread_assistant_and_run(client) -> None:
     with pytest.raises(UnprocessableEntityError, match="stream_mode"):
         await sdk.runs.create(tid, "probe_chain", input={}, stream_mode="events")
     assert await sdk.runs.list(tid) == []
-    created = await sdk.runs.create(missing, "probe_chain", input={"count": 0}, if_not_exists="create")
+    created = await sdk.runs.create(
+        missing, "probe_chain", input={"count": 0}, if_not_exists="create"
+    )
     assert (await sdk.runs.join(missing, created["run_id"]))["count"] == 10
 
 

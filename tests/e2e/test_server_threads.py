@@ -42,9 +42,7 @@ async def test_search_pages_with_headers_and_count(server, client) -> None:
     await sdk.threads.create(metadata={"batch": "other"})
 
     first = await sdk.threads.search(metadata={"batch": "s"}, limit=2, sort_order="asc")
-    second = await sdk.threads.search(
-        metadata={"batch": "s"}, limit=2, offset=2, sort_order="asc"
-    )
+    second = await sdk.threads.search(metadata={"batch": "s"}, limit=2, offset=2, sort_order="asc")
     assert [t["metadata"]["i"] for t in first + second] == [0, 1, 2, 3]
     assert await sdk.threads.count(metadata={"batch": "s"}) == 5
     assert await sdk.threads.count(status="busy") == 0
@@ -105,6 +103,21 @@ async def test_state_history_update_and_fork(server, client) -> None:
         await sdk.threads.get_state(tid, checkpoint_id="1f000000-0000-6000-8000-000000000000")
 
 
+async def test_create_with_supersteps_prepopulates_history(server, client) -> None:
+    sdk = client()
+    thread = await sdk.threads.create(
+        graph_id="probe_chain",
+        supersteps=[
+            {"updates": [{"values": {"count": 1}, "as_node": "n0"}]},
+            {"updates": [{"values": {"count": 2}, "as_node": "n1"}]},
+        ],
+    )
+    assert thread["values"]["count"] == 2
+    history = await sdk.threads.get_history(thread["thread_id"])
+    assert [h["values"].get("count") for h in history][:2] == [2, 1]
+    assert history[0]["next"] == ["n2"]
+
+
 async def test_copy_carries_checkpoints(server, client) -> None:
     sdk = client()
     tid = (await sdk.threads.create(graph_id="probe_chain", metadata={"k": "v"}))["thread_id"]
@@ -130,10 +143,15 @@ async def test_bad_thread_input_is_refused_with_the_field_named(server, client) 
     with pytest.raises(UnprocessableEntityError) as bad_id:
         await sdk.threads.create(thread_id="not-a-uuid")
     assert "thread_id" in bad_id.value.response.json()["detail"]
-    with pytest.raises(UnprocessableEntityError) as bad_graph:
-        await sdk.threads.create(graph_id="nope")
-    assert "nope" in bad_graph.value.response.json()["detail"]
-    assert "probe_chain" in bad_graph.value.response.json()["detail"]
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        bad_graph = await http.post("/threads", json={"graph_id": "nope"})
+        malformed = await http.post(
+            "/threads", content=b'{"metadata": ', headers={"content-type": "application/json"}
+        )
+    assert bad_graph.status_code == 422
+    assert "nope" in bad_graph.json()["detail"] and "probe_chain" in bad_graph.json()["detail"]
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"].startswith("malformed JSON body")
     with pytest.raises(UnprocessableEntityError) as bad_status:
         await sdk.threads.search(status="sleeping")  # type: ignore[arg-type]
     assert bad_status.value.response.json()["detail"].startswith("body.status")

@@ -73,9 +73,7 @@ async def test_concurrent_claims_never_run_two_runs_of_a_thread(pool: Pool) -> N
             "SELECT thread_id, count(*) AS n FROM api_runs WHERE status = 'running' "
             "GROUP BY thread_id"
         )
-        assert {r["thread_id"]: r["n"] for r in await cur.fetchall()} == dict.fromkeys(
-            threads, 1
-        )
+        assert {r["thread_id"]: r["n"] for r in await cur.fetchall()} == dict.fromkeys(threads, 1)
 
 
 async def test_database_refuses_a_second_running_run_on_a_thread(pool: Pool) -> None:

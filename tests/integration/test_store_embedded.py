@@ -48,9 +48,10 @@ def base() -> Iterator[Path]:
 
 def _server_pid(url: str) -> int:
     with psycopg.connect(psycopg_conninfo(url)) as conn:
-        row = conn.execute("SELECT pg_backend_pid(), current_setting('data_directory')").fetchone()
-    assert row is not None
-    return int(psutil.Process(row[0]).ppid())  # a backend's parent is the postmaster
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        # A backend's parent is the postmaster; ask while the backend still exists.
+        return int(psutil.Process(row[0]).ppid())
 
 
 def _ensure_in_subprocess(pgdata: Path) -> tuple[str, float]:
@@ -184,7 +185,7 @@ def test_reachable_server_passes(pg_server_url: str) -> None:
 
 def _gone(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 

@@ -28,6 +28,8 @@ def failure_slices(verdict: Verdict, limit: int = FEEDBACK_CHARS) -> str:
         if ev.passed:
             continue
         parts.append(f"check {ev.check} failed (exit {ev.exit_code}): {ev.summary}")
+        if ev.failure_count > len(ev.failures):
+            parts.append(f"({ev.failure_count} failures in all; the first are shown)")
         for failure in ev.failures[:10]:
             where = f" at {failure.path}:{failure.line}" if failure.path else ""
             parts.append(f"- {failure.id}{where}: {failure.message}")

@@ -184,10 +184,21 @@ def _argv(spec: CheckSpec, report: str, targets: list[str]) -> list[str]:
     return argv + targets
 
 
+LOG_BYTES = 8 << 20
+"""Output kept per stream of a check (the tail): the log artifact holds all of it up to this."""
+
+KEPT_FAILURES = 20
+"""Failures kept in evidence (state, reports); all of them are in the log artifact."""
+
+
 def _execute(ctx: _Context, spec: CheckSpec, targets: list[str]) -> tuple[Evidence, str | None]:
     """Run one check; returns its evidence and the launcher limit that stopped it, if any."""
     name = f"{spec.name}[targeted]" if targets else spec.name
-    limits = Limits(timeout_s=spec.timeout, cpu_s=max(Limits().cpu_s, math.ceil(spec.timeout)))
+    limits = Limits(
+        timeout_s=spec.timeout,
+        cpu_s=max(Limits().cpu_s, math.ceil(spec.timeout)),
+        output_bytes=LOG_BYTES,
+    )
     with _scratch(ctx.workspace, ".json" if spec.kind == "ruff" else ".xml") as report:
         result = ctx.launcher.run(
             _argv(spec, report, targets),
@@ -210,8 +221,9 @@ def _execute(ctx: _Context, spec: CheckSpec, targets: list[str]) -> tuple[Eviden
         summary=redact(parsed.summary),
         failures=[
             f.model_copy(update={"message": redact(f.message), "detail": redact(f.detail)})
-            for f in parsed.failures
+            for f in parsed.failures[:KEPT_FAILURES]
         ],
+        failure_count=len(parsed.failures),
         log_ref=log_ref,
         isolation=result.isolation,
     )

@@ -251,7 +251,9 @@ async def join_stream(
             raise HTTPException(422, "Last-Event-ID: expected an event id from this run") from None
     else:
         after = 0 if resumable else await runtime.events.next_seq(run.run_id) - 1
-    spec = Follow(run.run_id, after_seq=after, resumable=resumable, modes=stream_mode or None)
+    # The SDK sends ``stream_mode=`` (empty) when it has none: that means every mode.
+    modes = [m for m in stream_mode or [] if m] or None
+    spec = Follow(run.run_id, after_seq=after, resumable=resumable, modes=modes)
     return _stream(run, runtime, cancel_on_disconnect, spec)
 
 

@@ -8,12 +8,14 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Response
+from langgraph.types import StateUpdate
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.server.auth import Owner
-from shipyard.server.checkpoints import copy_checkpoints
+from shipyard.server.checkpoints import copy_checkpoints, interrupts_by_task, thread_config
 from shipyard.server.encoding import JSONResponse
+from shipyard.server.errors import unprocessable
 from shipyard.server.routes.assistants import pagination
 from shipyard.server.state import ServerState, server_state
 from shipyard.server.threads import ThreadStatus
@@ -22,13 +24,28 @@ router = APIRouter(prefix="/threads", tags=["threads"])
 State = Annotated[ServerState, Depends(server_state)]
 
 
+class SuperstepUpdate(BaseModel):
+    """One update of a pre-populated superstep."""
+
+    values: dict[str, Any] | None = None
+    command: dict[str, Any] | None = None
+    as_node: str
+
+
+class Superstep(BaseModel):
+    """A superstep of ``POST /threads`` ``supersteps``."""
+
+    updates: list[SuperstepUpdate]
+
+
 class ThreadCreate(BaseModel):
-    """Body of ``POST /threads``."""
+    """Body of ``POST /threads`` (the SDK sends ``graph_id`` as ``metadata.graph_id``)."""
 
     thread_id: uuid.UUID | None = None
     metadata: dict[str, Any] | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
     graph_id: str | None = None
+    supersteps: list[Superstep] | None = None
     ttl: dict[str, Any] | None = None
 
 
@@ -67,11 +84,32 @@ async def create(body: ThreadCreate, state: State, owner: Owner) -> dict[str, An
     """Create a thread (409 if the id exists, unless ``if_exists="do_nothing"``)."""
     metadata = dict(body.metadata or {})
     if body.graph_id is not None:
-        await run_in_threadpool(state.assistants.check_graph, body.graph_id)
         metadata["graph_id"] = body.graph_id
+    graph_id = metadata.get("graph_id")
+    if graph_id is not None and (body.graph_id is not None or body.supersteps):
+        await run_in_threadpool(state.assistants.check_graph, str(graph_id))
     thread_id = str(body.thread_id) if body.thread_id else None
-    return await run_in_threadpool(
+    thread = await run_in_threadpool(
         lambda: state.threads.create(owner, thread_id, metadata, if_exists=body.if_exists)
+    )
+    if body.supersteps:
+        await _prepopulate(state, thread["thread_id"], graph_id, body.supersteps)
+        thread = await run_in_threadpool(state.threads.get, owner, thread["thread_id"])
+    return thread
+
+
+async def _prepopulate(
+    state: ServerState, thread_id: str, graph_id: Any, supersteps: list[Superstep]
+) -> None:
+    """Write ``supersteps`` as the thread's first checkpoints (needs ``graph_id``)."""
+    if graph_id is None:
+        raise unprocessable("supersteps: a thread with supersteps needs a graph_id")
+    graph = state.graphs.get(str(graph_id)).graph
+    steps = [[StateUpdate(u.values, u.as_node) for u in step.updates] for step in supersteps]
+    await graph.abulk_update_state(thread_config(thread_id), steps)
+    latest = await graph.aget_state(thread_config(thread_id))
+    await run_in_threadpool(
+        state.threads.set_state, thread_id, latest.values, interrupts_by_task(latest)
     )
 
 

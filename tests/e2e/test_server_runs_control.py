@@ -1,0 +1,134 @@
+"""Cancelling runs, multitask strategies, resumable streams and dropped clients — through
+the official SDK, on a graph whose side effects are counted in a file."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.errors import ConflictError, NotFoundError
+
+from shipyard.server import ServerOptions
+from tests.e2e.runs_support import GRAPHS, ROOT, effects
+
+
+@pytest.fixture
+def sdk(start_server, make_client) -> LangGraphClient:
+    running = start_server(ServerOptions(workers=2, graphs=GRAPHS, graphs_base=ROOT))
+    return make_client(running.url)
+
+
+async def until(check: Callable[[], Any], timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+def slow_input(tmp_path: Path, hold_s: float) -> dict[str, Any]:
+    return {"dir": str(tmp_path), "hold_s": hold_s}
+
+
+async def test_cancel_interrupt_keeps_state_and_marks_run_interrupted(sdk, tmp_path) -> None:
+    tid = (await sdk.threads.create())["thread_id"]
+    run = await sdk.runs.create(tid, "slow", input=slow_input(tmp_path, 60), durability="sync")
+    await until(lambda: "hold-start" in effects(tmp_path))
+    await sdk.runs.cancel(tid, run["run_id"], action="interrupt")
+    await sdk.runs.join(tid, run["run_id"])
+    assert (await sdk.runs.get(tid, run["run_id"]))["status"] == "interrupted"
+    assert effects(tmp_path) == ["first", "hold-start"]
+    state = await sdk.threads.get_state(tid)
+    assert state["values"]["log"] == ["first"] and state["next"] == ["hold"]
+    assert (await sdk.threads.get(tid))["status"] == "idle"
+    with pytest.raises(ConflictError):
+        await sdk.runs.cancel(tid, run["run_id"])  # already ended
+
+
+async def test_cancel_rollback_deletes_run_and_its_checkpoints(sdk, tmp_path) -> None:
+    tid = (await sdk.threads.create())["thread_id"]
+    run = await sdk.runs.create(tid, "slow", input=slow_input(tmp_path, 60), durability="sync")
+    await until(lambda: "hold-start" in effects(tmp_path))
+    await sdk.runs.cancel(tid, run["run_id"], action="rollback", wait=True)
+    with pytest.raises(NotFoundError):
+        await sdk.runs.get(tid, run["run_id"])
+    state = await sdk.threads.get_state(tid)
+    assert state["values"] in ({}, None, []) and state["next"] == []
+    assert await sdk.threads.get_history(tid) == []
+
+
+async def test_multitask_reject_and_enqueue(sdk, tmp_path) -> None:
+    tid = (await sdk.threads.create())["thread_id"]
+    first = await sdk.runs.create(tid, "slow", input=slow_input(tmp_path, 1.0))
+    with pytest.raises(ConflictError, match="already running"):
+        await sdk.runs.create(
+            tid, "slow", input=slow_input(tmp_path, 0), multitask_strategy="reject"
+        )
+    second = await sdk.runs.create(tid, "slow", input=slow_input(tmp_path, 0))
+    await sdk.runs.join(tid, second["run_id"])
+    statuses = {r["run_id"]: r["status"] for r in await sdk.runs.list(tid)}
+    assert statuses == {first["run_id"]: "success", second["run_id"]: "success"}
+    # one run at a time: the second started only after the first ended
+    assert effects(tmp_path) == ["first", "hold-start", "hold-done", "last"] * 2
+
+
+async def test_multitask_interrupt_and_rollback(sdk, tmp_path) -> None:
+    tid = (await sdk.threads.create())["thread_id"]
+    first = await sdk.runs.create(tid, "slow", input=slow_input(tmp_path, 60))
+    await until(lambda: "hold-start" in effects(tmp_path))
+    second = await sdk.runs.create(
+        tid, "slow", input=slow_input(tmp_path, 60), multitask_strategy="interrupt"
+    )
+    await until(lambda: effects(tmp_path).count("hold-start") == 2)
+    assert (await sdk.runs.get(tid, first["run_id"]))["status"] == "interrupted"
+    third = await sdk.runs.create(
+        tid, "slow", input=slow_input(tmp_path, 0), multitask_strategy="rollback"
+    )
+    await sdk.runs.join(tid, third["run_id"])
+    with pytest.raises(NotFoundError):
+        await sdk.runs.get(tid, second["run_id"])
+    assert (await sdk.runs.get(tid, third["run_id"]))["status"] == "success"
+    assert "hold-done" in effects(tmp_path)[-3:]
+
+
+async def test_resumable_stream_replays_after_last_event_id(sdk) -> None:
+    tid = (await sdk.threads.create())["thread_id"]
+    parts = [
+        p
+        async for p in sdk.runs.stream(
+            tid, "probe_chain", input={"count": 0}, stream_mode="updates", stream_resumable=True
+        )
+    ]
+    assert parts[0].event == "metadata"
+    events = parts[1:]
+    assert len(events) == 10 and all(p.id is not None for p in events)
+    run_id = parts[0].data["run_id"]
+    replay = [p async for p in sdk.runs.join_stream(tid, run_id, last_event_id=events[2].id)]
+    assert [p.event for p in replay] == ["metadata"] + ["updates"] * 7
+    assert [(p.data, p.id) for p in replay[1:]] == [(p.data, p.id) for p in events[3:]]
+    whole = [p async for p in sdk.runs.join_stream(tid, run_id)]
+    assert [p.data for p in whole[1:]] == [p.data for p in events]
+
+
+async def test_dropped_client_cancels_or_continues_as_asked(sdk, tmp_path) -> None:
+    tid = (await sdk.threads.create())["thread_id"]
+    stream = sdk.runs.stream(
+        tid, "slow", input=slow_input(tmp_path / "a", 60), on_disconnect="cancel"
+    )
+    (tmp_path / "a").mkdir()
+    first = await anext(stream)
+    await stream.aclose()  # the client goes away mid-run
+    run_id = first.data["run_id"]
+    await sdk.runs.join(tid, run_id)
+    assert (await sdk.runs.get(tid, run_id))["status"] == "interrupted"
+
+    (tmp_path / "b").mkdir()
+    stream = sdk.runs.stream(tid, "slow", input=slow_input(tmp_path / "b", 0.5))
+    first = await anext(stream)
+    await stream.aclose()
+    await sdk.runs.join(tid, first.data["run_id"])
+    assert (await sdk.runs.get(tid, first.data["run_id"]))["status"] == "success"
+    assert effects(tmp_path / "b")[-1] == "last"

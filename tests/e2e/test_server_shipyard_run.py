@@ -1,0 +1,76 @@
+"""A whole Shipyard run over the API (scripted model, real git, real sandbox): the plan
+approval shows up in the stream, the thread state and status; a stale decision is refused
+with 409; the right one completes the run with its branch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shipyard.settings import Settings
+from tests.support import PASSING_TEST, call, finish, git, plan_reply
+
+
+def make_repo(root: Path) -> Path:
+    repo = root / "repo"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "tests" / "test_ok.py").write_text(PASSING_TEST)
+    git(root, "init", "-q", "-b", "main", str(repo))
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=T", "-c", "user.email=t@t", "commit", "-qm", "initial")
+    return repo
+
+
+async def test_shipyard_run_interrupts_refuses_stale_hash_and_completes(
+    start_server, make_client, settings: Settings, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path)
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            {
+                "label": "e2e",
+                "planner": [plan_reply(("s1", "write a note"))],
+                "developer": {
+                    "s1/1": [call("write_file", path="note.txt", content="hi\n"), finish()]
+                },
+            }
+        )
+    )
+    running = start_server(None, dataclasses.replace(settings, model_script=script))
+    sdk = make_client(running.url)
+    tid = (await sdk.threads.create())["thread_id"]
+
+    parts = [
+        p
+        async for p in sdk.runs.stream(
+            tid, "shipyard", input={"goal": "add a note", "repo": str(repo)}, stream_mode="updates"
+        )
+    ]
+    pauses = [p.data["__interrupt__"] for p in parts if "__interrupt__" in (p.data or {})]
+    assert pauses, [p.event for p in parts]
+    request = pauses[0][0]["value"]
+    assert request["kind"] == "plan" and request["content_hash"]
+    assert (await sdk.threads.get(tid))["status"] == "interrupted"
+    state = await sdk.threads.get_state(tid)
+    assert state["interrupts"][0]["value"]["content_hash"] == request["content_hash"]
+    assert (await sdk.runs.list(tid))[0]["status"] == "success"
+
+    stale = {"decision": "approve", "by": "t", "content_hash": "sha256:old"}
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await sdk.runs.wait(tid, "shipyard", command={"resume": stale})
+    assert refused.value.response.status_code == 409
+    assert "sha256:old" in refused.value.response.json()["detail"]
+    assert len(await sdk.runs.list(tid)) == 1  # no run was created
+
+    decision = {**stale, "content_hash": request["content_hash"]}
+    final = await sdk.runs.wait(tid, "shipyard", command={"resume": decision})
+    assert final["status"] == "completed", final
+    assert final["branch"] == f"shipyard/{tid}"
+    assert git(repo, "show", f"shipyard/{tid}:note.txt") == "hi"
+    assert git(repo, "status", "--porcelain") == ""
+    assert (await sdk.threads.get(tid))["status"] == "idle"

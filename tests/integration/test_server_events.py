@@ -1,0 +1,97 @@
+"""Stored stream events and their SSE encoding, against a real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+from shipyard.server.events import HEARTBEAT, EventLog, Follow, follow, sse_frame
+from shipyard.server.listener import Listener
+from shipyard.server.queue import NewRun, Pool, QueuedRun, RunQueue
+from shipyard.store import open_checkpointer, psycopg_conninfo
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[Pool]:
+    async with open_checkpointer(db_url) as saver:
+        yield saver.conn  # type: ignore[misc]
+
+
+@pytest.fixture
+async def listener(db_url: str) -> AsyncIterator[Listener]:
+    made = Listener(psycopg_conninfo(db_url))
+    await made.start()
+    yield made
+    await made.stop()
+
+
+async def running_run(pool: Pool) -> tuple[RunQueue, QueuedRun]:
+    async with pool.connection() as conn:
+        await conn.execute("INSERT INTO threads (thread_id, owner) VALUES ('T', 'o')")
+    queue = RunQueue(pool)
+    await queue.enqueue(NewRun("T", "o", "a", {"graph_id": "g"}, {}))
+    run = await queue.claim("w")
+    assert run is not None
+    return queue, run
+
+
+def test_sse_frames_match_the_reference_wire_format() -> None:
+    assert sse_frame("values", {"a": 1}) == b'event: values\r\ndata: {"a":1}\r\n\r\n'
+    assert sse_frame("updates|sub:1", [1], "7") == (
+        b"event: updates|sub:1\r\ndata: [1]\r\nid: 7\r\n\r\n"
+    )
+    assert HEARTBEAT == b": heartbeat\r\n\r\n"
+
+
+async def test_events_are_stored_in_order_and_duplicates_refused(pool: Pool) -> None:
+    _, run = await running_run(pool)
+    log = EventLog(pool)
+    assert await log.next_seq(run.run_id) == 1
+    nxt = await log.append(run.run_id, 1, [("values", {"x": 1}), ("updates", {"n": {"x": 1}})])
+    assert nxt == 3 and await log.next_seq(run.run_id) == 3
+    with pytest.raises(psycopg.errors.UniqueViolation):  # a zombie writer cannot interleave
+        await log.append(run.run_id, 2, [("values", {})])
+    assert [(e.seq, e.event, e.data) for e in await log.after(run.run_id, 1)] == [
+        (2, "updates", {"n": {"x": 1}})
+    ]
+
+
+async def test_follow_streams_a_live_run_until_it_ends(pool: Pool, listener: Listener) -> None:
+    queue, run = await running_run(pool)
+    log = EventLog(pool)
+    spec = Follow(run.run_id, resumable=True, modes=["values"], heartbeat_s=0.2, poll_s=0.1)
+    chunks: list[bytes] = []
+
+    async def consume() -> None:
+        async for chunk in follow(log, listener, spec):
+            chunks.append(chunk)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.4)  # nothing happens: heartbeats
+    seq = await log.append(run.run_id, 1, [("values", {"v": 1}), ("updates", {"skip": 1})])
+    await log.append(run.run_id, seq, [("error", {"error": "E", "message": "m"})])
+    await queue.finish(run.run_id, "w", "error")
+    await asyncio.wait_for(task, 10)
+
+    assert chunks[0] == sse_frame("metadata", {"run_id": run.run_id, "attempt": 1})
+    assert HEARTBEAT in chunks
+    events = [c for c in chunks[1:] if c != HEARTBEAT]
+    assert events == [
+        sse_frame("values", {"v": 1}, "1"),
+        sse_frame("error", {"error": "E", "message": "m"}, "3"),
+    ]
+
+
+async def test_follow_replays_after_an_event_id_and_ends_for_an_ended_run(
+    pool: Pool, listener: Listener
+) -> None:
+    queue, run = await running_run(pool)
+    log = EventLog(pool)
+    await log.append(run.run_id, 1, [("values", {"i": i}) for i in range(5)])
+    await queue.finish(run.run_id, "w", "success")
+    spec = Follow(run.run_id, after_seq=3, resumable=False)
+    chunks = [c async for c in follow(log, listener, spec)]
+    assert chunks[1:] == [sse_frame("values", {"i": 3}), sse_frame("values", {"i": 4})]
