@@ -7,15 +7,18 @@ Nothing here is checkpointed: a resumed run gets a fresh ``Context`` from whoeve
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from shipyard.llm import ModelGateway
-    from shipyard.sandbox import Launcher
-    from shipyard.settings import Settings
-    from shipyard.store import ArtifactStore, Journal, RunStore
-    from shipyard.tools.checks import CheckCache
+from langchain_core.language_models import BaseChatModel
+from sqlalchemy import Engine
+
+from shipyard.llm import ModelGateway
+from shipyard.sandbox import Launcher, make_launcher
+from shipyard.settings import Role, Settings
+from shipyard.store import ArtifactStore, Journal, PgCheckCache, RunStore
+from shipyard.tools.checks import CheckCache
 
 
 class Clock(Protocol):
@@ -38,3 +41,26 @@ class Context:
     clock: Clock = field(default=time.monotonic)
     review: bool = False
     """Ask the reviewer model for findings after checks pass."""
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        engine: Engine,
+        *,
+        models: Mapping[Role, BaseChatModel] | None = None,
+        launcher: Launcher | None = None,
+        review: bool = False,
+    ) -> Context:
+        """The production dependencies on ``engine``; ``models`` and ``launcher`` replace
+        the configured model of some roles and the sandbox (tests, the demo)."""
+        return cls(
+            settings=settings,
+            models=ModelGateway(settings, models=models),
+            launcher=launcher or make_launcher(),
+            journal=Journal(engine),
+            runs=RunStore(engine),
+            artifacts=ArtifactStore(settings.artifacts),
+            check_cache=PgCheckCache(engine),
+            review=review,
+        )

@@ -37,16 +37,11 @@ from shipyard.errors import (
     UnknownRunError,
 )
 from shipyard.graph import build_graph
-from shipyard.llm import ModelGateway
 from shipyard.pin import pin_workspace
-from shipyard.sandbox import Launcher, make_launcher
+from shipyard.sandbox import Launcher
 from shipyard.settings import Role, Settings
 from shipyard.state import RunState
 from shipyard.store import (
-    ArtifactStore,
-    Journal,
-    PgCheckCache,
-    RunStore,
     check_reachable,
     make_engine,
     migrate,
@@ -96,15 +91,8 @@ class Runner:
         engine = make_engine(url)
         try:
             async with open_checkpointer(url) as saver:
-                context = Context(
-                    settings=settings,
-                    models=ModelGateway(settings, models=models),
-                    launcher=launcher or make_launcher(),
-                    journal=Journal(engine),
-                    runs=RunStore(engine),
-                    artifacts=ArtifactStore(settings.artifacts),
-                    check_cache=PgCheckCache(engine),
-                    review=review,
+                context = Context.build(
+                    settings, engine, models=models, launcher=launcher, review=review
                 )
                 yield cls(build_graph().compile(checkpointer=saver), context)
         finally:

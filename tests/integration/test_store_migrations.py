@@ -63,10 +63,16 @@ def test_migrated_schema_matches_the_store_table_declarations(db_url: str) -> No
         table = name if type_ == "table" else parent.get("table_name")
         return table in ours
 
+    def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+        return table in ours
+
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"include_name": include})
+            context = MigrationContext.configure(
+                conn, opts={"include_name": include, "include_object": include_object}
+            )
             diff = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -30,13 +31,10 @@ from shipyard.server.errors import install_error_handlers
 from shipyard.server.graphs import GraphRegistry
 from shipyard.server.limits import DEFAULT_MAX_BODY, BodyLimit
 from shipyard.server.state import ServerState
+from shipyard.server.telemetry import TracingMiddleware, opened
 from shipyard.server.threads import ThreadStore
 from shipyard.settings import Settings
 from shipyard.store import (
-    ArtifactStore,
-    Journal,
-    PgCheckCache,
-    RunStore,
     check_reachable,
     make_engine,
     migrate,
@@ -90,6 +88,7 @@ def create_app(
     install_error_handlers(app)
     _include_routers(app)
     app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
+    app.add_middleware(TracingMiddleware)
     origins = list(options.cors_origins)
     app.add_middleware(
         CORSMiddleware,
@@ -129,8 +128,9 @@ def _lifespan(settings: Settings, options: ServerOptions) -> Callable[[FastAPI],
                     extras=dict(options.extras),
                 )
                 app.state.server = state
-                async with _workers(state, options):
-                    yield
+                with opened(state.extras, os.environ):
+                    async with _workers(state, options):
+                        yield
         finally:
             engine.dispose()
 
@@ -140,10 +140,12 @@ def _lifespan(settings: Settings, options: ServerOptions) -> Callable[[FastAPI],
 @asynccontextmanager
 async def _workers(state: ServerState, options: ServerOptions) -> AsyncIterator[None]:
     worker = optional_module("shipyard.server.worker")
-    if worker is None or options.workers <= 0:
+    if worker is None:
         yield
         return
-    pool = await worker.start_workers(state, options.workers)
+    # Even with no worker loops the pool owns this process's notification listener (used by
+    # streams and joins), so it is always started and stopped here.
+    pool = await worker.start_workers(state, max(options.workers, 0))
     state.extras["workers"] = pool
     try:
         yield
@@ -160,21 +162,7 @@ def _context_for(
 
     def factory() -> Context:
         if not shared:
-            # Imported here: the model and sandbox stacks are only needed by Shipyard runs.
-            from shipyard.llm import ModelGateway  # noqa: PLC0415
-            from shipyard.sandbox import make_launcher  # noqa: PLC0415
-
-            shared.append(
-                Context(
-                    settings=settings,
-                    models=ModelGateway(settings),
-                    launcher=make_launcher(),
-                    journal=Journal(engine),
-                    runs=RunStore(engine),
-                    artifacts=ArtifactStore(settings.artifacts),
-                    check_cache=PgCheckCache(engine),
-                )
-            )
+            shared.append(Context.build(settings, engine))
         return shared[0]
 
     def choose(graph: Pregel[Any, Any, Any, Any]) -> Callable[[], Any] | None:
@@ -195,9 +183,10 @@ def optional_module(name: str) -> ModuleType | None:
 
 
 def _include_routers(app: FastAPI) -> None:
+    from shipyard.server import metrics  # noqa: PLC0415
     from shipyard.server.routes import assistants, meta, state, threads  # noqa: PLC0415
 
-    for module in (meta, assistants, threads, state):
+    for module in (meta, assistants, threads, state, metrics):
         app.include_router(module.router)
     runs = optional_module("shipyard.server.routes.runs")
     if runs is not None:

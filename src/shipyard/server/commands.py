@@ -42,6 +42,10 @@ def add_server_commands(sub: Any) -> None:
     serve.set_defaults(command_fn=serve_command)
     worker = sub.add_parser("worker", help="run queued runs (no HTTP listener)")
     worker.add_argument("--workers", type=int, default=1)
+    worker.add_argument("--config", type=Path, help="langgraph.json (default: ./langgraph.json)")
+    worker.add_argument(
+        "--lease-seconds", type=float, help="how long a claimed run is held without a heartbeat"
+    )
     worker.set_defaults(command_fn=worker_command)
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
         dest="keys_command", required=True
@@ -117,13 +121,17 @@ async def serve_command(args: argparse.Namespace, _runner: object, console: Cons
 @_flag
 async def worker_command(args: argparse.Namespace, _runner: object, console: Console) -> int:
     """Run workers until SIGTERM/SIGINT (they drain before exiting)."""
-    from shipyard.server.app import optional_module  # noqa: PLC0415
+    from shipyard.server.worker import run_worker_process  # noqa: PLC0415  (heavy; only here)
 
-    worker = optional_module("shipyard.server.worker")
-    if worker is None:
-        raise UserInputError("this installation has no run workers (shipyard.server.worker)")
+    graphs, base = _graphs(args.config)
     console.print(f"shipyard worker: {args.workers} worker(s); stop with Ctrl-C")
-    await worker.run_worker_process(Settings.from_env(), args.workers)
+    await run_worker_process(
+        Settings.from_env(),
+        args.workers,
+        lease_s=args.lease_seconds,
+        graphs=graphs,
+        graphs_base=base,
+    )
     return 0
 
 

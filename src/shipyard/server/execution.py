@@ -70,6 +70,7 @@ class Execution:
         self.deps = deps
         self.worker_id = worker_id
         self.reason: StopReason | None = None
+        self.outcome: Literal["success", "waiting", "error"] | None = None  # for telemetry
         self.task: asyncio.Task[None] | None = None
         # The thread's checkpoint before the run; known once ``_start`` ran (a retry reads
         # it from the row). Rollback deletes only what came after it.
@@ -140,6 +141,7 @@ class Execution:
         status: ThreadStatus = "interrupted" if snapshot.next else "idle"
         await deps.set_thread_status(run.thread_id, status, snapshot)
         await deps.queue.finish(run.run_id, self.worker_id, "success")
+        self.outcome = "waiting" if snapshot.next else "success"
 
     async def _start(self, registered: RegisteredGraph) -> tuple[Any, RunnableConfig]:
         """The graph input and config of this attempt."""
@@ -159,6 +161,7 @@ class Execution:
 
     async def _fail(self, registered: RegisteredGraph | None, err: Exception | str) -> None:
         run, deps = self.run, self.deps
+        self.outcome = "error"
         if isinstance(err, Exception):
             data = {"error": type(err).__name__, "message": str(err)}
         else:

@@ -31,6 +31,7 @@ from shipyard.server.execution import Deps, Execution, ThreadStatus
 from shipyard.server.listener import CANCEL_CHANNEL, RUNS_CHANNEL, Listener
 from shipyard.server.queue import Pool, RunQueue
 from shipyard.server.state import ServerState
+from shipyard.server.telemetry import TracedRunQueue, telemetry_of
 from shipyard.settings import Settings
 from shipyard.store import psycopg_conninfo
 
@@ -64,7 +65,8 @@ async def runs_runtime(state: ServerState) -> RunsRuntime:
         lease_s = float(state.extras.get("lease_s") or DEFAULT_LEASE_S)
         listener = Listener(psycopg_conninfo(state.url))
         await listener.start()
-        runtime = RunsRuntime(RunQueue(pool, lease_s=lease_s), EventLog(pool), listener)
+        queue_class = TracedRunQueue if telemetry_of(state).enabled else RunQueue
+        runtime = RunsRuntime(queue_class(pool, lease_s=lease_s), EventLog(pool), listener)
         state.extras["runs_runtime"] = runtime
         return runtime
 
@@ -75,6 +77,7 @@ class WorkerPool:
     def __init__(self, state: ServerState, runtime: RunsRuntime, n: int, poll_s: float) -> None:
         self.runtime = runtime
         self.poll_s = poll_s
+        self.telemetry = telemetry_of(state)
         self.deps = Deps(
             queue=runtime.queue,
             events=runtime.events,
@@ -142,7 +145,9 @@ class WorkerPool:
     async def _execute(self, execution: Execution) -> None:
         run_id = execution.run.run_id
         check = self._checks[run_id] = asyncio.Event()
-        execution.task = asyncio.create_task(execution(), name=f"run-{run_id}")
+        execution.task = asyncio.create_task(
+            self.telemetry.traced(execution), name=f"run-{run_id}"
+        )
         beat = asyncio.create_task(self._heartbeat(execution, check))
         try:
             await asyncio.shield(execution.task)

@@ -1,0 +1,242 @@
+"""OpenTelemetry spans for request → run → node → model / tool call (DESIGN §10).
+
+``Telemetry.from_environ(os.environ)`` reads the standard variables: ``OTEL_TRACES_EXPORTER``
+(comma-separated exporter names: ``otlp`` / ``otlp_proto_http``, ``console``, or any
+installed ``opentelemetry_traces_exporter`` entry point; unset or ``none`` = tracing off),
+``OTEL_SDK_DISABLED``, and whatever the SDK and exporters read themselves
+(``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``, ``OTEL_TRACES_SAMPLER`` …). With
+tracing off nothing is instrumented: no middleware work, no callback handler, no context.
+
+Tests and embedders pass their own provider instead: ``Telemetry(provider)`` in
+``ServerOptions.extras["telemetry"]`` (the app's lifespan uses it and does not shut it down).
+
+The spans:
+
+* ``{METHOD} {route}`` (server kind) per HTTP request: ``http.request.method``,
+  ``http.route``, ``http.response.status_code``.
+* ``run {graph_id}`` per execution attempt, child of the request that created the run (its
+  W3C trace context travels in the run's ``kwargs["trace_context"]``, written only while
+  tracing is on): ``shipyard.run_id``, ``shipyard.thread_id``, ``shipyard.graph_id``,
+  ``shipyard.run.attempt``, ``shipyard.run.outcome``, token and cost totals of its model calls.
+* ``node {name}`` per graph node, ``chat {model}`` per model call (``gen_ai.*`` token counts,
+  ``shipyard.cost_usd`` from the built-in price table), ``tool {name}`` per LangChain tool —
+  from a LangChain callback handler the worker installs around the run.
+
+Attributes never carry inputs, outputs, prompts, file contents or secrets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import replace
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.tracers.context import register_configure_hook
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shipyard.errors import UserInputError
+from shipyard.server.queue import NewRun, QueuedRun, RunQueue
+from shipyard.server.spans import SpanHandler
+
+if TYPE_CHECKING:
+    from shipyard.server.execution import Execution
+    from shipyard.server.state import ServerState
+
+TRACER_NAME = "shipyard.server"
+CONTEXT_KEY = "trace_context"
+"""Key of the W3C trace context in a run's ``kwargs`` (present only while tracing is on)."""
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_HANDLER: ContextVar[BaseCallbackHandler | None] = ContextVar("shipyard_span_handler", default=None)
+_hook_lock = threading.Lock()
+_hook_registered = False
+
+
+class Telemetry:
+    """The tracer of one server process; ``enabled`` is False when no provider is set."""
+
+    def __init__(self, provider: TracerProvider | None = None, *, owned: bool = False) -> None:
+        self.provider = provider
+        self.owned = owned
+        self.enabled = provider is not None
+        self.tracer: trace.Tracer = (
+            provider.get_tracer(TRACER_NAME) if provider is not None else trace.NoOpTracer()
+        )
+        if self.enabled:
+            _register_hook()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Telemetry:
+        """Tracing as the ``OTEL_*`` variables ask; ``UserInputError`` for an unknown
+        exporter name (listing the installed ones)."""
+        names = [n.strip() for n in environ.get("OTEL_TRACES_EXPORTER", "").split(",")]
+        names = [n for n in names if n and n != "none"]
+        if not names or environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            return cls(None)
+        service = {} if environ.get("OTEL_SERVICE_NAME") else {"service.name": "shipyard"}
+        exporters = [exporter(name, environ) for name in names]  # all valid, or none started
+        provider = TracerProvider(resource=Resource.create(service))
+        for made in exporters:
+            provider.add_span_processor(BatchSpanProcessor(made))
+        return cls(provider, owned=True)
+
+    def shutdown(self) -> None:
+        """Flush and stop exporters of a provider this object created."""
+        if self.provider is not None and self.owned:
+            self.provider.shutdown()
+
+    async def traced(self, execution: Execution) -> None:
+        """Run ``execution()`` inside a ``run`` span with node/model/tool spans below it."""
+        if not self.enabled:
+            await execution()
+            return
+        run = execution.run
+        parent = _PROPAGATOR.extract(run.kwargs.get(CONTEXT_KEY) or {})
+        graph_id = str(run.kwargs.get("graph_id", ""))
+        attributes: dict[str, str | int] = {
+            "shipyard.run_id": run.run_id,
+            "shipyard.thread_id": run.thread_id,
+            "shipyard.assistant_id": run.assistant_id,
+            "shipyard.graph_id": graph_id,
+            "shipyard.run.attempt": run.attempts,
+        }
+        with self.tracer.start_as_current_span(
+            f"run {graph_id}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+        ) as span:
+            handler = SpanHandler(self.tracer, span)
+            token = _HANDLER.set(handler)
+            try:
+                await execution()
+            finally:
+                _HANDLER.reset(token)
+                outcome = execution.reason or getattr(execution, "outcome", None) or "unknown"
+                span.set_attribute("shipyard.run.outcome", outcome)
+                handler.record_totals(span)
+                if outcome == "error":
+                    span.set_status(Status(StatusCode.ERROR))
+
+
+def exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
+    """The span exporter registered as ``name`` (``otlp`` means OTLP over HTTP/protobuf
+    unless a gRPC exporter is installed and ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``)."""
+    found = {e.name: e for e in entry_points(group="opentelemetry_traces_exporter")}
+    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    if name == "otlp" and (protocol != "grpc" or "otlp" not in found):
+        name = "otlp_proto_http" if protocol != "grpc" else "otlp_proto_grpc"
+    if name not in found:
+        raise UserInputError(
+            f"OTEL_TRACES_EXPORTER names {name!r}, which is not installed; installed span "
+            f"exporters: {', '.join(sorted(found)) or 'none'} (or set it to 'none')"
+        )
+    made = found[name].load()()
+    if not isinstance(made, SpanExporter):
+        raise UserInputError(f"exporter {name!r} is not an OpenTelemetry SpanExporter")
+    return made
+
+
+def telemetry_of(state: ServerState) -> Telemetry:
+    """The process's ``Telemetry`` (disabled when the lifespan set none)."""
+    found = state.extras.get("telemetry")
+    return found if isinstance(found, Telemetry) else Telemetry(None)
+
+
+@contextmanager
+def opened(extras: dict[str, Any], environ: Mapping[str, str]) -> Iterator[Telemetry]:
+    """The lifespan's telemetry: ``extras["telemetry"]`` if given, else from ``environ``
+    (then shut down, flushing spans, on exit)."""
+    given = extras.get("telemetry")
+    telemetry = given if isinstance(given, Telemetry) else Telemetry.from_environ(environ)
+    extras["telemetry"] = telemetry
+    try:
+        yield telemetry
+    finally:
+        if telemetry is not given:
+            telemetry.shutdown()
+
+
+class TracedRunQueue(RunQueue):
+    """A ``RunQueue`` that stores the current trace context with each new run, so the run's
+    span continues the trace of the request that created it."""
+
+    async def enqueue(self, new: NewRun) -> tuple[QueuedRun, list[str]]:
+        """``RunQueue.enqueue``, with ``kwargs["trace_context"]`` when a span is recording."""
+        if trace.get_current_span().is_recording():
+            carrier: dict[str, str] = {}
+            _PROPAGATOR.inject(carrier)
+            new = replace(new, kwargs={**new.kwargs, CONTEXT_KEY: carrier})
+        return await super().enqueue(new)
+
+
+class TracingMiddleware:
+    """ASGI middleware: one server span per HTTP request while tracing is on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass through, inside a span when the app's telemetry is enabled."""
+        telemetry = _app_telemetry(scope)
+        if scope["type"] != "http" or telemetry is None or not telemetry.enabled:
+            await self.app(scope, receive, send)
+            return
+        method = str(scope.get("method", "GET"))
+        status: list[int] = []
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
+            await send(message)
+
+        attributes = {"http.request.method": method, "url.path": str(scope.get("path", ""))}
+        with telemetry.tracer.start_as_current_span(
+            f"{method} {scope.get('path', '')}", kind=SpanKind.SERVER, attributes=attributes
+        ) as span:
+            await self.app(scope, receive, send_status)
+            route = getattr(scope.get("route"), "path", None)
+            if route:
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+            if status:
+                span.set_attribute("http.response.status_code", status[0])
+                if status[0] >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+
+
+def _app_telemetry(scope: Scope) -> Telemetry | None:
+    server = getattr(getattr(scope.get("app"), "state", None), "server", None)
+    found = getattr(server, "extras", {}).get("telemetry")
+    return found if isinstance(found, Telemetry) else None
+
+
+def _register_hook() -> None:
+    """Make LangChain add the context's ``SpanHandler`` to every callback manager (once per
+    process; the variable is unset outside traced runs, so nothing else is affected)."""
+    global _hook_registered  # noqa: PLW0603 - one registration per process
+    with _hook_lock:
+        if not _hook_registered:
+            register_configure_hook(_HANDLER, inheritable=True)
+            _hook_registered = True
+
+
+__all__ = [
+    "CONTEXT_KEY",
+    "Telemetry",
+    "TracedRunQueue",
+    "TracingMiddleware",
+    "exporter",
+    "opened",
+    "telemetry_of",
+]
