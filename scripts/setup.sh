@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Create .venv and install Shipyard with its development tools. Idempotent.
-# Also installs bubblewrap (the strongest sandbox layer) where the platform allows;
-# without it Shipyard falls back to weaker layers and says so in every IsolationReport.
+# Create .venv and install Shipyard with its development tools; a no-op when nothing changed.
+# Also installs bubblewrap (the strongest sandbox layer) where the platform allows; without
+# it Shipyard falls back to weaker layers and says so in every IsolationReport.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
+stamp=.venv/.installed
+want=$(cat pyproject.toml scripts/setup.sh | "$PY" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/shipyard ]; then
+  exit 0
+fi
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
-  echo "Shipyard needs Python >= 3.11 (found $("$PY" --version))" >&2; exit 1; }
+  echo "Shipyard needs Python >= 3.11 (found $("$PY" --version 2>&1))" >&2; exit 1; }
+command -v git >/dev/null || { echo "Shipyard needs git" >&2; exit 1; }
+echo "setting up .venv (first run only)..." >&2
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 if ! command -v bwrap >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
@@ -18,3 +25,4 @@ if ! command -v bwrap >/dev/null 2>&1; then
     echo "note: bubblewrap (bwrap) not found; install it for the strongest sandbox layer" >&2
   fi
 fi
+echo "$want" > "$stamp"

@@ -147,11 +147,8 @@ async def test_failing_checks_escalate_when_attempts_are_spent(
 async def test_guidance_continues_an_escalated_run_with_a_fresh_attempt(
     settings: Settings, make_repo: MakeRepo, write_script: WriteScript
 ) -> None:
-    repo = make_repo(
-        {
-            "tests/test_x.py": "import pathlib\n\ndef test_x():\n    assert pathlib.Path('x').exists()\n"
-        }
-    )
+    needs_x = "import pathlib\n\ndef test_x():\n    assert pathlib.Path('x').exists()\n"
+    repo = make_repo({"tests/test_x.py": needs_x})
     script = {
         "planner": [plan_reply(("s1", "fix"))],
         "developer": {

@@ -36,7 +36,9 @@ def test_threads_are_scoped_by_owner_and_status_is_recorded(engine) -> None:
     threads.set_status(tid, "interrupted", values={"a": 1}, interrupts={"t": [{"id": "i"}]})
     got = threads.get("alice", tid)
     assert (got["status"], got["values"], got["interrupts"]) == (
-        "interrupted", {"a": 1}, {"t": [{"id": "i"}]}
+        "interrupted",
+        {"a": 1},
+        {"t": [{"id": "i"}]},
     )
     assert threads.search("alice", status="interrupted")[1] == 1
     assert threads.count("bob") == 0

@@ -134,9 +134,10 @@ def _tool_turn(attempt: _Attempt, call_id: str, call: ToolCall) -> ToolResult:
     ws = workspace_of(attempt.state)
 
     def run(_intent: dict[str, Any] | None = None) -> dict[str, Any]:
+        started = attempt.ctx.clock()
         result = attempt.toolbox.call(name, args)
         tree = git.snapshot_tree(ws) if name in MUTATING else None
-        return {**_dump(result), "tree": tree}
+        return {**_dump(result), "tree": tree, "wall_s": attempt.ctx.clock() - started}
 
     def reconcile(_intent: dict[str, Any]) -> dict[str, Any]:
         # The workspace was pinned to the tree before this call, so a cut-short write left
@@ -154,7 +155,8 @@ def _tool_turn(attempt: _Attempt, call_id: str, call: ToolCall) -> ToolResult:
         f"tool.{call_id}", f"tool:{name}", {"name": name, "args": args}, run, reconcile
     )
     attempt.calls += 1
-    attempt.usage = attempt.usage + Usage(tool_calls=1)
+    # Wall time counts work (model calls, tools, checks), not time spent waiting for a person.
+    attempt.usage = attempt.usage + Usage(tool_calls=1, wall_s=outcome.get("wall_s", 0.0))
     result = ToolResult(outcome["content"], outcome["finished"], outcome["deferred"])
     if result.deferred:
         attempt.deferred.append(result.deferred)

@@ -44,6 +44,7 @@ def validate(state: RunState, runtime: Runtime[Context]) -> RunState:
     plan = Plan.model_validate(state["plan"])
     step = plan.steps[state["step_index"]]
     findings, usage = _review(state, ctx, step, passed=all(e.passed for e in evidence))
+    usage = usage + Usage(wall_s=sum(e.duration_s for e in evidence if not e.cached))
     if not specs:
         findings.append(
             Finding(source="validate", severity="warning", message="no checks were detected")
