@@ -14,13 +14,17 @@ continues from the thread's latest checkpoint when the first attempt made progre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import psycopg
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StateSnapshot
+from psycopg_pool import PoolTimeout
+from sqlalchemy import exc as sa_exc
 
 from shipyard.server.events import EventLog
 from shipyard.server.graphs import GraphRegistry, RegisteredGraph
@@ -103,6 +107,13 @@ class Execution:
                 raise
             await asyncio.shield(self._cancelled(registered))
         except Exception as err:
+            if database_outage(err):
+                # Not the run's fault: leave it to be claimed again (now, or when the lease
+                # runs out if the database is still down); it continues from its checkpoint.
+                log.warning("run %s interrupted by a database outage: %s", run.run_id, err)
+                with contextlib.suppress(Exception):
+                    await self.deps.queue.release(run.run_id, self.worker_id)
+                return
             log.info("run %s failed: %s: %s", run.run_id, type(err).__name__, err)
             await self._fail(registered, err)
 
@@ -276,3 +287,17 @@ async def _delete_checkpoints(pool: Pool, thread_id: str, start: str | None) -> 
 
 
 __all__ = ["MODE_OF", "Deps", "Execution", "SetThreadStatus", "StopReason", "ThreadStatus"]
+
+
+def database_outage(err: BaseException) -> bool:
+    """Whether ``err`` (or what caused it) is a lost or refused database connection."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, psycopg.OperationalError | PoolTimeout | sa_exc.OperationalError):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

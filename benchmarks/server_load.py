@@ -1,0 +1,408 @@
+"""Shipyard's server against ``langgraph dev`` with ``langgraph-sdk`` (issue 4, "How fast").
+
+Usage: ``.venv/bin/python benchmarks/server_load.py [--seconds 20] [--clients 1,8,32]
+[--samples 30] [--approvals 500] [--skip-dev] [--skip-crash]``
+
+Both servers serve the probe graphs (``probe_chain``: 10 nodes, ``probe_interrupt``) from a
+temporary ``langgraph.json``. Shipyard runs as ``shipyard serve`` (one in-process worker, the
+default) on a fresh database (``DATABASE_URL``'s server if set, else an embedded Postgres);
+the dev server as ``$SHIPYARD_LANGGRAPH_DEV dev`` (skipped with a message when unset). Each
+measurement runs against one server at a time, the other idle:
+
+* ``runs.wait`` latency, one client, a new thread per run (thread creation not timed);
+* runs completed per second with 1, 8 and 32 clients, each looping create thread + wait;
+* time to the first stream event (``metadata``) of ``runs.stream``;
+* interrupt → resume → idle: ``runs.wait`` with ``command.resume`` on a waiting thread until
+  ``threads.get`` says ``idle``;
+* server RSS (the process tree) after the load;
+* the floor: the same chain in-process on a Postgres checkpointer (``ainvoke``).
+
+Shipyard only: ``--approvals`` threads left waiting at the interrupt (worker busy count and RSS
+before/after, from ``/metrics``), and a ``shipyard worker`` killed with SIGKILL mid-run (time
+until another worker holds the run, and until it finished) with the default lease.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.node_overhead import fresh_database  # noqa: E402
+from tests.e2e.langgraph_dev import (  # noqa: E402
+    free_port,
+    langgraph_dev,
+    langgraph_executable,
+    stop,
+    wait_ok,
+)
+
+PROBES = ROOT / "src" / "shipyard" / "probes.py"
+SLOW = ROOT / "tests" / "e2e" / "slow_graph.py"
+SHIPYARD = str(Path(sys.executable).parent / "shipyard")
+
+
+def write_config(directory: Path) -> Path:
+    graphs = {
+        "probe_chain": f"{PROBES}:chain",
+        "probe_interrupt": f"{PROBES}:interrupt_graph",
+        "slow": f"{SLOW}:slow",
+    }
+    path = directory / "langgraph.json"
+    path.write_text(json.dumps({"dependencies": ["."], "graphs": graphs}))
+    return path
+
+
+@contextlib.contextmanager
+def shipyard_serve(
+    url: str, config: Path, log: Path, workers: int = 1
+) -> Iterator[tuple[str, int]]:
+    """``shipyard serve`` on a free port; yields (base URL, pid)."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "OTEL_TRACES_EXPORTER": "none"}
+    command = [SHIPYARD, "serve", "--port", str(port), "--workers", str(workers)]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [*command, "--config", str(config)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ok(base, process, log, 120)
+        yield base, process.pid
+    finally:
+        stop(process)
+
+
+def spawn_worker(url: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": url}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [SHIPYARD, "worker", "--config", str(config)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def tree_rss_mb(pid: int) -> float:
+    process = psutil.Process(pid)
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return total / 2**20
+
+
+def server_pid(port_url: str, root_pid: int) -> int:
+    return root_pid
+
+
+def stats(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95
+
+
+async def timed(call: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await call()
+    return (time.perf_counter() - started) * 1000
+
+
+async def wait_latency(sdk: LangGraphClient, n: int) -> list[float]:
+    samples = []
+    for _ in range(n + 2):
+        thread = await sdk.threads.create()
+        tid = thread["thread_id"]
+        samples.append(
+            await timed(lambda t=tid: sdk.runs.wait(t, "probe_chain", input={"count": 0}))
+        )
+    return samples[2:]  # two warm-up runs
+
+
+async def throughput(sdk: LangGraphClient, clients: int, seconds: float) -> float:
+    deadline = time.perf_counter() + seconds
+    done = 0
+
+    async def client() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            thread = await sdk.threads.create()
+            result = await sdk.runs.wait(thread["thread_id"], "probe_chain", input={"count": 0})
+            assert result["count"] == 10, result
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return done / (time.perf_counter() - started)
+
+
+async def first_event(sdk: LangGraphClient, n: int) -> list[float]:
+    samples = []
+    for _ in range(n + 2):
+        thread = await sdk.threads.create()
+        started = time.perf_counter()
+        first: float | None = None
+        async for _part in sdk.runs.stream(thread["thread_id"], "probe_chain", input={"count": 0}):
+            if first is None:
+                first = (time.perf_counter() - started) * 1000
+        assert first is not None
+        samples.append(first)
+    return samples[2:]
+
+
+async def resume_to_idle(sdk: LangGraphClient, n: int) -> list[float]:
+    samples = []
+    for _ in range(n + 2):
+        thread = await sdk.threads.create()
+        tid = thread["thread_id"]
+        await sdk.runs.wait(tid, "probe_interrupt", input={"topic": "t"})
+        started = time.perf_counter()
+        await sdk.runs.wait(tid, "probe_interrupt", command={"resume": "yes"})
+        while (await sdk.threads.get(tid))["status"] != "idle":
+            await asyncio.sleep(0.005)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples[2:]
+
+
+async def measure(base: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
+    sdk = get_client(url=base, api_key=None)
+    out: dict[str, Any] = {"rss_start_mb": tree_rss_mb(pid)}
+    try:
+        out["wait"] = stats(await wait_latency(sdk, args.samples))
+        out["first_event"] = stats(await first_event(sdk, args.samples))
+        out["resume_idle"] = stats(await resume_to_idle(sdk, args.samples))
+        for clients in args.clients:
+            out[f"rps{clients}"] = await throughput(sdk, clients, args.seconds)
+            print(f"  {clients} clients: {out[f'rps{clients}']:.1f} runs/s", flush=True)
+        out["rss_after_mb"] = tree_rss_mb(pid)
+    finally:
+        await sdk.aclose()
+    return out
+
+
+async def in_process_floor(url: str, n: int) -> tuple[float, float]:
+    from shipyard.probes import build_chain  # noqa: PLC0415
+    from shipyard.store import open_checkpointer  # noqa: PLC0415
+
+    samples = []
+    async with open_checkpointer(url) as saver:
+        graph = build_chain().compile(checkpointer=saver)
+        for _ in range(n + 2):
+            config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+            samples.append(await timed(lambda c=config: graph.ainvoke({"count": 0}, c)))
+    return stats(samples[2:])
+
+
+async def scrape(http: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = (await http.get("/metrics")).text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def approvals(base: str, pid: int, count: int) -> dict[str, float]:
+    """``count`` threads left waiting at ``interrupt()``: workers busy and RSS before/after."""
+    sdk = get_client(url=base, api_key=None)
+    async with httpx.AsyncClient(base_url=base) as http:
+        before = await scrape(http)
+        rss_before = tree_rss_mb(pid)
+        gate = asyncio.Semaphore(8)
+
+        async def one() -> None:
+            async with gate:
+                thread = await sdk.threads.create()
+                await sdk.runs.create(thread["thread_id"], "probe_interrupt", input={"topic": "x"})
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        target = before[("shipyard_approvals_waiting", ())] + count
+        while (after := await scrape(http))[("shipyard_approvals_waiting", ())] < target:
+            await asyncio.sleep(0.2)
+        elapsed = time.perf_counter() - started
+    await sdk.aclose()
+    return {
+        "waiting": after[("shipyard_approvals_waiting", ())],
+        "busy_before": before[("shipyard_workers", (("state", "busy"),))],
+        "busy_after": after[("shipyard_workers", (("state", "busy"),))],
+        "rss_before_mb": rss_before,
+        "rss_after_mb": tree_rss_mb(pid),
+        "seconds": elapsed,
+    }
+
+
+async def worker_death(url: str, config: Path, workdir: Path) -> dict[str, float]:
+    """SIGKILL a ``shipyard worker`` mid-run; time until another worker holds the run and
+    until the run succeeded (default lease and poll)."""
+    log = workdir / "crash.log"
+    with shipyard_serve(url, config, log, workers=0) as (base, _pid):
+        first = spawn_worker(url, config, workdir / "worker-a.log")
+        second: subprocess.Popen[bytes] | None = None
+        sdk = get_client(url=base, api_key=None)
+        try:
+            thread = await sdk.threads.create()
+            tid = thread["thread_id"]
+            effects = workdir / "effects"
+            effects.mkdir(exist_ok=True)
+            run = await sdk.runs.create(tid, "slow", input={"dir": str(effects), "hold_s": 3})
+            while (await sdk.runs.get(tid, run["run_id"]))["status"] != "running":
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # in the hold node, checkpoint of "first" written
+            second = spawn_worker(url, config, workdir / "worker-b.log")
+            await asyncio.sleep(3.0)  # worker B up and polling
+            first.send_signal(signal.SIGKILL)
+            killed = time.perf_counter()
+            first.wait()
+            lines = (effects / "effects").read_text().count("\n")
+            while (effects / "effects").read_text().count("\n") == lines:
+                await asyncio.sleep(0.05)
+            continued = time.perf_counter() - killed
+            await sdk.runs.join(tid, run["run_id"])
+            finished = time.perf_counter() - killed
+            status = (await sdk.runs.get(tid, run["run_id"]))["status"]
+        finally:
+            await sdk.aclose()
+            for process in (first, second):
+                if process is not None:
+                    stop(process)
+    return {"continued_s": continued, "finished_s": finished, "status_ok": status == "success"}
+
+
+def fmt(pair: tuple[float, float] | None) -> str:
+    return "–" if pair is None else f"{pair[0]:.1f} / {pair[1]:.1f}"
+
+
+def report(
+    ours: dict[str, Any],
+    dev: dict[str, Any] | None,
+    floor: tuple[float, float],
+    args: argparse.Namespace,
+) -> None:
+    print("\n| measurement | shipyard | langgraph dev |\n|---|---:|---:|")
+    rows = [
+        ("runs.wait ms (median / p95), 1 client", "wait"),
+        ("first stream event ms (median / p95)", "first_event"),
+        ("interrupt → resume → idle ms (median / p95)", "resume_idle"),
+    ]
+    for label, key in rows:
+        print(f"| {label} | {fmt(ours[key])} | {fmt(dev[key] if dev else None)} |")
+    for clients in args.clients:
+        theirs = f"{dev[f'rps{clients}']:.1f}" if dev else "–"
+        print(
+            f"| runs/s, {clients} clients, {args.seconds:.0f} s | {ours[f'rps{clients}']:.1f} | {theirs} |"
+        )
+    for label, key in (("RSS at start MB", "rss_start_mb"), ("RSS after load MB", "rss_after_mb")):
+        theirs = f"{dev[key]:.0f}" if dev else "–"
+        print(f"| {label} | {ours[key]:.0f} | {theirs} |")
+    print(f"| in-process chain on Postgres ms (median / p95) | {fmt(floor)} | |")
+    print("\n| target | measured | met |\n|---|---:|---|")
+    ratio = ours["wait"][0] / floor[0]
+    print(f"| median runs.wait ≤ 2× in-process | {ratio:.2f}× | {'yes' if ratio <= 2 else 'no'} |")
+    if dev:
+        first = ours["first_event"][0] / dev["first_event"][0]
+        print(
+            f"| first event < 1/20 of dev | 1/{1 / first:.0f} | {'yes' if first < 0.05 else 'no'} |"
+        )
+        for clients in (8, 32):
+            if clients in args.clients:
+                r = ours[f"rps{clients}"] / dev[f"rps{clients}"]
+                print(
+                    f"| runs/s at {clients} ≥ 1.5× dev | {r:.2f}× | {'yes' if r >= 1.5 else 'no'} |"
+                )
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with (
+        tempfile.TemporaryDirectory(prefix="shipyard-bench-server-") as tmp,
+        fresh_database(os.environ.get("DATABASE_URL")) as (url, where),
+    ):
+        workdir = Path(tmp)
+        config = write_config(workdir)
+        print(f"database: {where}", flush=True)
+        floor = await in_process_floor(url, args.samples)
+        print(f"in-process floor: {fmt(floor)} ms", flush=True)
+        print("shipyard serve:", flush=True)
+        with shipyard_serve(url, config, workdir / "serve.log") as (base, pid):
+            ours = await measure(base, pid, args)
+            if args.approvals:
+                ours["approvals"] = await approvals(base, pid, args.approvals)
+        dev = None
+        executable = langgraph_executable()
+        if args.skip_dev or executable is None:
+            print("langgraph dev: skipped (set SHIPYARD_LANGGRAPH_DEV to its langgraph CLI)")
+        else:
+            print("langgraph dev:", flush=True)
+            devdir = workdir / "dev"
+            devdir.mkdir()
+            with langgraph_dev(executable, devdir) as base:
+                pid = _listening_pid(base)
+                dev = await measure(base, pid, args)
+        crash = None if args.skip_crash else await worker_death(url, config, workdir)
+    report(ours, dev, floor, args)
+    if "approvals" in ours:
+        a = ours["approvals"]
+        print(
+            f"\n{args.approvals} waiting threads: approvals_waiting={a['waiting']:.0f}, workers "
+            f"busy {a['busy_before']:.0f} → {a['busy_after']:.0f}, RSS {a['rss_before_mb']:.0f}"
+            f" → {a['rss_after_mb']:.0f} MB (created in {a['seconds']:.1f} s)"
+        )
+    if crash:
+        print(
+            f"worker SIGKILL → run continued elsewhere {crash['continued_s']:.1f} s, finished "
+            f"{crash['finished_s']:.1f} s, status success: {crash['status_ok']}"
+        )
+
+
+def _listening_pid(base: str) -> int:
+    port = int(base.rsplit(":", 1)[1])
+    for conn in psutil.net_connections("tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == "LISTEN" and conn.pid:
+            return conn.pid
+    raise RuntimeError(f"no process listens on {port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument("--approvals", type=int, default=500)
+    parser.add_argument("--skip-dev", action="store_true")
+    parser.add_argument("--skip-crash", action="store_true")
+    args = parser.parse_args()
+    args.clients = [int(c) for c in args.clients.split(",") if c]
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
