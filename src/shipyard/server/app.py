@@ -8,14 +8,12 @@ live in ``shipyard.server.routes.*``; the runs router is included when its modul
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,15 +22,19 @@ from langgraph.pregel import Pregel
 from sqlalchemy import Engine
 
 from shipyard.context import Context
+from shipyard.server import metrics
 from shipyard.server.assistants import AssistantStore
 from shipyard.server.auth import Auth
 from shipyard.server.encoding import JSONResponse
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.graphs import GraphRegistry
 from shipyard.server.limits import DEFAULT_MAX_BODY, BodyLimit
+from shipyard.server.routes import assistants, meta, runs, threads
+from shipyard.server.routes import state as state_routes
 from shipyard.server.state import ServerState
 from shipyard.server.telemetry import TracingMiddleware, opened
 from shipyard.server.threads import ThreadStore
+from shipyard.server.worker import start_workers
 from shipyard.settings import Settings
 from shipyard.store import (
     check_reachable,
@@ -139,13 +141,9 @@ def _lifespan(settings: Settings, options: ServerOptions) -> Callable[[FastAPI],
 
 @asynccontextmanager
 async def _workers(state: ServerState, options: ServerOptions) -> AsyncIterator[None]:
-    worker = optional_module("shipyard.server.worker")
-    if worker is None:
-        yield
-        return
     # Even with no worker loops the pool owns this process's notification listener (used by
     # streams and joins), so it is always started and stopped here.
-    pool = await worker.start_workers(state, max(options.workers, 0))
+    pool = await start_workers(state, max(options.workers, 0))
     state.extras["workers"] = pool
     try:
         yield
@@ -171,26 +169,9 @@ def _context_for(
     return choose
 
 
-def optional_module(name: str) -> ModuleType | None:
-    """``name`` imported, or ``None`` if that module does not exist (yet). Errors inside an
-    existing module still raise."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name == name:
-            return None
-        raise
-
-
 def _include_routers(app: FastAPI) -> None:
-    from shipyard.server import metrics  # noqa: PLC0415
-    from shipyard.server.routes import assistants, meta, state, threads  # noqa: PLC0415
-
-    for module in (meta, assistants, threads, state, metrics):
+    for module in (meta, assistants, threads, state_routes, runs, metrics):
         app.include_router(module.router)
-    runs = optional_module("shipyard.server.routes.runs")
-    if runs is not None:
-        app.include_router(runs.router)
 
 
 def _version() -> str:
