@@ -4,8 +4,9 @@ Usage: ``.venv/bin/python benchmarks/server_load.py [--seconds 20] [--clients 1,
 [--samples 30] [--approvals 500] [--skip-dev] [--skip-crash]``
 
 Both servers serve the probe graphs (``probe_chain``: 10 nodes, ``probe_interrupt``) from a
-temporary ``langgraph.json``. Shipyard runs as ``shipyard serve`` (one in-process worker, the
-default) on a fresh database (``DATABASE_URL``'s server if set, else an embedded Postgres);
+temporary ``langgraph.json``. Shipyard runs as ``shipyard serve --workers N`` (``--workers``,
+default 10 like the dev server's ``--n-jobs-per-worker``) on a fresh database
+(``DATABASE_URL``'s server if set, else an embedded Postgres);
 the dev server as ``$SHIPYARD_LANGGRAPH_DEV dev`` (skipped with a message when unset). Each
 measurement runs against one server at a time, the other idle:
 
@@ -49,7 +50,6 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.node_overhead import fresh_database  # noqa: E402
 from tests.e2e.langgraph_dev import (  # noqa: E402
     free_port,
     langgraph_dev,
@@ -57,6 +57,8 @@ from tests.e2e.langgraph_dev import (  # noqa: E402
     stop,
     wait_ok,
 )
+
+from benchmarks.node_overhead import fresh_database  # noqa: E402
 
 PROBES = ROOT / "src" / "shipyard" / "probes.py"
 SLOW = ROOT / "tests" / "e2e" / "slow_graph.py"
@@ -119,10 +121,6 @@ def tree_rss_mb(pid: int) -> float:
         with contextlib.suppress(psutil.Error):
             total += child.memory_info().rss
     return total / 2**20
-
-
-def server_pid(port_url: str, root_pid: int) -> int:
-    return root_pid
 
 
 def stats(samples: list[float]) -> tuple[float, float]:
@@ -262,29 +260,32 @@ async def approvals(base: str, pid: int, count: int) -> dict[str, float]:
 
 
 async def worker_death(url: str, config: Path, workdir: Path) -> dict[str, float]:
-    """SIGKILL a ``shipyard worker`` mid-run; time until another worker holds the run and
-    until the run succeeded (default lease and poll)."""
-    log = workdir / "crash.log"
-    with shipyard_serve(url, config, log, workers=0) as (base, _pid):
-        first = spawn_worker(url, config, workdir / "worker-a.log")
-        second: subprocess.Popen[bytes] | None = None
+    """Two ``shipyard worker`` processes; SIGKILL the one running a run (in its ``hold``
+    node): time until the other re-executes ``hold`` from the last checkpoint, and until
+    the run succeeded (default lease and poll; ``hold`` lasts 5 s)."""
+    effects = workdir / "effects"
+    effects.mkdir(exist_ok=True)
+    log = effects / "effects"
+
+    def lines() -> list[str]:
+        return log.read_text().splitlines() if log.exists() else []
+
+    with shipyard_serve(url, config, workdir / "crash.log", workers=0) as (base, _pid):
+        workers = [spawn_worker(url, config, workdir / f"worker-{i}.log") for i in range(2)]
         sdk = get_client(url=base, api_key=None)
         try:
+            await asyncio.sleep(5.0)  # both workers up and polling
             thread = await sdk.threads.create()
             tid = thread["thread_id"]
-            effects = workdir / "effects"
-            effects.mkdir(exist_ok=True)
-            run = await sdk.runs.create(tid, "slow", input={"dir": str(effects), "hold_s": 3})
-            while (await sdk.runs.get(tid, run["run_id"]))["status"] != "running":
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(1.0)  # in the hold node, checkpoint of "first" written
-            second = spawn_worker(url, config, workdir / "worker-b.log")
-            await asyncio.sleep(3.0)  # worker B up and polling
-            first.send_signal(signal.SIGKILL)
+            run = await sdk.runs.create(tid, "slow", input={"dir": str(effects), "hold_s": 5})
+            while "hold-start" not in lines():
+                await asyncio.sleep(0.02)
+            owner = await _lease_owner(url, run["run_id"])
+            victim = next(w for w in workers if f":{w.pid}:" in owner)
+            victim.send_signal(signal.SIGKILL)
             killed = time.perf_counter()
-            first.wait()
-            lines = (effects / "effects").read_text().count("\n")
-            while (effects / "effects").read_text().count("\n") == lines:
+            victim.wait()
+            while lines().count("hold-start") < 2:
                 await asyncio.sleep(0.05)
             continued = time.perf_counter() - killed
             await sdk.runs.join(tid, run["run_id"])
@@ -292,10 +293,26 @@ async def worker_death(url: str, config: Path, workdir: Path) -> dict[str, float
             status = (await sdk.runs.get(tid, run["run_id"]))["status"]
         finally:
             await sdk.aclose()
-            for process in (first, second):
-                if process is not None:
-                    stop(process)
-    return {"continued_s": continued, "finished_s": finished, "status_ok": status == "success"}
+            for process in workers:
+                stop(process)
+    once = lines().count("first") == 1 and lines().count("last") == 1
+    return {
+        "continued_s": continued,
+        "finished_s": finished,
+        "status_ok": status == "success" and once,
+    }
+
+
+async def _lease_owner(url: str, run_id: str) -> str:
+    import psycopg  # noqa: PLC0415
+
+    from shipyard.store import psycopg_conninfo  # noqa: PLC0415
+
+    async with await psycopg.AsyncConnection.connect(psycopg_conninfo(url)) as conn:
+        cur = await conn.execute("SELECT lease_owner FROM api_runs WHERE run_id = %s", [run_id])
+        row = await cur.fetchone()
+    assert row is not None and row[0], row
+    return str(row[0])
 
 
 def fmt(pair: tuple[float, float] | None) -> str:
@@ -319,7 +336,8 @@ def report(
     for clients in args.clients:
         theirs = f"{dev[f'rps{clients}']:.1f}" if dev else "–"
         print(
-            f"| runs/s, {clients} clients, {args.seconds:.0f} s | {ours[f'rps{clients}']:.1f} | {theirs} |"
+            f"| runs/s, {clients} clients, {args.seconds:.0f} s "
+            f"| {ours[f'rps{clients}']:.1f} | {theirs} |"
         )
     for label, key in (("RSS at start MB", "rss_start_mb"), ("RSS after load MB", "rss_after_mb")):
         theirs = f"{dev[key]:.0f}" if dev else "–"
@@ -352,7 +370,7 @@ async def main_async(args: argparse.Namespace) -> None:
         floor = await in_process_floor(url, args.samples)
         print(f"in-process floor: {fmt(floor)} ms", flush=True)
         print("shipyard serve:", flush=True)
-        with shipyard_serve(url, config, workdir / "serve.log") as (base, pid):
+        with shipyard_serve(url, config, workdir / "serve.log", args.workers) as (base, pid):
             ours = await measure(base, pid, args)
             if args.approvals:
                 ours["approvals"] = await approvals(base, pid, args.approvals)
@@ -397,6 +415,9 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--approvals", type=int, default=500)
+    parser.add_argument(
+        "--workers", type=int, default=10, help="shipyard serve --workers (dev server: 10 jobs)"
+    )
     parser.add_argument("--skip-dev", action="store_true")
     parser.add_argument("--skip-crash", action="store_true")
     args = parser.parse_args()

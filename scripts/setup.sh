@@ -15,8 +15,11 @@ fi
 command -v git >/dev/null || { echo "Shipyard needs git" >&2; exit 1; }
 echo "setting up .venv (first run only)..." >&2
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+quiet() {  # drop pip's notes about this machine's unused local index folders
+  "$@" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+}
+quiet .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+quiet .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 if ! command -v bwrap >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \

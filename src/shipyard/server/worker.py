@@ -35,7 +35,7 @@ from shipyard.server.telemetry import TracedRunQueue, telemetry_of
 from shipyard.settings import Settings
 from shipyard.store import psycopg_conninfo
 
-DEFAULT_LEASE_S = 15.0
+DEFAULT_LEASE_S = 10.0
 """Seconds a claim lasts without a heartbeat: a dead worker's run continues elsewhere after
 at most this long (plus one poll)."""
 
