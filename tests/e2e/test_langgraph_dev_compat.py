@@ -33,14 +33,11 @@ pytestmark = [
 DELIBERATE: dict[str, str] = {
     "threads_and_streams.thread.keys": "thread objects also carry error and interrupts",
     "wait_and_join.run.kwargs.keys": "kwargs hold what the worker needs (graph_id, "
-    "checkpoint_id/ns, on_disconnect); open: checkpoint_during is not echoed",
-    "wait_and_join.run.keys": "open: no langsmith_session_name (no LangSmith)",
+    "checkpoint_id/ns, on_disconnect)",
     "interrupt_resume.resume.nothing_pending": "a resume with nothing pending is refused (409)",
-    "interrupt_resume.state.interrupt.keys": "open: response_schema is sent even when null",
     "history.before.checkpoint": "the SDK's checkpoint dict is accepted (dev: 500)",
     "history.before.checkpoint_id": "{checkpoint_id} is accepted (dev: fails after its 500)",
     "history.before.string": "a bare checkpoint id is accepted (dev: 422)",
-    "history.before.configurable": "open: the RunnableConfig form matches nothing (dev: works)",
     "history.metadata.keys": "no LangGraph Platform metadata (langgraph_*, created_by, user_id)",
 }
 """Observation path → why Shipyard differs (mirrors docs/server-compatibility.md; "open"

@@ -29,6 +29,7 @@ from shipyard.server.encoding import JSONResponse
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.graphs import GraphRegistry
 from shipyard.server.limits import DEFAULT_MAX_BODY, BodyLimit
+from shipyard.server.listener import KEYS_CHANNEL
 from shipyard.server.routes import assistants, meta, runs, threads
 from shipyard.server.routes import state as state_routes
 from shipyard.server.state import ServerState
@@ -145,9 +146,13 @@ async def _workers(state: ServerState, options: ServerOptions) -> AsyncIterator[
     # streams and joins), so it is always started and stopped here.
     pool = await start_workers(state, max(options.workers, 0))
     state.extras["workers"] = pool
+    # Keys created or revoked by another process (``shipyard keys``) reach the cache here.
+    forget_keys = pool.runtime.listener.on(KEYS_CHANNEL, state.auth.invalidate)
+    state.auth.invalidate()  # anything cached before the listener was in place
     try:
         yield
     finally:
+        forget_keys()
         await pool.stop(options.drain_s)
 
 

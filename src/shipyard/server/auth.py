@@ -19,15 +19,18 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from shipyard.errors import UserInputError
+from shipyard.server.listener import KEYS_CHANNEL
 from shipyard.server.state import server_state
 from shipyard.server.tables import SYSTEM_OWNER, ApiKeyRow
 
@@ -35,6 +38,18 @@ LOCAL_OWNER = "local"
 """The owner of everything in single-owner mode (no API keys)."""
 
 _PREFIX = "sy_"
+
+CACHE_TTL_S = 1.0
+"""How long a process trusts what it read about keys without asking the database again.
+
+Key changes made through an ``Auth`` apply to it at once and ``NOTIFY shipyard_keys``
+(``KEYS_CHANNEL``) makes every server process that listens drop its cache within
+milliseconds; the TTL bounds staleness when that notification is missed (listener
+reconnecting): a key created or revoked elsewhere is enforced after at most this long."""
+
+_CACHE_MAX = 4096
+"""Cached secrets per process; beyond this the cache starts over (random bad keys cannot
+grow memory)."""
 
 
 @dataclass(frozen=True)
@@ -65,9 +80,19 @@ class Auth:
     loopback): then every request is refused until a key is created.
     """
 
-    def __init__(self, engine: Engine, *, require_keys: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, require_keys: bool = False, ttl_s: float = CACHE_TTL_S
+    ) -> None:
         self.engine = engine
         self.require_keys = require_keys
+        self.ttl_s = ttl_s
+        self._any: tuple[bool, float] | None = None  # (any active key, valid until)
+        self._owners: dict[str, tuple[str | None, float]] = {}  # hash -> (owner, valid until)
+
+    def invalidate(self, _payload: str = "") -> None:
+        """Forget what was cached (a key was created or revoked, here or elsewhere)."""
+        self._any = None
+        self._owners = {}
 
     def create(self, name: str, owner: str) -> tuple[ApiKey, str]:
         """A new key for ``owner`` and its secret (shown once; only its hash is kept)."""
@@ -83,6 +108,8 @@ class Auth:
             session.flush()
             session.refresh(row)
             key = ApiKey.from_row(row)
+            _notify_change(session)
+        self.invalidate()
         return key, secret
 
     def list(self) -> list[ApiKey]:
@@ -102,15 +129,22 @@ class Auth:
             row = session.get(ApiKeyRow, key_id)
             if row is None:
                 raise UserInputError(f"no API key with id {key_id!r}; see `shipyard keys list`")
-            return ApiKey.from_row(row)
+            _notify_change(session)
+            key = ApiKey.from_row(row)
+        self.invalidate()
+        return key
 
     def any_active(self) -> bool:
-        """Whether at least one unrevoked key exists."""
+        """Whether at least one unrevoked key exists (cached for ``ttl_s``)."""
+        now = time.monotonic()
+        if self._any is not None and self._any[1] > now:
+            return self._any[0]
         with Session(self.engine) as session:
             found = session.scalar(
                 select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None)).limit(1)
             )
-            return found is not None
+        self._any = (found is not None, now + self.ttl_s)
+        return found is not None
 
     def owner_for(self, secret: str | None) -> str:
         """The owner a request with ``secret`` acts as; ``HTTPException(401)`` if none."""
@@ -118,24 +152,51 @@ class Auth:
             if self.require_keys or self.any_active():
                 raise HTTPException(401, "missing API key: send it in the x-api-key header")
             return LOCAL_OWNER
-        with Session(self.engine) as session:
-            owner = session.scalar(
-                select(ApiKeyRow.owner).where(
-                    ApiKeyRow.hash == hash_secret(secret), ApiKeyRow.revoked_at.is_(None)
+        digest = hash_secret(secret)
+        now = time.monotonic()
+        cached = self._owners.get(digest)
+        if cached is not None and cached[1] > now:
+            owner = cached[0]
+        else:
+            with Session(self.engine) as session:
+                owner = session.scalar(
+                    select(ApiKeyRow.owner).where(
+                        ApiKeyRow.hash == digest, ApiKeyRow.revoked_at.is_(None)
+                    )
                 )
-            )
+            if len(self._owners) >= _CACHE_MAX:
+                self._owners = {}
+            self._owners[digest] = (owner, now + self.ttl_s)
         if owner is None:
             raise HTTPException(401, "invalid or revoked API key")
         return owner
 
+    def cached(self, secret: str | None) -> bool:
+        """Whether ``owner_for(secret)`` can answer without the database right now."""
+        now = time.monotonic()
+        if not secret:
+            return self.require_keys or (self._any is not None and self._any[1] > now)
+        cached = self._owners.get(hash_secret(secret))
+        return cached is not None and cached[1] > now
 
-def current_owner(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
+
+def _notify_change(session: Session) -> None:
+    """Tell every listening server process (at commit) to drop its key cache."""
+    session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": KEYS_CHANNEL})
+
+
+async def current_owner(
+    request: Request, x_api_key: Annotated[str | None, Header()] = None
+) -> str:
     """FastAPI dependency: the owner the request acts as (401 when the key is missing or bad).
 
-    A plain ``def``: FastAPI runs it in its thread pool, so the key lookup never blocks the
-    event loop.
+    Answered from the cache on the event loop when it can be; a lookup that needs the
+    database runs in the thread pool so it never blocks the loop.
     """
-    return server_state(request).auth.owner_for(x_api_key)
+    auth = server_state(request).auth
+    if auth.cached(x_api_key):
+        return auth.owner_for(x_api_key)
+    return await run_in_threadpool(auth.owner_for, x_api_key)
 
 
 Owner = Annotated[str, Depends(current_owner)]

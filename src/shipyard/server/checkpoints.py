@@ -7,7 +7,7 @@ interrupts, checkpoint_id, parent_checkpoint_id}`` (the last two are legacy dupl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -64,7 +64,7 @@ def task_dict(task: Any) -> dict[str, Any]:
         "name": task.name,
         "path": to_jsonable(list(task.path)),
         "error": repr(task.error) if task.error is not None else None,
-        "interrupts": to_jsonable(list(task.interrupts)),
+        "interrupts": state_interrupts(task.interrupts),
         "checkpoint": ref,
         "state": nested,
         "result": to_jsonable(task.result),
@@ -83,7 +83,7 @@ def snapshot_dict(snapshot: StateSnapshot) -> dict[str, Any]:
         "created_at": snapshot.created_at,
         "checkpoint": checkpoint,
         "parent_checkpoint": parent,
-        "interrupts": to_jsonable(list(snapshot.interrupts)),
+        "interrupts": state_interrupts(snapshot.interrupts),
         "checkpoint_id": checkpoint and checkpoint["checkpoint_id"],
         "parent_checkpoint_id": parent and parent["checkpoint_id"],
     }
@@ -123,3 +123,13 @@ async def copy_checkpoints(saver: AsyncPostgresSaver, source: str, target: str) 
                 f"SELECT %s, {columns} FROM {table} WHERE thread_id = %s",
                 (target, source),
             )
+
+
+def state_interrupts(interrupts: Sequence[Any]) -> list[Any]:
+    """Interrupts as thread state shows them: like the official server, without a null
+    ``response_schema`` (stream ``__interrupt__`` items keep the key)."""
+    items: list[Any] = to_jsonable(list(interrupts))
+    for item in items:
+        if isinstance(item, dict) and item.get("response_schema") is None:
+            item.pop("response_schema", None)
+    return items

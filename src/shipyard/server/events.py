@@ -2,7 +2,9 @@
 
 A worker appends each chunk a run streams to ``run_stream_events`` (``run_id``, ``seq``,
 ``event``, ``data``) and sends ``NOTIFY shipyard_events`` with the run id, so a client of
-any server process can follow a run executed anywhere. ``follow`` turns the stored events
+any server process can follow a run executed anywhere. ``EventBatch`` does that in the
+background as a group commit: everything streamed while one write is in flight goes in the
+next one (one statement: a multi-row ``INSERT`` and the ``NOTIFY``). ``follow`` turns the stored events
 into the SSE body: first ``metadata`` (``{"run_id", "attempt"}``), then the events, with
 ``id: <seq>`` lines when the run is resumable, a ``: heartbeat`` comment while nothing
 happens, and the end of the body when the run has ended and every event was sent.
@@ -11,10 +13,12 @@ happens, and the end of the body when the run has ended and every event was sent
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shipyard.server.encoding import dumps, to_jsonable
@@ -53,20 +57,25 @@ class EventLog:
         A duplicate seq (a worker whose lease was taken over still writing) raises
         ``psycopg.errors.UniqueViolation`` and stores nothing.
         """
+        return await self.store(run_id, first_seq, [(n, to_jsonable(d)) for n, d in events])
+
+    async def store(self, run_id: str, first_seq: int, events: Sequence[tuple[str, Any]]) -> int:
+        """``append`` for data already made JSON-able: ONE statement (atomic on its own)
+        inserting every row and notifying followers."""
         if not events:
             return first_seq
-        rows = [
-            (run_id, first_seq + i, name, Jsonb(to_jsonable(data), dumps=_text))
-            for i, (name, data) in enumerate(events)
-        ]
-        async with self.pool.connection() as conn, conn.transaction():
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO run_stream_events (run_id, seq, event, data) "
-                    "VALUES (%s, %s, %s, %s)",
-                    rows,
-                )
-            await conn.execute("SELECT pg_notify(%s, %s)", [EVENTS_CHANNEL, run_id])
+        params: list[Any] = []
+        for i, (name, data) in enumerate(events):
+            params += [run_id, first_seq + i, name, Jsonb(data, dumps=_text)]
+        params += [EVENTS_CHANNEL, run_id]
+        rows = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * len(events))
+        query = sql.SQL(
+            "WITH stored AS (INSERT INTO run_stream_events (run_id, seq, event, data)"
+            " VALUES {rows} RETURNING 1)"
+            " SELECT pg_notify(%s, %s) FROM (SELECT count(*) FROM stored) AS n"
+        ).format(rows=rows)
+        async with self.pool.connection() as conn:
+            await conn.execute(query, params)
         return first_seq + len(events)
 
     async def next_seq(self, run_id: str) -> int:
@@ -112,6 +121,56 @@ class EventLog:
 
 def _text(obj: Any) -> str:
     return dumps(obj).decode()
+
+
+class EventBatch:
+    """A run's stream, written behind the graph: ``add`` never waits for the database.
+
+    The first event starts a write; events added while it is in flight go together in the
+    next one, so a fast graph makes few round trips and a slow one loses no latency. Seqs
+    are given in ``add`` order from ``first_seq``. ``flush`` waits until everything added
+    is stored and raises what a write raised (also raised by the next ``add``); ``settle``
+    waits and swallows it (the run is ending another way).
+    """
+
+    def __init__(self, log: EventLog, run_id: str, first_seq: int) -> None:
+        self.log = log
+        self.run_id = run_id
+        self.next_seq = first_seq
+        self._buffer: list[tuple[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+
+    def add(self, name: str, data: Any) -> None:
+        """Queue one event (made JSON-able now: the graph may reuse the objects)."""
+        if self._error is not None:
+            raise self._error
+        self._buffer.append((name, to_jsonable(data)))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write(), name=f"events-{self.run_id}")
+
+    async def _write(self) -> None:
+        try:
+            while self._buffer:
+                batch, self._buffer = self._buffer, []
+                self.next_seq = await self.log.store(self.run_id, self.next_seq, batch)
+        except Exception as err:
+            self._error = err
+            self._buffer = []
+
+    async def flush(self) -> int:
+        """Wait until every added event is stored; the next seq."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        if self._error is not None:
+            raise self._error
+        return self.next_seq
+
+    async def settle(self) -> None:
+        """Wait for the write in flight, ignoring its failure."""
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._task)
 
 
 @dataclass
@@ -180,4 +239,4 @@ def _filter(modes: Collection[str] | None) -> Callable[[str], bool]:
     return lambda name: name.split("|", 1)[0] in wanted
 
 
-__all__ = ["HEARTBEAT", "EventLog", "Follow", "StreamEvent", "follow", "sse_frame"]
+__all__ = ["HEARTBEAT", "EventBatch", "EventLog", "Follow", "StreamEvent", "follow", "sse_frame"]

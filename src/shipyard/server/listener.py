@@ -2,7 +2,8 @@
 
 Workers wait on ``RUNS_CHANNEL`` (a run was queued or freed a thread), executing workers on
 ``CANCEL_CHANNEL`` (payload: run id), stream followers on ``EVENTS_CHANNEL`` (payload: run
-id). Notifications are a latency optimisation only: every waiter also polls with a timeout,
+id), the API-key cache on ``KEYS_CHANNEL``. ``local`` delivers a notification to this
+process's waiters at once (a run that ended here need not wait for Postgres' round trip). Notifications are a latency optimisation only: every waiter also polls with a timeout,
 so a notification lost while the connection reconnects costs at most one poll interval.
 """
 
@@ -20,7 +21,8 @@ from psycopg import sql
 RUNS_CHANNEL = "shipyard_runs"
 CANCEL_CHANNEL = "shipyard_cancel"
 EVENTS_CHANNEL = "shipyard_events"
-CHANNELS = (RUNS_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL)
+KEYS_CHANNEL = "shipyard_keys"
+CHANNELS = (RUNS_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL, KEYS_CHANNEL)
 
 Callback = Callable[[str], None]
 """Receives a notification's payload; runs on the event loop and must not block."""
@@ -81,6 +83,11 @@ class Listener:
                 log.warning("listener connection lost (%s); reconnecting", err)
                 await asyncio.sleep(self._reconnect_s)
 
+    def local(self, channel: str, payload: str) -> None:
+        """Deliver a notification to this process's callbacks now (they also get the one
+        Postgres sends at commit; waiters treat a repeat as a spurious wake-up)."""
+        self._dispatch(channel, payload)
+
     def _dispatch(self, channel: str, payload: str) -> None:
         for callback in list(self._callbacks.get(channel, ())):
             callback(payload)
@@ -90,4 +97,12 @@ class Listener:
             self._dispatch(channel, "")
 
 
-__all__ = ["CANCEL_CHANNEL", "CHANNELS", "EVENTS_CHANNEL", "RUNS_CHANNEL", "Callback", "Listener"]
+__all__ = [
+    "CANCEL_CHANNEL",
+    "CHANNELS",
+    "EVENTS_CHANNEL",
+    "KEYS_CHANNEL",
+    "RUNS_CHANNEL",
+    "Callback",
+    "Listener",
+]

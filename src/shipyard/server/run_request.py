@@ -126,6 +126,7 @@ def run_kwargs(body: RunCreate, assistant: dict[str, Any], *, temporary: bool) -
         "interrupt_before": body.interrupt_before,
         "interrupt_after": body.interrupt_after,
         "durability": durability,
+        "checkpoint_during": body.checkpoint_during,
         "checkpoint_id": checkpoint_id,
         "checkpoint_ns": body.checkpoint.checkpoint_ns if body.checkpoint else "",
         "subgraphs": body.stream_subgraphs,
@@ -149,6 +150,7 @@ def run_dict(run: QueuedRun) -> dict[str, Any]:
         "metadata": run.metadata,
         "kwargs": run.kwargs,
         "multitask_strategy": run.multitask_strategy,
+        "langsmith_session_name": None,  # no LangSmith host; null as the official server
     }
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.pin import pin_workspace
@@ -54,6 +54,15 @@ class HistoryQuery(BaseModel):
     before: CheckpointRef | str | None = None
     metadata: dict[str, Any] | None = None
     checkpoint: CheckpointRef | None = None
+
+    @field_validator("before", mode="before")
+    @classmethod
+    def _config_form(cls, value: Any) -> Any:
+        # A RunnableConfig (``{"configurable": {"checkpoint_id": …}}``) names the checkpoint
+        # inside ``configurable``; it is the form the official server accepts.
+        if isinstance(value, dict) and isinstance(value.get("configurable"), dict):
+            return value["configurable"]
+        return value
 
 
 class StateUpdate(BaseModel):
