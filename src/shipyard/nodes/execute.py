@@ -9,9 +9,11 @@ goes on live from there. The loop is bounded by the step's tool-call budget.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.callbacks import CallbackManager
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -22,6 +24,7 @@ from langchain_core.messages import (
     message_to_dict,
     messages_from_dict,
 )
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from shipyard import prompts
@@ -135,7 +138,7 @@ def _tool_turn(attempt: _Attempt, call_id: str, call: ToolCall) -> ToolResult:
 
     def run(_intent: dict[str, Any] | None = None) -> dict[str, Any]:
         started = attempt.ctx.clock()
-        result = attempt.toolbox.call(name, args)
+        result = _reported(name, lambda: attempt.toolbox.call(name, args))
         tree = git.snapshot_tree(ws) if name in MUTATING else None
         return {**_dump(result), "tree": tree, "wall_s": attempt.ctx.clock() - started}
 
@@ -160,6 +163,20 @@ def _tool_turn(attempt: _Attempt, call_id: str, call: ToolCall) -> ToolResult:
     result = ToolResult(outcome["content"], outcome["finished"], outcome["deferred"])
     if result.deferred:
         attempt.deferred.append(result.deferred)
+    return result
+
+
+def _reported(name: str, call: Callable[[], ToolResult]) -> ToolResult:
+    """Run a tool call as a LangChain tool run of the node, so the run's callbacks (tracing)
+    see it — by name only, never its arguments or output."""
+    manager = CallbackManager.configure(inheritable_callbacks=get_config().get("callbacks"))
+    run = manager.on_tool_start({"name": name}, "", name=name)
+    try:
+        result = call()
+    except BaseException as err:
+        run.on_tool_error(err)
+        raise
+    run.on_tool_end("")
     return result
 
 
