@@ -187,8 +187,12 @@ def _argv(spec: CheckSpec, report: str, targets: list[str]) -> list[str]:
 LOG_BYTES = 8 << 20
 """Output kept per stream of a check (the tail): the log artifact holds all of it up to this."""
 
-KEPT_FAILURES = 20
+KEPT_FAILURES = 8
 """Failures kept in evidence (state, reports); all of them are in the log artifact."""
+
+KEPT_DETAIL = 600
+"""Characters of each kept failure's detail: enough for the assertion and its context, small
+enough that a failing step's checkpoint stays a few KB (the log artifact has the rest)."""
 
 
 def _execute(ctx: _Context, spec: CheckSpec, targets: list[str]) -> tuple[Evidence, str | None]:
@@ -220,7 +224,12 @@ def _execute(ctx: _Context, spec: CheckSpec, targets: list[str]) -> tuple[Eviden
         duration_s=round(result.duration_s, 3),
         summary=redact(parsed.summary),
         failures=[
-            f.model_copy(update={"message": redact(f.message), "detail": redact(f.detail)})
+            f.model_copy(
+                update={
+                    "message": redact(f.message)[:KEPT_DETAIL],
+                    "detail": _ends(redact(f.detail), KEPT_DETAIL),
+                }
+            )
             for f in parsed.failures[:KEPT_FAILURES]
         ],
         failure_count=len(parsed.failures),
@@ -272,3 +281,12 @@ def _log(result: CommandResult) -> str:
         head.append("(output truncated by the launcher; the tail is kept)")
     body = [*head, "--- stdout ---", result.stdout, "--- stderr ---", result.stderr]
     return redact("\n".join(body))
+
+
+def _ends(text: str, limit: int) -> str:
+    """Both ends of ``text`` within ``limit`` characters: a slice starts at the assertion and
+    ends with the error that stopped it (a collection error's SyntaxError is last)."""
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    return text[:head] + "\n…\n" + text[-(limit - head - 3) :]
