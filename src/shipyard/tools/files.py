@@ -1,26 +1,29 @@
 """The developer model's file tools (DESIGN §3), confined to one workspace directory.
 
-Confinement does not trust path strings. A path is split into names (``..``, absolute
-paths outside the root and any ``.git`` component are refused up front), then opened one
-directory at a time from a file descriptor of the root with ``O_NOFOLLOW | O_DIRECTORY``,
-and the last name with ``O_NOFOLLOW``. A symlink anywhere on the way — planted before the
-call or swapped in during it — makes the open fail instead of leading outside. Files with
-more than one hard link are refused (the other link may be outside the workspace), as are
-FIFOs, devices and sockets. Reads and writes are capped; binary files are described, not
-shown. Every refusal is a :class:`ToolError` whose message is meant for the model.
+Every path goes through :class:`~shipyard.tools.confine.ConfinedRoot`, which opens it name by
+name from a descriptor of the root without following symlinks (see there). Reads and writes
+are capped; binary files are described, not shown. Every refusal is a :class:`ToolError`
+whose message is meant for the model.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat
-from collections.abc import Generator, Iterator
-from contextlib import AbstractContextManager, closing, contextmanager, suppress
+from collections.abc import Generator
+from contextlib import closing
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from shipyard.tools.confine import (
+    DIR_FLAGS,
+    READ_FLAGS,
+    ConfinedRoot,
+    checked_regular,
+    prefix,
+    show,
+)
 from shipyard.tools.errors import ToolError
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024
@@ -30,9 +33,6 @@ SKIPPED_DIRS = frozenset(
 )  # fmt: skip
 """Listed but not descended into by ``list_files`` and ``search`` (unless named directly)."""
 
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_WRITE = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _MAX_DEPTH = 32
 _MAX_LINE_CHARS = 300
 
@@ -44,7 +44,7 @@ class _Entry(NamedTuple):
     name: str
 
 
-class Workspace:
+class Workspace(ConfinedRoot):
     """File access confined to ``root`` (the run's worktree). Not thread-safe by contract,
     though every call opens its own descriptors."""
 
@@ -57,9 +57,7 @@ class Workspace:
         max_matches: int = 200,
         max_lines: int = 2000,
     ) -> None:
-        self.root = root.resolve(strict=True)
-        if not self.root.is_dir():
-            raise NotADirectoryError(f"workspace root {self.root} is not a directory")
+        super().__init__(root)
         self.max_file_bytes = max_file_bytes
         self.max_entries = max_entries
         self.max_matches = max_matches
@@ -75,7 +73,7 @@ class Workspace:
         if parts and stat.S_ISREG(self._lstat(parts).st_mode):
             return "/".join(parts)
         lines: list[str] = []
-        with self._open_dir(parts) as fd, closing(self._walk(fd, _prefix(parts), 0)) as walk:
+        with self._open_dir(parts) as fd, closing(self._walk(fd, prefix(parts), 0)) as walk:
             for entry in walk:
                 if len(lines) >= self.max_entries:
                     lines.append(f"... truncated after {self.max_entries} entries; "
@@ -100,11 +98,11 @@ class Workspace:
                 data = file.read(self.max_file_bytes + 1)
                 text = _decode(data)
                 if text is None:
-                    return f"{_show(parts)}: binary file, {len(data)} bytes (not shown)"
+                    return f"{show(parts)}: binary file, {len(data)} bytes (not shown)"
                 return self._numbered(parts, text.splitlines(), first, last)
             if start_line is None and end_line is None:
                 raise ToolError(
-                    f"{_show(parts)} is {size} bytes, over the {self.max_file_bytes}-byte read "
+                    f"{show(parts)} is {size} bytes, over the {self.max_file_bytes}-byte read "
                     "cap; read a range with start_line/end_line, or use search"
                 )
             return self._numbered_stream(parts, file, first, last or first + self.max_lines - 1)
@@ -123,7 +121,7 @@ class Workspace:
             with self._open_parent(parts) as parent:
                 self._search_file(regex, parent, parts[-1], "/".join(parts), hits)
         else:
-            with self._open_dir(parts) as fd, closing(self._walk(fd, _prefix(parts), 0)) as walk:
+            with self._open_dir(parts) as fd, closing(self._walk(fd, prefix(parts), 0)) as walk:
                 for entry in walk:
                     if entry.kind == "file":
                         self._search_file(regex, entry.dir_fd, entry.name, entry.rel, hits)
@@ -132,7 +130,7 @@ class Workspace:
         if len(hits) >= self.max_matches:
             hits = hits[: self.max_matches]
             hits.append(f"... stopped at {self.max_matches} matches; narrow the pattern or path")
-        return "\n".join(hits) if hits else f"no matches for {pattern!r} under {_show(parts)}"
+        return "\n".join(hits) if hits else f"no matches for {pattern!r} under {show(parts)}"
 
     def write_file(self, path: str, content: str) -> str:
         """Create or overwrite a text file with ``content``. Missing parent directories are
@@ -140,7 +138,7 @@ class Workspace:
         parts = self._file_parts(path)
         data = content.encode("utf-8")
         self._write(parts, data)
-        return f"wrote {len(data)} bytes to {_show(parts)}"
+        return f"wrote {len(data)} bytes to {show(parts)}"
 
     def edit_file(self, path: str, old: str, new: str) -> str:
         """Replace the one occurrence of ``old`` in a text file with ``new``. ``old`` must
@@ -158,88 +156,13 @@ class Workspace:
         if count != 1:
             found = "was not found" if count == 0 else f"matched {count} times"
             raise ToolError(
-                f"old text {found} in {_show(parts)}; it must match exactly once. Copy it "
+                f"old text {found} in {show(parts)}; it must match exactly once. Copy it "
                 "exactly from read_file (without line numbers) with enough context to be unique"
             )
         self._write(parts, text.replace(old, new, 1).encode("utf-8"))
-        return f"edited {_show(parts)}: replaced 1 occurrence"
-
-    # ----- paths -----------------------------------------------------------------------
-
-    def _parts(self, path: str) -> list[str]:
-        """Split a model-supplied path into names below the root, refusing escapes."""
-        if "\0" in path:
-            raise ToolError("path contains a NUL byte")
-        text = path.strip()
-        if text.startswith("/"):
-            root = str(self.root)
-            if text != root and not text.startswith(root + "/"):
-                raise ToolError(
-                    f"{path!r} is outside the workspace; use a path relative to its root"
-                )
-            text = text[len(root) :]
-        parts = [part for part in text.split("/") if part not in ("", ".")]
-        if ".." in parts:
-            raise ToolError(f"{path!r}: '..' is not allowed; use a path from the workspace root")
-        if any(part.casefold() == ".git" for part in parts):
-            raise ToolError(f"{path!r}: .git is git's internal data and is off limits")
-        return parts
-
-    def _file_parts(self, path: str) -> list[str]:
-        parts = self._parts(path)
-        if not parts:
-            raise ToolError(f"{path!r} is the workspace root, not a file")
-        return parts
-
-    def _open_root(self) -> int:
-        return os.open(self.root, _DIR)
-
-    def _open_component(self, dir_fd: int, name: str, shown: str) -> int:
-        """Open directory ``name`` inside ``dir_fd`` without following a symlink."""
-        try:
-            return os.open(name, _DIR, dir_fd=dir_fd)
-        except FileNotFoundError:
-            raise ToolError(f"{shown}: no such directory") from None
-        except OSError as err:
-            raise ToolError(f"{shown}: {_why_not(dir_fd, name, err, 'directory')}") from None
-
-    @contextmanager
-    def _open_dir(self, parts: list[str], *, create: bool = False) -> Iterator[int]:
-        """A descriptor of directory ``parts`` (the root for ``[]``), opened name by name."""
-        fd = self._open_root()
-        try:
-            for index, name in enumerate(parts):
-                if create:
-                    _mkdir(fd, name)
-                child = self._open_component(fd, name, "/".join(parts[: index + 1]))
-                os.close(fd)
-                fd = child
-            yield fd
-        finally:
-            os.close(fd)
-
-    def _open_parent(
-        self, parts: list[str], *, create: bool = False
-    ) -> AbstractContextManager[int]:
-        return self._open_dir(parts[:-1], create=create)
-
-    def _lstat(self, parts: list[str]) -> os.stat_result:
-        with self._open_parent(parts) as parent:
-            try:
-                return os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
-            except FileNotFoundError:
-                raise ToolError(f"{_show(parts)}: no such file or directory") from None
+        return f"edited {show(parts)}: replaced 1 occurrence"
 
     # ----- reading ---------------------------------------------------------------------
-
-    def _open_for_read(self, parent: int, parts: list[str]) -> int:
-        try:
-            fd = os.open(parts[-1], _READ, dir_fd=parent)
-        except FileNotFoundError:
-            raise ToolError(f"{_show(parts)}: no such file") from None
-        except OSError as err:
-            raise ToolError(f"{_show(parts)}: {_why_not(parent, parts[-1], err, 'file')}") from None
-        return _checked_regular(fd, parts)
 
     def _read_text(self, parts: list[str]) -> str:
         with self._open_parent(parts) as parent:
@@ -247,17 +170,17 @@ class Workspace:
         with os.fdopen(fd, "rb") as file:
             data = file.read(self.max_file_bytes + 1)
         if len(data) > self.max_file_bytes:
-            raise ToolError(f"{_show(parts)} is over the {self.max_file_bytes}-byte cap")
+            raise ToolError(f"{show(parts)} is over the {self.max_file_bytes}-byte cap")
         text = _decode(data)
         if text is None:
-            raise ToolError(f"{_show(parts)}: binary file, {len(data)} bytes; cannot edit it")
+            raise ToolError(f"{show(parts)}: binary file, {len(data)} bytes; cannot edit it")
         return text
 
     def _numbered(self, parts: list[str], lines: list[str], first: int, last: int | None) -> str:
         if not lines:
-            return f"{_show(parts)}: empty file"
+            return f"{show(parts)}: empty file"
         if first > len(lines):
-            raise ToolError(f"start_line {first} is past the end: {_show(parts)} has "
+            raise ToolError(f"start_line {first} is past the end: {show(parts)} has "
                             f"{len(lines)} lines")  # fmt: skip
         stop = min(len(lines), last or len(lines), first + self.max_lines - 1)
         body = "\n".join(f"{n:>6}\t{lines[n - 1]}" for n in range(first, stop + 1))
@@ -275,17 +198,17 @@ class Workspace:
             if number >= first:
                 text = _decode(raw)
                 if text is None:
-                    return f"{_show(parts)}: binary file (not shown)"
+                    return f"{show(parts)}: binary file (not shown)"
                 out.append(f"{number:>6}\t{text.rstrip(chr(10)).rstrip(chr(13))}")
                 budget -= len(raw)
         if not out:
-            raise ToolError(f"start_line {first} is past the end of {_show(parts)}")
-        return "\n".join(out) + f"\n(partial read of an oversized file: {_show(parts)})"
+            raise ToolError(f"start_line {first} is past the end of {show(parts)}")
+        return "\n".join(out) + f"\n(partial read of an oversized file: {show(parts)})"
 
     def _search_file(self, regex: re.Pattern[str], dir_fd: int, name: str, rel: str,
                      hits: list[str]) -> None:  # fmt: skip
         try:
-            fd = _checked_regular(os.open(name, _READ, dir_fd=dir_fd), [rel])
+            fd = checked_regular(os.open(name, READ_FLAGS, dir_fd=dir_fd), [rel])
         except (OSError, ToolError):
             return  # vanished, swapped for a symlink, hard-linked or special: not searched
         with os.fdopen(fd, "rb") as file:
@@ -313,7 +236,7 @@ class Workspace:
                     continue
                 yield _Entry(rel, "dir", dir_fd, entry.name)
                 try:
-                    child = os.open(entry.name, _DIR, dir_fd=dir_fd)
+                    child = os.open(entry.name, DIR_FLAGS, dir_fd=dir_fd)
                 except OSError:
                     continue  # swapped or removed since the scan: skip it
                 try:
@@ -334,65 +257,6 @@ class Workspace:
             fd = self._open_for_write(parent, parts)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
-
-    def _open_for_write(self, parent: int, parts: list[str]) -> int:
-        """Create the file exclusively, or open the existing one and truncate it only after
-        checking it is a regular file with a single link (truncating first would damage
-        the file a hard link aliases)."""
-        name = parts[-1]
-        try:
-            return os.open(name, _WRITE | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=parent)
-        except FileExistsError:
-            pass
-        except OSError as err:
-            raise ToolError(f"{_show(parts)}: cannot create ({err.strerror})") from None
-        try:
-            fd = os.open(name, _WRITE, dir_fd=parent)
-        except OSError as err:
-            raise ToolError(f"{_show(parts)}: {_why_not(parent, name, err, 'file')}") from None
-        fd = _checked_regular(fd, parts)
-        os.ftruncate(fd, 0)
-        return fd
-
-
-def _checked_regular(fd: int, parts: list[str]) -> int:
-    """Return ``fd`` if it is a regular file with one link; otherwise close it and refuse."""
-    info = os.fstat(fd)
-    problem = None
-    if stat.S_ISDIR(info.st_mode):
-        problem = "is a directory (use list_files)"
-    elif not stat.S_ISREG(info.st_mode):
-        problem = "is not a regular file"
-    elif info.st_nlink > 1:
-        problem = (f"has {info.st_nlink} hard links; a hard-linked file may alias one outside "
-                   "the workspace, so it is refused")  # fmt: skip
-    if problem is None:
-        return fd
-    os.close(fd)
-    raise ToolError(f"{_show(parts)} {problem}")
-
-
-def _why_not(dir_fd: int, name: str, err: OSError, wanted: str) -> str:
-    """Explain a failed no-follow open of ``name`` (symlink, wrong kind, other)."""
-    try:
-        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
-    except OSError:
-        return f"cannot open ({err.strerror})"
-    if stat.S_ISLNK(mode):
-        return "is a symlink; symlinks are not followed, use the path it points to"
-    if err.errno == errno.ENOTDIR or (wanted == "directory" and not stat.S_ISDIR(mode)):
-        return "is not a directory"
-    if err.errno == errno.EISDIR or stat.S_ISDIR(mode):
-        return "is a directory (use list_files)"
-    if err.errno == errno.ENXIO or not stat.S_ISREG(mode):
-        return "is not a regular file"
-    return f"cannot open ({err.strerror})"
-
-
-def _mkdir(dir_fd: int, name: str) -> None:
-    # An existing entry is fine here: the no-follow open that follows checks what it is.
-    with suppress(FileExistsError):
-        os.mkdir(name, 0o755, dir_fd=dir_fd)
 
 
 def _decode(data: bytes) -> str | None:
@@ -423,11 +287,3 @@ def _describe(entry: _Entry) -> str:
             target = "?"
         return f"{entry.rel} -> {target} (symlink, not followed)"
     return entry.rel if entry.kind == "file" else f"{entry.rel} (special file)"
-
-
-def _prefix(parts: list[str]) -> str:
-    return "/".join(parts) + "/" if parts else ""
-
-
-def _show(parts: list[str]) -> str:
-    return "/".join(parts) or "."
