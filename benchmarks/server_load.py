@@ -1,7 +1,7 @@
 """Shipyard's server against ``langgraph dev`` with ``langgraph-sdk`` (issue 4, "How fast").
 
 Usage: ``.venv/bin/python benchmarks/server_load.py [--seconds 20] [--clients 1,8,32]
-[--samples 30] [--approvals 500] [--skip-dev] [--skip-crash]``
+[--samples 30] [--approvals 500] [--workers 10] [--processes 2] [--skip-dev] [--skip-crash]``
 
 Both servers serve the probe graphs (``probe_chain``: 10 nodes, ``probe_interrupt``) from a
 temporary ``langgraph.json``. Shipyard runs as ``shipyard serve --workers N`` (``--workers``,
@@ -17,6 +17,10 @@ measurement runs against one server at a time, the other idle:
   ``threads.get`` says ``idle``;
 * server RSS (the process tree) after the load;
 * the floor: the same chain in-process on a Postgres checkpointer (``ainvoke``).
+
+The same measurements are repeated on a split deployment (``--processes K``, default 2):
+``shipyard serve --workers 0`` answering HTTP plus K ``shipyard worker`` processes sharing
+the ``--workers`` loops — a legitimate production layout, reported separately.
 
 Shipyard only: ``--approvals`` threads left waiting at the interrupt (worker busy count and RSS
 before/after, from ``/metrics``), and a ``shipyard worker`` killed with SIGKILL mid-run (time
@@ -37,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +105,11 @@ def shipyard_serve(
         stop(process)
 
 
-def spawn_worker(url: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": url}
+def spawn_worker(url: str, config: Path, log: Path, workers: int = 1) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": url, "OTEL_TRACES_EXPORTER": "none"}
     with log.open("ab") as out:
         return subprocess.Popen(
-            [SHIPYARD, "worker", "--config", str(config)],
+            [SHIPYARD, "worker", "--config", str(config), "--workers", str(workers)],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -114,13 +118,36 @@ def spawn_worker(url: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def tree_rss_mb(pid: int) -> float:
-    process = psutil.Process(pid)
-    total = process.memory_info().rss
-    for child in process.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            total += child.memory_info().rss
+def tree_rss_mb(pid: int | list[int]) -> float:
+    """RSS of the process trees of ``pid`` (one or several), in MB."""
+    total = 0
+    for root in [pid] if isinstance(pid, int) else pid:
+        process = psutil.Process(root)
+        total += process.memory_info().rss
+        for child in process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
     return total / 2**20
+
+
+@contextlib.asynccontextmanager
+async def split_deployment(
+    url: str, config: Path, workdir: Path, processes: int, workers: int
+) -> AsyncIterator[tuple[str, list[int]]]:
+    """``shipyard serve --workers 0`` (HTTP only) plus ``processes`` ``shipyard worker``
+    processes sharing ``workers`` worker loops; yields (base URL, every pid)."""
+    each = max(1, -(-workers // processes))
+    with shipyard_serve(url, config, workdir / "split-serve.log", workers=0) as (base, pid):
+        spawned = [
+            spawn_worker(url, config, workdir / f"split-worker-{i}.log", each)
+            for i in range(processes)
+        ]
+        try:
+            await asyncio.sleep(6.0)  # every worker process up and polling
+            yield base, [pid, *(w.pid for w in spawned)]
+        finally:
+            for process in spawned:
+                stop(process)
 
 
 def stats(samples: list[float]) -> tuple[float, float]:
@@ -191,7 +218,7 @@ async def resume_to_idle(sdk: LangGraphClient, n: int) -> list[float]:
     return samples[2:]
 
 
-async def measure(base: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
+async def measure(base: str, pid: int | list[int], args: argparse.Namespace) -> dict[str, Any]:
     sdk = get_client(url=base, api_key=None)
     out: dict[str, Any] = {"rss_start_mb": tree_rss_mb(pid)}
     try:
@@ -374,6 +401,14 @@ async def main_async(args: argparse.Namespace) -> None:
             ours = await measure(base, pid, args)
             if args.approvals:
                 ours["approvals"] = await approvals(base, pid, args.approvals)
+        split = None
+        if args.processes:
+            print(f"shipyard serve --workers 0 + {args.processes} shipyard worker:", flush=True)
+            async with split_deployment(url, config, workdir, args.processes, args.workers) as (
+                base,
+                pids,
+            ):
+                split = await measure(base, pids, args)
         dev = None
         executable = langgraph_executable()
         if args.skip_dev or executable is None:
@@ -387,6 +422,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 dev = await measure(base, pid, args)
         crash = None if args.skip_crash else await worker_death(url, config, workdir)
     report(ours, dev, floor, args)
+    if split is not None:
+        print(f"\nsplit deployment (serve --workers 0 + {args.processes} worker processes):")
+        report(split, dev, floor, args)
     if "approvals" in ours:
         a = ours["approvals"]
         print(
@@ -417,6 +455,12 @@ def main() -> None:
     parser.add_argument("--approvals", type=int, default=500)
     parser.add_argument(
         "--workers", type=int, default=10, help="shipyard serve --workers (dev server: 10 jobs)"
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="also measure serve --workers 0 + this many `shipyard worker` processes (0: skip)",
     )
     parser.add_argument("--skip-dev", action="store_true")
     parser.add_argument("--skip-crash", action="store_true")

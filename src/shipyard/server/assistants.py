@@ -9,6 +9,7 @@ async code) and return dicts in the API's ``Assistant`` shape.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -59,6 +60,9 @@ class AssistantStore:
     def __init__(self, engine: Engine, graph_ids: Iterable[str]) -> None:
         self.engine = engine
         self.graph_ids = sorted(graph_ids)
+        # Default assistants never change (nobody may patch or delete them): once read, a
+        # run names them without a query. Keyed by the id asked for (graph id or UUID).
+        self._defaults: dict[str, dict[str, Any]] = {}
 
     def ensure_defaults(self) -> None:
         """Insert the default assistant of every graph (idempotent, safe concurrently)."""
@@ -141,7 +145,21 @@ class AssistantStore:
                 f"assistant_id: {assistant_id!r} is neither an assistant id nor a registered "
                 "graph; registered graphs: " + ", ".join(self.graph_ids)
             )
-        return self.get(owner, assistant_id)
+        cached = self.cached_default(assistant_id)
+        if cached is not None:
+            return cached
+        with Session(self.engine) as session:
+            row = self._visible(session, owner, assistant_id)
+            found = assistant_dict(row)
+        if row.owner == SYSTEM_OWNER:
+            self._defaults[assistant_id] = copy.deepcopy(found)
+        return found
+
+    def cached_default(self, assistant_id: str) -> dict[str, Any] | None:
+        """``resolve``'s answer without the database when ``assistant_id`` names a default
+        assistant read before (visible to every owner); ``None`` otherwise."""
+        cached = self._defaults.get(assistant_id)
+        return None if cached is None else copy.deepcopy(cached)
 
     def patch(self, owner: str, assistant_id: str, **changes: Any) -> dict[str, Any]:
         """A new version with ``changes`` (graph_id, config, context, name, description

@@ -185,9 +185,7 @@ def _notify_change(session: Session) -> None:
     session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": KEYS_CHANNEL})
 
 
-async def current_owner(
-    request: Request, x_api_key: Annotated[str | None, Header()] = None
-) -> str:
+async def current_owner(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
     """FastAPI dependency: the owner the request acts as (401 when the key is missing or bad).
 
     Answered from the cache on the event loop when it can be; a lookup that needs the

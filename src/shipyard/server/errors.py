@@ -10,6 +10,8 @@ Shipyard's own exceptions map by who can act on them: ``UnknownRunError`` → 40
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -17,7 +19,7 @@ import psycopg
 import sqlalchemy.exc
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from psycopg_pool import PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.errors import (
@@ -92,6 +94,13 @@ async def _shipyard(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
+    # Idle pooled connections may be dead too (a restarted server): drop them now rather
+    # than fail one more request per stale connection once the database is back.
+    pool = getattr(getattr(getattr(request.app.state, "server", None), "saver", None), "conn", None)
+    if isinstance(pool, AsyncConnectionPool):
+        task = asyncio.create_task(purge(pool))
+        _PURGES.add(task)
+        task.add_done_callback(_PURGES.discard)
     return _body(
         503,
         "the database is unavailable; nothing was changed — retry in a few seconds",
@@ -102,6 +111,15 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error in %s %s", request.method, request.url.path)
     return _body(500, f"internal error ({type(exc).__name__}); see the server log")
+
+
+_PURGES: set[asyncio.Task[None]] = set()
+
+
+async def purge(pool: AsyncConnectionPool[Any]) -> None:
+    """Check the pool's idle connections, discarding broken ones (never raises)."""
+    with contextlib.suppress(Exception):
+        await pool.check()
 
 
 def install_error_handlers(app: FastAPI) -> None:

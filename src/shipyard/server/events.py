@@ -4,10 +4,10 @@ A worker appends each chunk a run streams to ``run_stream_events`` (``run_id``, 
 ``event``, ``data``) and sends ``NOTIFY shipyard_events`` with the run id, so a client of
 any server process can follow a run executed anywhere. ``EventBatch`` does that in the
 background as a group commit: everything streamed while one write is in flight goes in the
-next one (one statement: a multi-row ``INSERT`` and the ``NOTIFY``). ``follow`` turns the stored events
-into the SSE body: first ``metadata`` (``{"run_id", "attempt"}``), then the events, with
-``id: <seq>`` lines when the run is resumable, a ``: heartbeat`` comment while nothing
-happens, and the end of the body when the run has ended and every event was sent.
+next one (one statement: a multi-row ``INSERT`` and the ``NOTIFY``). ``follow`` turns the
+stored events into the SSE body: first ``metadata`` (``{"run_id", "attempt"}``), then the
+events, with ``id: <seq>`` lines when the run is resumable, a ``: heartbeat`` comment while
+nothing happens, and the end of the body when the run has ended and every event was sent.
 """
 
 from __future__ import annotations

@@ -26,10 +26,11 @@ from langgraph.types import Command, StateSnapshot
 from psycopg_pool import PoolTimeout
 from sqlalchemy import exc as sa_exc
 
-from shipyard.server.events import EventLog
+from shipyard.server.encoding import to_jsonable
+from shipyard.server.events import EventBatch, EventLog
 from shipyard.server.graphs import GraphRegistry, RegisteredGraph
 from shipyard.server.ledger import Ledger
-from shipyard.server.queue import Pool, QueuedRun, RunQueue
+from shipyard.server.queue import Pool, QueuedRun, RunQueue, ThreadOutcome
 
 log = logging.getLogger(__name__)
 
@@ -124,34 +125,40 @@ class Execution:
     async def _drive(self, registered: RegisteredGraph) -> None:
         run, deps = self.run, self.deps
         graph = registered.graph
-        await deps.set_thread_status(run.thread_id, "busy")
+        # The claim marked the thread ``busy`` (same statement).
         graph_input, config = await self._start(registered)
         # Shipyard's graph gets its Context; other graphs the request's ``context`` dict.
         context = registered.context() if registered.context_factory else run.kwargs.get("context")
         ledger = Ledger.of(context)
         if ledger is not None:
             await ledger.before(run, graph_input)
-        seq = await deps.events.next_seq(run.run_id)
+        # Only the run's own attempts write its events: a first attempt starts at 1.
+        first = 1 if run.attempts <= 1 else await deps.events.next_seq(run.run_id)
+        events = EventBatch(deps.events, run.run_id, first)
         kwargs = run.kwargs
         modes = [MODE_OF.get(m, m) for m in kwargs.get("stream_mode") or ["values"]]
-        async for part in graph.astream(
-            graph_input,
-            config,
-            context=context,
-            stream_mode=modes,
-            interrupt_before=kwargs.get("interrupt_before"),
-            interrupt_after=kwargs.get("interrupt_after"),
-            durability=kwargs.get("durability") or _default_durability(registered),
-            subgraphs=bool(kwargs.get("subgraphs")),
-        ):
-            seq = await deps.events.append(run.run_id, seq, [_event(part)])
+        try:
+            async for part in graph.astream(
+                graph_input,
+                config,
+                context=context,
+                stream_mode=modes,
+                interrupt_before=kwargs.get("interrupt_before"),
+                interrupt_after=kwargs.get("interrupt_after"),
+                durability=kwargs.get("durability") or _default_durability(registered),
+                subgraphs=bool(kwargs.get("subgraphs")),
+            ):
+                events.add(*_event(part))
+            await events.flush()  # every event stored before the run can be seen ended
+        finally:
+            await events.settle()  # never leave a write in flight behind a failed run
         snapshot = await graph.aget_state(_thread_config(run))
         if ledger is not None:
             await ledger.after(run, snapshot)
-        # Thread first: whoever sees the run ended must see the thread's new status.
         status: ThreadStatus = "interrupted" if snapshot.next else "idle"
-        await deps.set_thread_status(run.thread_id, status, snapshot)
-        await deps.queue.finish(run.run_id, self.worker_id, "success")
+        await deps.queue.finish(
+            run.run_id, self.worker_id, "success", thread=thread_outcome(status, snapshot)
+        )
         self.outcome = "waiting" if snapshot.next else "success"
 
     async def _start(self, registered: RegisteredGraph) -> tuple[Any, RunnableConfig]:
@@ -184,8 +191,8 @@ class Execution:
             if ledger is not None:
                 await ledger.failed(run, data["message"])
         reason = f"{data['error']}: {data['message']}"
-        await deps.set_thread_status(run.thread_id, "error", None, data)
-        await deps.queue.finish(run.run_id, self.worker_id, "error", reason)
+        outcome = ThreadOutcome("error", error=to_jsonable(data))
+        await deps.queue.finish(run.run_id, self.worker_id, "error", reason, thread=outcome)
 
     async def _cancelled(self, registered: RegisteredGraph | None) -> None:
         run, deps, reason = self.run, self.deps, self.reason
@@ -209,6 +216,12 @@ class Execution:
             await deps.queue.delete([run.run_id])
         else:
             await deps.queue.finish(run.run_id, self.worker_id, "interrupted")
+
+
+def thread_outcome(status: ThreadStatus, snapshot: StateSnapshot) -> ThreadOutcome:
+    """The thread's status and cached state after a run stopped at ``snapshot``."""
+    interrupts = {t.id: list(t.interrupts) for t in snapshot.tasks if t.interrupts}
+    return ThreadOutcome(status, to_jsonable(snapshot.values), to_jsonable(interrupts))
 
 
 def _event(part: Any) -> tuple[str, Any]:
@@ -286,7 +299,15 @@ async def _delete_checkpoints(pool: Pool, thread_id: str, start: str | None) -> 
             )
 
 
-__all__ = ["MODE_OF", "Deps", "Execution", "SetThreadStatus", "StopReason", "ThreadStatus"]
+__all__ = [
+    "MODE_OF",
+    "Deps",
+    "Execution",
+    "SetThreadStatus",
+    "StopReason",
+    "ThreadStatus",
+    "thread_outcome",
+]
 
 
 def database_outage(err: BaseException) -> bool:

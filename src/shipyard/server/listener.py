@@ -3,7 +3,8 @@
 Workers wait on ``RUNS_CHANNEL`` (a run was queued or freed a thread), executing workers on
 ``CANCEL_CHANNEL`` (payload: run id), stream followers on ``EVENTS_CHANNEL`` (payload: run
 id), the API-key cache on ``KEYS_CHANNEL``. ``local`` delivers a notification to this
-process's waiters at once (a run that ended here need not wait for Postgres' round trip). Notifications are a latency optimisation only: every waiter also polls with a timeout,
+process's waiters at once (a run that ended here need not wait for Postgres' round trip).
+Notifications are a latency optimisation only: every waiter also polls with a timeout,
 so a notification lost while the connection reconnects costs at most one poll interval.
 """
 

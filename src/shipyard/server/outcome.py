@@ -23,9 +23,11 @@ from shipyard.server.worker import RunsRuntime
 KEEPALIVE_S = 5.0
 
 
-async def wait_ended(runtime: RunsRuntime, run_id: str, poll_s: float = 1.0) -> AsyncIterator[None]:
+async def wait_ended(
+    runtime: RunsRuntime, run_id: str, poll_s: float = 1.0, seen: list[str | None] | None = None
+) -> AsyncIterator[None]:
     """Return once the run has ended (or was deleted); yields after each idle ``poll_s`` so
-    the caller can send keep-alives."""
+    the caller can send keep-alives. The status it ended with is appended to ``seen``."""
     wake = asyncio.Event()
 
     def on_event(payload: str) -> None:
@@ -38,6 +40,8 @@ async def wait_ended(runtime: RunsRuntime, run_id: str, poll_s: float = 1.0) -> 
             wake.clear()
             status, _ = await runtime.events.run_status(run_id)
             if status is None or status in TERMINAL:
+                if seen is not None:
+                    seen.append(status)
                 return
             try:
                 await asyncio.wait_for(wake.wait(), timeout=poll_s)
@@ -48,10 +52,15 @@ async def wait_ended(runtime: RunsRuntime, run_id: str, poll_s: float = 1.0) -> 
 
 
 async def final_values(
-    runtime: RunsRuntime, graphs: GraphRegistry, run_id: str, thread_id: str, graph_id: str
+    runtime: RunsRuntime,
+    graphs: GraphRegistry,
+    run_id: str,
+    thread_id: str,
+    graph_id: str,
+    seen: list[str | None] | None = None,
 ) -> Any:
-    """The ``wait``/``join`` body of an ended run."""
-    status, _ = await runtime.events.run_status(run_id)
+    """The ``wait``/``join`` body of an ended run (``seen``: its status, if just read)."""
+    status = seen[0] if seen else (await runtime.events.run_status(run_id))[0]
     if status == "error":
         error = await runtime.events.last_error(run_id)
         return {"__error__": error or {"error": "Error", "message": "the run failed"}}
@@ -79,13 +88,14 @@ async def wait_body(
     done = False
     try:
         idle = 0.0
-        async for _ in wait_ended(runtime, run_id):
+        seen: list[str | None] = []
+        async for _ in wait_ended(runtime, run_id, seen=seen):
             idle += 1.0
             if idle >= KEEPALIVE_S:
                 idle = 0.0
                 yield b"\n"
         done = True
-        yield dumps(await final_values(runtime, graphs, run_id, thread_id, graph_id))
+        yield dumps(await final_values(runtime, graphs, run_id, thread_id, graph_id, seen))
     finally:
         if not done and cancel_on_disconnect:
             await asyncio.shield(cancel_quietly(runtime, run_id))

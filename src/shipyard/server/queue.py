@@ -26,6 +26,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from shipyard.server.encoding import dumps
 from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNEL
 
 RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
@@ -45,6 +46,7 @@ _COLUMN_NAMES = (
 _COLUMNS = sql.SQL(", ").join(sql.Identifier(name) for name in _COLUMN_NAMES)
 
 _CLAIM = sql.SQL("""
+WITH claimed AS (
 UPDATE api_runs SET status = 'running', lease_owner = %(worker)s,
     lease_expires_at = now() + make_interval(secs => %(lease)s),
     attempts = attempts + 1, updated_at = now()
@@ -59,8 +61,56 @@ WHERE run_id = (
     ORDER BY r.created_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
-RETURNING {columns}
+RETURNING {columns}),
+busy AS (
+UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
+WHERE thread_id IN (SELECT thread_id FROM claimed))
+SELECT * FROM claimed
 """).format(columns=_COLUMNS)
+"""Claims the oldest claimable run and marks its thread ``busy`` in the same statement."""
+
+_INSERT = sql.SQL("""
+WITH created AS (
+INSERT INTO api_runs (run_id, thread_id, owner, assistant_id, kwargs, metadata,
+    multitask_strategy, not_before)
+VALUES (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))
+RETURNING {columns}),
+busy AS (
+UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
+WHERE thread_id IN (SELECT thread_id FROM created))
+SELECT created.* FROM created
+CROSS JOIN (SELECT pg_notify(%s, %s), pg_notify(%s, %s)) AS wake
+""").format(columns=_COLUMNS)
+"""Inserts a pending run, marks its thread ``busy`` and wakes workers (at commit)."""
+
+_FINISH = """
+WITH ended AS (
+UPDATE api_runs SET status = %(status)s, error = %(error)s, lease_owner = NULL,
+    lease_expires_at = NULL, updated_at = now()
+WHERE run_id = %(run_id)s AND lease_owner = %(worker)s AND status = 'running'
+RETURNING thread_id),
+thread AS (
+UPDATE threads SET status = %(t_status)s, error = %(t_error)s, updated_at = now(),
+    values = CASE WHEN %(set_values)s THEN %(values)s ELSE threads.values END,
+    state_updated_at = CASE WHEN %(set_values)s THEN now() ELSE threads.state_updated_at END,
+    interrupts = CASE WHEN %(set_interrupts)s THEN %(interrupts)s ELSE threads.interrupts END
+WHERE thread_id IN (SELECT thread_id FROM ended))
+SELECT (SELECT count(*) FROM ended) AS ended,
+    pg_notify(%(runs)s, %(run_id)s), pg_notify(%(events)s, %(run_id)s)
+"""
+"""Ends a run held by ``worker`` and records its thread's status and latest state — one
+statement, so whoever sees the run ended sees the thread."""
+
+
+@dataclass(frozen=True)
+class ThreadOutcome:
+    """What a run's end leaves its thread at: ``values``/``interrupts`` (JSON-able) replace
+    the cached latest state unless ``None``; ``error`` replaces the thread's error."""
+
+    status: str
+    values: Any = None
+    interrupts: Any = None
+    error: Any = None
 
 
 class ThreadBusyError(Exception):
@@ -145,11 +195,7 @@ class RunQueue:
                 for run in active:
                     await _cancel(conn, run, action)
             cur = await conn.execute(
-                sql.SQL("""INSERT INTO api_runs (run_id, thread_id, owner, assistant_id, kwargs,
-                        metadata, multitask_strategy, not_before)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s,
-                            now() + make_interval(secs => %s))
-                    RETURNING {columns}""").format(columns=_COLUMNS),
+                _INSERT,
                 [
                     run_id,
                     new.thread_id,
@@ -159,10 +205,13 @@ class RunQueue:
                     Jsonb(new.metadata),
                     new.multitask_strategy,
                     new.after_seconds,
+                    RUNS_CHANNEL,
+                    run_id,
+                    EVENTS_CHANNEL,
+                    run_id,
                 ],
             )
             row = await cur.fetchone()
-            await _notify(conn, run_id)
         assert row is not None
         return QueuedRun.from_row(row), superseded
 
@@ -201,10 +250,38 @@ class RunQueue:
             )
 
     async def finish(
-        self, run_id: str, worker_id: str, status: RunStatus, error: str | None = None
+        self,
+        run_id: str,
+        worker_id: str,
+        status: RunStatus,
+        error: str | None = None,
+        thread: ThreadOutcome | None = None,
     ) -> bool:
-        """Record the outcome if ``worker_id`` still holds the lease; frees the thread."""
-        return await self._end(run_id, worker_id, status, error)
+        """Record the outcome if ``worker_id`` still holds the lease; frees the thread.
+
+        With ``thread``, the thread's status and cached state are written in the same
+        statement (and only if the run was still ours).
+        """
+        if thread is None:
+            return await self._end(run_id, worker_id, status, error)
+        params = {
+            "status": status,
+            "error": error,
+            "run_id": run_id,
+            "worker": worker_id,
+            "t_status": thread.status,
+            "t_error": _jsonb(thread.error),
+            "set_values": thread.values is not None,
+            "values": _jsonb(thread.values),
+            "set_interrupts": thread.interrupts is not None,
+            "interrupts": _jsonb(thread.interrupts),
+            "runs": RUNS_CHANNEL,
+            "events": EVENTS_CHANNEL,
+        }
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_FINISH, params)
+            row = await cur.fetchone()
+        return bool(row and row["ended"])
 
     async def release(self, run_id: str, worker_id: str) -> bool:
         """Give a running run back to the queue (graceful shutdown); it resumes elsewhere."""
@@ -326,6 +403,10 @@ async def _cancel(conn: Conn, run: QueuedRun, action: CancelAction) -> None:
     await _notify(conn, run.run_id)
 
 
+def _jsonb(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value, dumps=lambda v: dumps(v).decode())
+
+
 async def _notify(conn: Conn, run_id: str) -> None:
     """Wake workers (a thread may be free) and followers of the run (it may have ended)."""
     await conn.execute(
@@ -344,4 +425,5 @@ __all__ = [
     "RunQueue",
     "RunStatus",
     "ThreadBusyError",
+    "ThreadOutcome",
 ]

@@ -26,9 +26,10 @@ from typing import Any, cast
 
 from langgraph.types import StateSnapshot
 
+from shipyard.server.errors import purge
 from shipyard.server.events import EventLog
 from shipyard.server.execution import Deps, Execution, ThreadStatus
-from shipyard.server.listener import CANCEL_CHANNEL, RUNS_CHANNEL, Listener
+from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNEL, Listener
 from shipyard.server.queue import Pool, RunQueue
 from shipyard.server.state import ServerState
 from shipyard.server.telemetry import TracedRunQueue, telemetry_of
@@ -89,6 +90,8 @@ class WorkerPool:
         self.worker_ids = [f"{prefix}:{i}" for i in range(n)]
         self.running: dict[str, Execution] = {}
         self._wakes = {w: asyncio.Event() for w in self.worker_ids}
+        self._idle: list[str] = []  # loops waiting after finding nothing, longest first
+        self._executing: set[str] = set()
         self._checks: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._unsubscribe = [
@@ -112,8 +115,18 @@ class WorkerPool:
         await self.runtime.listener.stop()
 
     def _wake(self, _payload: str) -> None:
-        for event in self._wakes.values():
-            event.set()
+        """A run may be claimable: wake every loop that is claiming right now (its claim may
+        have missed it) and ONE idle loop. A loop that claims a run passes the wake on, so
+        a burst of runs still reaches every idle loop without each notification making
+        every idle loop query the queue."""
+        for worker_id, event in self._wakes.items():
+            if worker_id not in self._idle and worker_id not in self._executing:
+                event.set()
+        if self._stopping:
+            for event in self._wakes.values():
+                event.set()
+        elif self._idle:
+            self._wakes[self._idle.pop(0)].set()
 
     def _check(self, run_id: str) -> None:
         for key, event in self._checks.items():
@@ -128,26 +141,37 @@ class WorkerPool:
                 run = await self.runtime.queue.claim(worker_id)
             except Exception:
                 log.exception("worker %s could not claim a run; retrying", worker_id)
+                await purge(self.runtime.queue.pool)  # drop connections a restart killed
                 run = None
             if run is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=self.poll_s)
+                if wake.is_set():
+                    continue  # woken while claiming: look again
+                self._idle.append(worker_id)
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=self.poll_s)
+                finally:
+                    if worker_id in self._idle:
+                        self._idle.remove(worker_id)
                 continue
+            self._wake("")  # there may be more: let one idle loop look
             execution = Execution(run, self.deps, worker_id)
             self.running[run.run_id] = execution
+            self._executing.add(worker_id)
             try:
                 await self._execute(execution)
             except Exception:
                 log.exception("worker %s: run %s crashed its worker", worker_id, run.run_id)
             finally:
+                self._executing.discard(worker_id)
                 self.running.pop(run.run_id, None)
+                # Waiters in this process learn the run ended without the NOTIFY round trip.
+                self.runtime.listener.local(EVENTS_CHANNEL, run.run_id)
 
     async def _execute(self, execution: Execution) -> None:
         run_id = execution.run.run_id
         check = self._checks[run_id] = asyncio.Event()
-        execution.task = asyncio.create_task(
-            self.telemetry.traced(execution), name=f"run-{run_id}"
-        )
+        execution.task = asyncio.create_task(self.telemetry.traced(execution), name=f"run-{run_id}")
         beat = asyncio.create_task(self._heartbeat(execution, check))
         try:
             await asyncio.shield(execution.task)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
@@ -25,9 +25,10 @@ from shipyard.server.encoding import JSONResponse
 from shipyard.server.events import Follow, follow
 from shipyard.server.ledger import check_resume
 from shipyard.server.outcome import cancel_quietly, wait_body
-from shipyard.server.queue import ACTIVE, NewRun, QueuedRun, ThreadBusyError
+from shipyard.server.queue import ACTIVE, NewRun, Pool, QueuedRun, ThreadBusyError
 from shipyard.server.run_request import RunCreate, check, run_dict, run_kwargs
 from shipyard.server.state import ServerState, server_state
+from shipyard.server.threads import create_thread, tag_for_run
 from shipyard.server.worker import RunsRuntime, runs_runtime
 
 router = APIRouter(tags=["runs"])
@@ -42,6 +43,21 @@ async def _thread(state: ServerState, owner: str, thread_id: str, create: bool) 
         if err.status_code != 404 or not create:
             raise HTTPException(404, f"Thread {thread_id} not found.") from None
         await run_in_threadpool(state.threads.create, owner, thread_id, {})
+
+
+async def _run_thread(
+    state: ServerState, owner: str, thread_id: str, tags: dict[str, Any], create: bool
+) -> None:
+    """The thread a run goes to exists (404, or created when ``create``) and names its
+    graph and assistant in its metadata."""
+    pool = cast(Pool, state.saver.conn)
+    if await tag_for_run(pool, owner, thread_id, tags):
+        return
+    if not create:
+        raise HTTPException(404, f"Thread {thread_id} not found.")
+    await create_thread(pool, owner, thread_id, tags, if_exists="do_nothing")
+    if not await tag_for_run(pool, owner, thread_id, tags):  # another owner's id
+        raise HTTPException(404, f"Thread {thread_id} not found.")
 
 
 async def _check_resume(state: ServerState, graph_id: str, thread_id: str, body: RunCreate) -> None:
@@ -61,17 +77,19 @@ async def create_run(
     """Validate, then enqueue the run (creating a temporary thread for stateless runs)."""
     stateless = thread_id is None
     check(body, stateless=stateless)
-    assistant = await run_in_threadpool(state.assistants.resolve, owner, body.assistant_id)
+    assistant = state.assistants.cached_default(body.assistant_id)
+    if assistant is None:
+        assistant = await run_in_threadpool(state.assistants.resolve, owner, body.assistant_id)
     graph_id = assistant["graph_id"]
+    tags = {"graph_id": graph_id, "assistant_id": str(assistant["assistant_id"])}
     if thread_id is None:
         thread_id = str(uuid.uuid4())
-        await run_in_threadpool(state.threads.create, owner, thread_id, {})
+        await create_thread(cast(Pool, state.saver.conn), owner, thread_id, tags)
     elif body.resume() is not None:
-        await _thread(state, owner, thread_id, create=False)  # never create to resume
+        await _run_thread(state, owner, thread_id, tags, create=False)  # never create to resume
         await _check_resume(state, graph_id, thread_id, body)
     else:
-        await _thread(state, owner, thread_id, create=body.if_not_exists == "create")
-    await _enrich(state, owner, thread_id, assistant)
+        await _run_thread(state, owner, thread_id, tags, create=body.if_not_exists == "create")
     runtime = await runs_runtime(state)
     new = NewRun(
         thread_id=thread_id,
@@ -86,17 +104,7 @@ async def create_run(
         run, _ = await runtime.queue.enqueue(new)
     except ThreadBusyError as err:
         raise HTTPException(409, str(err)) from None
-    await run_in_threadpool(state.threads.set_status, thread_id, "busy")
-    return run, runtime
-
-
-async def _enrich(
-    state: ServerState, owner: str, thread_id: str, assistant: dict[str, Any]
-) -> None:
-    thread = await run_in_threadpool(state.threads.get, owner, thread_id)
-    if "graph_id" not in thread["metadata"] or "assistant_id" not in thread["metadata"]:
-        extra = {"graph_id": assistant["graph_id"], "assistant_id": str(assistant["assistant_id"])}
-        await run_in_threadpool(state.threads.patch, owner, thread_id, extra)
+    return run, runtime  # the enqueue marked the thread busy
 
 
 def _location(run: QueuedRun) -> str:

@@ -5,7 +5,7 @@ in ``routes/state.py``."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Header, Response
 from langgraph.types import StateUpdate
@@ -16,9 +16,10 @@ from shipyard.server.auth import Owner
 from shipyard.server.checkpoints import copy_checkpoints, interrupts_by_task, thread_config
 from shipyard.server.encoding import JSONResponse
 from shipyard.server.errors import unprocessable
+from shipyard.server.queue import Pool
 from shipyard.server.routes.assistants import pagination
 from shipyard.server.state import ServerState, server_state
-from shipyard.server.threads import ThreadStatus
+from shipyard.server.threads import ThreadStatus, create_thread
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 State = Annotated[ServerState, Depends(server_state)]
@@ -89,9 +90,8 @@ async def create(body: ThreadCreate, state: State, owner: Owner) -> dict[str, An
     if graph_id is not None and (body.graph_id is not None or body.supersteps):
         await run_in_threadpool(state.assistants.check_graph, str(graph_id))
     thread_id = str(body.thread_id) if body.thread_id else None
-    thread = await run_in_threadpool(
-        lambda: state.threads.create(owner, thread_id, metadata, if_exists=body.if_exists)
-    )
+    pool = cast(Pool, state.saver.conn)
+    thread = await create_thread(pool, owner, thread_id, metadata, if_exists=body.if_exists)
     if body.supersteps:
         await _prepopulate(state, thread["thread_id"], graph_id, body.supersteps)
         thread = await run_in_threadpool(state.threads.get, owner, thread["thread_id"])
