@@ -54,8 +54,7 @@ async def test_postgres_restart_gives_503_then_recovers_and_loses_no_run(
     client = make_client(server.url)
     threads = [await client.threads.create() for _ in range(6)]
     runs = [
-        await client.runs.create(t["thread_id"], "probe_chain", input={"count": 0})
-        for t in threads
+        await client.runs.create(t["thread_id"], "probe_chain", input={"count": 0}) for t in threads
     ]
 
     stop_embedded(own_postgres)
