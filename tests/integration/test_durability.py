@@ -4,6 +4,7 @@ test's own Postgres database."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -65,17 +66,16 @@ def _spawn(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
 def _wait_for(what: str, found: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 90
     while not found():
-        if proc.poll() is not None:
-            pytest.fail(
-                f"process ended before {what}:\n{proc.stdout.read() if proc.stdout else ''}"
-            )
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+        if proc.poll() is not None or time.monotonic() > deadline:
+            output = proc.stdout.read() if proc.stdout and proc.poll() is not None else ""
+            _kill(proc)
+            pytest.fail(f"process ended or timed out before {what}:\n{output}")
         time.sleep(0.05)
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     if proc.stdout:
         proc.stdout.close()

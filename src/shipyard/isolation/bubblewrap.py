@@ -10,7 +10,9 @@ belong to whoever runs Shipyard.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from pathlib import Path
 
 SANDBOX_UID = 65534
@@ -115,9 +117,30 @@ def command(
     for path in _outside_git_dirs(workspace.resolve()):
         # A worktree's git dirs may sit under /tmp, which the private /tmp would hide.
         argv += ["--ro-bind", str(path), str(path)]
+    for path in hidden_tool_dirs(workspace.resolve()):
+        argv += ["--ro-bind-try", str(path), str(path)]
     for path in protected_paths(workspace):
         argv += ["--ro-bind", str(path), str(path)]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     argv += ["--chdir", str(cwd)]
     return argv
+
+
+_PRIVATE_MOUNTS = (Path("/tmp"), Path("/dev/shm"))
+
+
+def hidden_tool_dirs(workspace: Path) -> list[Path]:
+    """Directories the private ``/tmp`` and ``/dev/shm`` would hide although commands need
+    them: this Python's installation (a virtualenv created under /tmp, as in a CI checkout)
+    and the directories on PATH. They are mounted back read-only."""
+    candidates = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent}
+    candidates |= {Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p}
+    hidden: list[Path] = []
+    for path in sorted(candidates):
+        real = path.resolve()
+        if not real.is_absolute() or real.is_relative_to(workspace):
+            continue
+        if any(real.is_relative_to(m) for m in _PRIVATE_MOUNTS) and real.is_dir():
+            hidden.append(real)
+    return hidden
