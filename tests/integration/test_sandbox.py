@@ -313,6 +313,24 @@ def test_real_tools_work_in_a_worktree_under_bubblewrap(worktree: Path) -> None:
     assert (worktree / "made.txt").stat().st_uid == os.getuid()
 
 
+def test_programs_under_the_hosts_tmp_stay_visible_under_bubblewrap(
+    worktree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkout (and its virtualenv) under /tmp, as in CI: the sandbox's private /tmp must
+    # not hide the tools on PATH. tmp_path is under /tmp here.
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "hello").write_text("#!/bin/sh\necho hello from $0\n")
+    (tools / "hello").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    launcher = make_launcher(min_level="bubblewrap")
+    result = launcher.run([str(tools / "hello")], workspace=worktree)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == f"hello from {tools / 'hello'}"
+    scratch = launcher.run(["sh", "-c", f"echo x > {tools}/planted"], workspace=worktree)
+    assert scratch.exit_code != 0 and not (tools / "planted").exists()
+
+
 @pytest.mark.parametrize(
     ("argv", "cwd", "message"),
     [
