@@ -31,6 +31,7 @@ from shipyard.errors import SandboxError
 from shipyard.isolation import bubblewrap, seccomp
 from shipyard.isolation.cgroup import CgroupPool, PidsCgroup
 from shipyard.isolation.environment import build_env
+from shipyard.isolation.gate import Gate
 from shipyard.isolation.landlock import Ruleset
 from shipyard.isolation.layers import Layers, choose
 from shipyard.isolation.limit import infer_limit
@@ -90,16 +91,35 @@ def level_at_least(a: IsolationLevel, b: IsolationLevel) -> bool:
 
 @dataclass
 class _Plan:
-    """How one command is started: full argv, environment, fds to pass, child steps."""
+    """How one command is started: full argv, environment, fds to pass, and either child
+    steps (run between fork and exec) or a gate (bubblewrap: confined from outside)."""
 
     argv: list[str]
     env: dict[str, str]
     pass_fds: tuple[int, ...] = ()
     steps: list[Callable[[], None]] | None = None
+    gate: Gate | None = None
 
-    def preexec(self) -> None:
-        for step in self.steps or ():
-            step()
+    def preexec(self) -> Callable[[], None] | None:
+        """The ``preexec_fn``, or ``None`` (none needed: CPython can then ``vfork``)."""
+        steps = self.steps
+        if not steps:
+            return None
+
+        def run_steps() -> None:
+            for step in steps:
+                step()
+
+        return run_steps
+
+    def spawned(self) -> None:
+        """Close the parent's copies of the fds passed to the child."""
+        gate_fds = self.gate.child_fds if self.gate is not None else ()
+        for fd in self.pass_fds:
+            if fd not in gate_fds:
+                os.close(fd)
+        if self.gate is not None:
+            self.gate.spawned()
 
 
 class SandboxLauncher:
@@ -158,14 +178,21 @@ class SandboxLauncher:
         lim = limits or self._limits
         argv = checked_argv(argv, shell)
         workdir = checked_cwd(workspace, cwd)
+        pairs = rlimit_pairs(
+            cpu_s=lim.cpu_s,
+            memory_bytes=lim.memory_bytes,
+            file_size_bytes=lim.file_size_bytes,
+            processes=lim.processes,
+        )
         with contextlib.ExitStack() as stack:
             group = self._cgroup(lim, stack)
-            plan = self._plan(argv, workspace.resolve(), workdir, env, lim, stack)
-            if group is not None:
+            plan = self._plan(argv, workspace.resolve(), workdir, env, lim, pairs, stack)
+            if group is not None and plan.gate is None:
                 plan.steps = [group.join, *(plan.steps or [])]
-            proc = start(plan.argv, workdir, plan.env, plan.preexec, plan.pass_fds, argv[0])
-            for fd in plan.pass_fds:
-                os.close(fd)
+            proc = start(plan.argv, workdir, plan.env, plan.preexec(), plan.pass_fds, argv[0])
+            plan.spawned()
+            if plan.gate is not None:
+                plan.gate.open(proc, rlimits=pairs, cgroup=group, timeout_s=lim.timeout_s)
             kill_all = group.kill_all if group is not None else None
             outcome = collect(
                 proc, timeout_s=lim.timeout_s, output_bytes=lim.output_bytes, cleanup=kill_all
@@ -192,17 +219,12 @@ class SandboxLauncher:
         workdir: Path,
         extra_env: Mapping[str, str] | None,
         lim: Limits,
+        pairs: list[tuple[int, tuple[int, int]]],
         stack: contextlib.ExitStack,
     ) -> _Plan:
-        pairs = rlimit_pairs(
-            cpu_s=lim.cpu_s,
-            memory_bytes=lim.memory_bytes,
-            file_size_bytes=lim.file_size_bytes,
-            processes=lim.processes,
-        )
-        steps: list[Callable[[], None]] = [lambda: apply_rlimits(pairs)]
         if self._layers.bwrap:
-            return self._bwrap_plan(argv, root, workdir, extra_env, lim, steps)
+            return self._bwrap_plan(argv, root, workdir, extra_env, lim, stack)
+        steps: list[Callable[[], None]] = [lambda: apply_rlimits(pairs)]
         priv = stack.enter_context(
             tempfile.TemporaryDirectory(prefix="shipyard-cmd-", dir=self._tmp_root)
         )
@@ -230,9 +252,13 @@ class SandboxLauncher:
         workdir: Path,
         extra_env: Mapping[str, str] | None,
         lim: Limits,
-        steps: list[Callable[[], None]],
+        stack: contextlib.ExitStack,
     ) -> _Plan:
+        """bwrap without a ``preexec_fn``: rlimits and the pids cgroup are applied from
+        here to bwrap's sandbox process while it waits at its gate (see ``gate``)."""
         assert self._layers.bwrap is not None
+        gate = Gate()
+        stack.callback(gate.close)
         fds: tuple[int, ...] = ()
         if self._seccomp is not None:
             read_end, write_end = os.pipe()
@@ -246,9 +272,10 @@ class SandboxLauncher:
             tmp_size=lim.file_size_bytes,
             network=self._netns is None and "network-namespace" in self._layers.report.missing,
             seccomp_fd=fds[0] if fds else None,
+            gate_fds=gate.child_fds,
         )
         env = build_env(os.environ, home=bubblewrap.SANDBOX_HOME, tmpdir="/tmp", extra=extra_env)
-        return _Plan([*prefix, "--", *argv], env, fds, steps)
+        return _Plan([*prefix, "--", *argv], env, (*fds, *gate.child_fds), gate=gate)
 
 
 _POOLS: dict[Path, CgroupPool] = {}

@@ -10,6 +10,7 @@ belong to whoever runs Shipyard.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -98,8 +99,10 @@ def command(
     tmp_size: int,
     network: bool = False,
     seccomp_fd: int | None = None,
+    gate_fds: tuple[int, int] | None = None,
 ) -> list[str]:
-    """The ``bwrap`` argv prefix; append ``--`` and the command."""
+    """The ``bwrap`` argv prefix; append ``--`` and the command. ``gate_fds`` are the
+    ``--info-fd`` and ``--block-fd`` of a ``gate.Gate``."""
     ws = str(workspace.resolve())
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
     if network:
@@ -123,6 +126,8 @@ def command(
         argv += ["--ro-bind", str(path), str(path)]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
+    if gate_fds is not None:
+        argv += ["--info-fd", str(gate_fds[0]), "--block-fd", str(gate_fds[1])]
     argv += ["--chdir", str(cwd)]
     return argv
 
@@ -134,13 +139,21 @@ def hidden_tool_dirs(workspace: Path) -> list[Path]:
     """Directories the private ``/tmp`` and ``/dev/shm`` would hide although commands need
     them: this Python's installation (a virtualenv created under /tmp, as in a CI checkout)
     and the directories on PATH. They are mounted back read-only."""
-    candidates = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent}
-    candidates |= {Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p}
+    candidates = {sys.prefix, sys.base_prefix, str(_resolved(sys.executable).parent)}
+    candidates |= {p for p in os.environ.get("PATH", "").split(os.pathsep) if p}
     hidden: list[Path] = []
     for path in sorted(candidates):
-        real = path.resolve()
+        real = _resolved(path)
         if not real.is_absolute() or real.is_relative_to(workspace):
             continue
         if any(real.is_relative_to(m) for m in _PRIVATE_MOUNTS) and real.is_dir():
             hidden.append(real)
     return hidden
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(path: str) -> Path:
+    """``Path(path).resolve()``, cached per process: resolving every PATH entry for every
+    command cost about a millisecond, and the symlinks along them do not change under a
+    running Shipyard (whether the result is a directory is still checked each time)."""
+    return Path(path).resolve()

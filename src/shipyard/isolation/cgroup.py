@@ -61,15 +61,26 @@ class PidsCgroup:
         self._max_before = 0
 
     def prepare(self, max_pids: int) -> None:
-        """Set the limit for the next command and remember the event count so far."""
-        (self.path / "pids.max").write_text(str(max_pids))
+        """Set the limit for the next command and remember the event count so far.
+
+        Tasks of earlier commands that exited but are not reaped yet still count against
+        ``pids.max`` — bubblewrap's pid-namespace init outlives bwrap and is reaped by the
+        host's init whenever that gets to it — so the limit is raised by that many and the
+        command can still start ``max_pids`` processes."""
+        stale = _read(self.path / "pids.current").strip()
+        (self.path / "pids.max").write_text(str(max_pids + int(stale or 0)))
         self._max_before = self._max_events()
 
     def join(self) -> None:
         """Move the calling process (the child, before exec) into this cgroup."""
+        self.add(0)
+
+    def add(self, pid: int) -> None:
+        """Move process ``pid`` (0: the caller) into this cgroup; its later children are
+        born inside. Raises ``OSError`` (``ESRCH`` if it is gone)."""
         fd = os.open(self._procs, os.O_WRONLY)
         try:
-            os.write(fd, b"0")
+            os.write(fd, str(pid).encode())
         finally:
             os.close(fd)
 
@@ -100,10 +111,6 @@ class PidsCgroup:
             pause = min(pause * 2, 0.02)
         return False
 
-    def idle(self) -> bool:
-        """No task is charged any more (exited tasks count until their parent reaps them)."""
-        return _read(self.path / "pids.current").strip() == "0"
-
     def remove(self) -> None:
         with contextlib.suppress(OSError):
             self.path.rmdir()
@@ -116,7 +123,6 @@ class CgroupPool:
     def __init__(self, root: Path) -> None:
         self._root = root
         self._free: list[PidsCgroup] = []
-        self._draining: list[PidsCgroup] = []
         self._lock = threading.Lock()
         self._count = 0
         _sweep(root)
@@ -126,10 +132,6 @@ class CgroupPool:
     def lease(self, max_pids: int) -> Iterator[PidsCgroup]:
         """A cgroup limited to ``max_pids`` and emptied (every member killed) on exit."""
         with self._lock:
-            # A group whose last zombies are not reaped yet would start with fewer pids.
-            ready = [g for g in self._draining if g.idle()]
-            self._draining = [g for g in self._draining if g not in ready]
-            self._free += ready
             if self._free:
                 group = self._free.pop()
             else:
@@ -139,16 +141,15 @@ class CgroupPool:
         try:
             yield group
         finally:
-            if group.kill_all():
+            if group.kill_all():  # only exited, unreaped tasks may remain (see prepare)
                 with self._lock:
-                    (self._free if group.idle() else self._draining).append(group)
+                    self._free.append(group)
 
     def close(self) -> None:
         with self._lock:
-            for group in self._free + self._draining:
+            for group in self._free:
                 group.remove()
             self._free.clear()
-            self._draining.clear()
 
 
 def _sweep(root: Path) -> None:

@@ -86,6 +86,15 @@ def apply_rlimits(pairs: Sequence[tuple[int, tuple[int, int]]]) -> None:
         resource.setrlimit(which, (min(want_soft, hard), hard))
 
 
+def limit_process(pid: int, pairs: Sequence[tuple[int, tuple[int, int]]]) -> None:
+    """Lower (never raise) each limit of the running process ``pid`` from outside, as
+    ``apply_rlimits`` does in the child; children it creates afterwards inherit them."""
+    for which, (want_soft, want_hard) in pairs:
+        cur_hard = resource.prlimit(pid, which)[1]
+        hard = want_hard if cur_hard == resource.RLIM_INFINITY else min(want_hard, cur_hard)
+        resource.prlimit(pid, which, (min(want_soft, hard), hard))
+
+
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)

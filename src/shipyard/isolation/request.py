@@ -44,7 +44,7 @@ def start(
     argv: list[str],
     workdir: Path,
     env: Mapping[str, str],
-    preexec: Callable[[], None],
+    preexec: Callable[[], None] | None,
     pass_fds: Sequence[int],
     program: str,
 ) -> subprocess.Popen[bytes]:
