@@ -37,3 +37,32 @@ def finish(summary: str = "done") -> dict[str, Any]:
 
 PASSING_TEST = "def test_ok():\n    assert True\n"
 """A repository test that passes whatever the change."""
+
+
+def schema_diff(db_url: str, tables: set[str]) -> tuple[list[Any], set[str]]:
+    """Alembic's differences between the migrated database and the declared metadata,
+    restricted to ``tables`` (other modules declare theirs on the same ``Base``), and the
+    names of the tables the database has."""
+    from alembic.autogenerate import compare_metadata  # noqa: PLC0415
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+
+    from shipyard.store import make_engine  # noqa: PLC0415
+    from shipyard.store.tables import Base  # noqa: PLC0415
+
+    def include(name: str | None, type_: str, parent: dict[str, str | None]) -> bool:
+        if type_ == "schema":
+            return True
+        return (name if type_ == "table" else parent.get("table_name")) in tables
+
+    def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+        return table in tables
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            opts = {"include_name": include, "include_object": include_object}
+            context = MigrationContext.configure(conn, opts=opts)
+            return compare_metadata(context, Base.metadata), set(conn.dialect.get_table_names(conn))
+    finally:
+        engine.dispose()

@@ -6,19 +6,17 @@ import subprocess
 import sys
 
 import psycopg
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
-from shipyard.store import current_revision, head_revision, make_engine, migrate
+from shipyard.store import current_revision, head_revision, migrate
 from shipyard.store.database import psycopg_conninfo, with_database
 from shipyard.store.tables import (
     ApprovalRow,
-    Base,
     CheckCacheRow,
     JournalRow,
     RunEventRow,
     RunRow,
 )
+from tests.support import schema_diff
 
 _MIGRATE = "import sys; from shipyard.store import migrate; migrate(sys.argv[1])"
 
@@ -57,23 +55,5 @@ def test_migrated_schema_matches_the_store_table_declarations(db_url: str) -> No
     # Other modules (the server's) declare their tables on the same Base; compare ours here.
     ours = {t.__tablename__ for t in (RunRow, ApprovalRow, JournalRow, RunEventRow, CheckCacheRow)}
 
-    def include(name: str | None, type_: str, parent: dict[str, str | None]) -> bool:
-        if type_ == "schema":
-            return True
-        table = name if type_ == "table" else parent.get("table_name")
-        return table in ours
-
-    def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:
-        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
-        return table in ours
-
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            context = MigrationContext.configure(
-                conn, opts={"include_name": include, "include_object": include_object}
-            )
-            diff = compare_metadata(context, Base.metadata)
-    finally:
-        engine.dispose()
+    diff, _ = schema_diff(db_url, ours)
     assert diff == []
