@@ -20,11 +20,12 @@ from rich.console import Console
 from shipyard.console import Display, print_request, print_stop, runs_table
 from shipyard.contracts import Decision, Plan, RunInput
 from shipyard.demo import demo_command
-from shipyard.errors import PlanFileError, ShipyardError
+from shipyard.errors import PlanFileError, ShipyardError, UserInputError
 from shipyard.inspect import show_run
 from shipyard.runner import Runner, Stop
 from shipyard.server.commands import add_server_commands
 from shipyard.settings import Settings
+from shipyard.store import mask_password, resolve_database_url, stop_embedded
 
 Command = Callable[[argparse.Namespace, Runner, Console], Awaitable[int]]
 
@@ -46,9 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _with_runner(fn: Command, args: argparse.Namespace, console: Console) -> int:
-    if fn is demo_command:  # the demo opens its own runner, on the scripted model
-        return await demo_command(args, None, console)
-    if getattr(fn, "opens_own_resources", False):  # serve, worker, keys: no Runner
+    # demo (its own runner, on the scripted model), db, serve, worker, keys: no Runner here
+    if fn in (demo_command, cmd_db) or getattr(fn, "opens_own_resources", False):
         standalone: Callable[..., Awaitable[int]] = fn
         return await standalone(args, None, console)
     async with Runner.open(Settings.from_env()) as runner:
@@ -92,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
     fork.add_argument("run")
     fork.add_argument("--checkpoint", required=True)
     fork.set_defaults(command_fn=cmd_fork)
+    db = sub.add_parser("db", help="the embedded Postgres under SHIPYARD_HOME")
+    db.add_argument("action", choices=["url", "stop"], help="url: start if needed and print")
+    db.set_defaults(command_fn=cmd_db)
     demo = sub.add_parser("demo", help="the offline demo on a bundled example repository")
     demo.add_argument("--dir", type=Path, help="where to copy the example (default: a temp dir)")
     demo.set_defaults(command_fn=demo_command)
@@ -181,6 +184,22 @@ async def cmd_resume(args: argparse.Namespace, runner: Runner, console: Console)
 async def cmd_fork(args: argparse.Namespace, runner: Runner, console: Console) -> int:
     stop = await runner.fork(args.run, args.checkpoint, on_event=Display(console))
     return await follow(runner, stop, console)
+
+
+async def cmd_db(args: argparse.Namespace, _runner: object, console: Console) -> int:
+    """``db url`` prints the database URL (starting the embedded server if it is the one in
+    use); ``db stop`` stops the embedded server (later commands start it again)."""
+    settings = Settings.from_env()
+    if args.action == "url":
+        console.print(mask_password(resolve_database_url(settings)), soft_wrap=True)
+        return 0
+    if settings.database_url:
+        raise UserInputError("DATABASE_URL is set: that server is not Shipyard's to stop")
+    stopped = stop_embedded(settings.pgdata)
+    console.print(
+        f"embedded Postgres in {settings.pgdata}: {'stopped' if stopped else 'not running'}"
+    )
+    return 0
 
 
 def load_plan_file(path: Path) -> Plan:
