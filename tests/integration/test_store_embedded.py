@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -143,6 +144,30 @@ def test_stale_pidfile_naming_a_reused_pid_is_ignored(base: Path) -> None:
             assert impostor.poll() is None  # the unrelated process was left alone
         finally:
             impostor.kill()
+
+
+def test_socket_lock_left_by_a_dead_postmaster_is_cleared(base: Path) -> None:
+    pgdata = base / "pgdata"
+    ensure_embedded(pgdata)
+    pidfile = (pgdata / "postmaster.pid").read_text().splitlines()
+    stop_embedded(pgdata)
+    # A crashed postmaster whose pid still exists (an unreaped zombie, or a reused pid)
+    # leaves postmaster.pid and the socket lock naming it; Postgres alone refuses to start.
+    # The stand-in runs as the server's own user, so Postgres sees a live owner of the lock.
+    owner = pwd.getpwuid((pgdata / "PG_VERSION").stat().st_uid).pw_name
+    as_owner = {"user": owner} if os.geteuid() == 0 else {}
+    with subprocess.Popen(["sleep", "60"], **as_owner) as stand_in:  # type: ignore[call-overload]
+        try:
+            (pgdata / "postmaster.pid").write_text(
+                "\n".join([str(stand_in.pid), *pidfile[1:]]) + "\n"
+            )
+            lock = Path(pidfile[4]) / f".s.PGSQL.{pidfile[3]}.lock"
+            lock.write_text(f"{stand_in.pid}\n{pgdata}\n")
+            url = ensure_embedded(pgdata)
+            assert _server_pid(url) != stand_in.pid
+            assert lock.read_text().split()[0] == str(_server_pid(url))
+        finally:
+            stand_in.kill()
 
 
 @pytest.mark.parametrize("junk", ["file", "foreign-dir"])

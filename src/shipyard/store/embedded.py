@@ -211,8 +211,26 @@ def _first_line_pid(pgdata: Path) -> int | None:
 
 
 def _remove_stale_pidfile(pgdata: Path) -> None:
-    if _live_postmaster_pid(pgdata) is None:
-        (pgdata / "postmaster.pid").unlink(missing_ok=True)
+    """After a crash: drop ``postmaster.pid`` and the socket lock files naming the dead
+    postmaster. Postgres itself would refuse the lock while the dead pid still exists as an
+    unreaped zombie (seen on machines whose init reaps late)."""
+    if _live_postmaster_pid(pgdata) is not None:
+        return
+    postmaster = _read_postmaster(pgdata)
+    dead = postmaster.pid if postmaster else _first_line_pid(pgdata)
+    socket_dirs = {pgdata} | ({Path(postmaster.socket_dir)} if postmaster else set())
+    for lock in (lock for d in socket_dirs for lock in d.glob(".s.PGSQL.*.lock")):
+        if dead is not None and _first_line_of(lock) == str(dead):
+            lock.unlink(missing_ok=True)
+            lock.with_suffix("").unlink(missing_ok=True)  # the socket itself
+    (pgdata / "postmaster.pid").unlink(missing_ok=True)
+
+
+def _first_line_of(path: Path) -> str:
+    try:
+        return path.read_text().split("\n", 1)[0].strip()
+    except OSError:
+        return ""
 
 
 def _create_database(postmaster: _Postmaster, name: str) -> None:
