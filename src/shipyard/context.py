@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import ConfigDict, PlainValidator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Engine
 
 from shipyard.llm import ModelGateway
@@ -19,6 +21,16 @@ from shipyard.sandbox import Launcher, make_launcher
 from shipyard.settings import Role, Settings
 from shipyard.store import ArtifactStore, Journal, PgCheckCache, RunStore
 from shipyard.tools.checks import CheckCache
+
+T = TypeVar("T")
+
+
+def _as_given(value: Any) -> Any:
+    return value
+
+
+Live = Annotated[T, PlainValidator(_as_given), SkipJsonSchema()]
+"""A live dependency: taken as given (no validation) and absent from the JSON schema."""
 
 
 class Clock(Protocol):
@@ -29,16 +41,22 @@ class Clock(Protocol):
 
 @dataclass(kw_only=True)
 class Context:
-    """Everything a node needs that is not state."""
+    """Everything a node needs that is not state.
 
-    settings: Settings
-    models: ModelGateway
-    launcher: Launcher
-    journal: Journal
-    runs: RunStore
-    artifacts: ArtifactStore
-    check_cache: CheckCache
-    clock: Clock = field(default=time.monotonic)
+    Live objects, not client-settable options: they are hidden from the JSON schema that
+    servers (``langgraph dev``, Studio) derive from a graph's context.
+    """
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(arbitrary_types_allowed=True)
+
+    settings: Live[Settings]
+    models: Live[ModelGateway]
+    launcher: Live[Launcher]
+    journal: Live[Journal]
+    runs: Live[RunStore]
+    artifacts: Live[ArtifactStore]
+    check_cache: Live[CheckCache]
+    clock: Live[Clock] = field(default=time.monotonic)
     review: bool = False
     """Ask the reviewer model for findings after checks pass."""
 

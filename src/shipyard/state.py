@@ -9,7 +9,9 @@ reports) live in the artifact store; state holds references.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
+
+from typing_extensions import TypedDict  # pydantic (Studio, langgraph dev) needs it on 3.11
 
 from shipyard.contracts import (
     ApprovalRecord,

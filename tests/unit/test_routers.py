@@ -127,3 +127,13 @@ def test_drawn_graph_shows_every_conditional_edge() -> None:
         assert f"{source} --> {target};" in drawn
     assert "finalize --> __end__;" in drawn
     assert drawn.count("-.->") == len(conditional)
+
+
+def test_graph_schemas_render_for_studio_and_langgraph_dev() -> None:
+    # Studio form-fills a run's input from these; live dependencies stay out of them.
+    input_schema = graph.graph.get_input_jsonschema()
+    assert {"goal", "repo", "base_ref", "plan"} <= set(input_schema["properties"])
+    context_schema = graph.graph.get_context_jsonschema()
+    assert set(context_schema["properties"]) == {"review"}
+    assert not context_schema.get("required")
+    assert "status" in graph.graph.get_output_jsonschema()["properties"]
