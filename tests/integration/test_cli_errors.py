@@ -39,6 +39,18 @@ def _script(monkeypatch: pytest.MonkeyPatch, write_script: WriteScript) -> None:
     monkeypatch.setenv("SHIPYARD_MODEL_SCRIPT", str(write_script(script)))
 
 
+@pytest.fixture
+def scripted_repo(
+    env: Settings,
+    make_repo: MakeRepo,
+    write_script: WriteScript,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    """A committed repository with a passing test, and a one-step script in the env."""
+    _script(monkeypatch, write_script)
+    return make_repo({"tests/test_ok.py": PASSING_TEST})
+
+
 def test_missing_repo_path(
     env: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -85,14 +97,9 @@ def test_unknown_run_id(env: Settings, capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_approving_a_run_that_is_not_waiting(
-    env: Settings,
-    capsys: pytest.CaptureFixture[str],
-    make_repo: MakeRepo,
-    write_script: WriteScript,
-    monkeypatch: pytest.MonkeyPatch,
+    scripted_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo = make_repo({"tests/test_ok.py": PASSING_TEST})
-    _script(monkeypatch, write_script)
+    repo = scripted_repo
     code, out = _run(capsys, "run", "--repo", str(repo), "--approve", "auto", "g")
     assert code == 0
     run_id = out.split("run ", 1)[1].split()[0]
@@ -101,14 +108,9 @@ def test_approving_a_run_that_is_not_waiting(
 
 
 def test_stale_approval_hash_is_refused_and_run_still_waits(
-    env: Settings,
-    capsys: pytest.CaptureFixture[str],
-    make_repo: MakeRepo,
-    write_script: WriteScript,
-    monkeypatch: pytest.MonkeyPatch,
+    scripted_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo = make_repo({"tests/test_ok.py": PASSING_TEST})
-    _script(monkeypatch, write_script)
+    repo = scripted_repo
     code, out = _run(capsys, "run", "--repo", str(repo), "g")
     run_id = out.split("shipyard approve ", 1)[1].split()[0]
     code, out = _run(capsys, "approve", run_id, "--hash", "sha256:what-i-saw-yesterday")

@@ -18,6 +18,13 @@ from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish, git, plan_reply
 
 
+def _planner_only(settings: Settings, write_script: WriteScript) -> Settings:
+    """Settings whose scripted model only plans (one step): for runs that stop at the plan."""
+    return dataclasses.replace(
+        settings, model_script=write_script({"planner": [plan_reply(("s1", "x"))]})
+    )
+
+
 async def test_demo_run_fails_once_refines_and_completes_through_both_gates(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -91,10 +98,7 @@ async def test_reject_plan_ends_run_rejected_with_report(
     settings: Settings, make_repo: MakeRepo, write_script: WriteScript
 ) -> None:
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
-    scripted = dataclasses.replace(
-        settings, model_script=write_script({"planner": [plan_reply(("s1", "x"))]})
-    )
-    async with Runner.open(scripted) as runner:
+    async with Runner.open(_planner_only(settings, write_script)) as runner:
         stop = await runner.start(RunInput(goal="g", repo=str(repo)))
         stop = await runner.decide(stop.run_id, "reject", by="t", comment="no")
         assert stop.status == "rejected"
@@ -109,10 +113,7 @@ async def test_stale_approval_is_refused_and_recorded(
     settings: Settings, make_repo: MakeRepo, write_script: WriteScript
 ) -> None:
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
-    scripted = dataclasses.replace(
-        settings, model_script=write_script({"planner": [plan_reply(("s1", "x"))]})
-    )
-    async with Runner.open(scripted) as runner:
+    async with Runner.open(_planner_only(settings, write_script)) as runner:
         stop = await runner.start(RunInput(goal="g", repo=str(repo)))
         stale = ApprovalDecision(decision="approve", by="t", content_hash="sha256:old")
         with pytest.raises(StaleApprovalError, match="sha256:old"):
