@@ -16,27 +16,42 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from shipyard.server.encoding import dumps
 from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNEL
+from shipyard.server.run_records import (
+    ACTIVE,
+    TERMINAL,
+    CancelAction,
+    Conn,
+    MultitaskStrategy,
+    NewRun,
+    Pool,
+    QueuedRun,
+    RunStatus,
+    ThreadBusyError,
+    ThreadOutcome,
+)
 
-RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
-MultitaskStrategy = Literal["reject", "rollback", "interrupt", "enqueue"]
-CancelAction = Literal["interrupt", "rollback"]
-ACTIVE: tuple[RunStatus, ...] = ("pending", "running")
-TERMINAL: tuple[RunStatus, ...] = ("success", "error", "timeout", "interrupted")
-
-Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
-Conn = psycopg.AsyncConnection[DictRow]
+__all__ = [
+    "ACTIVE",
+    "TERMINAL",
+    "CancelAction",
+    "Conn",
+    "MultitaskStrategy",
+    "NewRun",
+    "Pool",
+    "QueuedRun",
+    "RunQueue",
+    "RunStatus",
+    "ThreadBusyError",
+    "ThreadOutcome",
+]
 
 _COLUMN_NAMES = (
     "run_id", "thread_id", "owner", "assistant_id", "status", "kwargs", "metadata",
@@ -100,65 +115,6 @@ SELECT (SELECT count(*) FROM ended) AS ended,
 """
 """Ends a run held by ``worker`` and records its thread's status and latest state — one
 statement, so whoever sees the run ended sees the thread."""
-
-
-@dataclass(frozen=True)
-class ThreadOutcome:
-    """What a run's end leaves its thread at: ``values``/``interrupts`` (JSON-able) replace
-    the cached latest state unless ``None``; ``error`` replaces the thread's error."""
-
-    status: str
-    values: Any = None
-    interrupts: Any = None
-    error: Any = None
-
-
-class ThreadBusyError(Exception):
-    """``multitask_strategy="reject"`` and the thread already has a pending or running run."""
-
-
-@dataclass(frozen=True)
-class QueuedRun:
-    """A row of ``api_runs``."""
-
-    run_id: str
-    thread_id: str
-    owner: str
-    assistant_id: str
-    status: RunStatus
-    kwargs: dict[str, Any]
-    metadata: dict[str, Any]
-    multitask_strategy: MultitaskStrategy
-    lease_owner: str | None
-    lease_expires_at: datetime | None
-    attempts: int
-    cancel_action: CancelAction | None
-    start_checkpoint_id: str | None
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: DictRow) -> QueuedRun:
-        """Build from a row with every column of ``api_runs``."""
-        fields = dict(row)
-        if fields["status"] not in get_args(RunStatus):
-            raise ValueError(f"run {fields['run_id']} has unknown status {fields['status']!r}")
-        return cls(**fields)
-
-
-@dataclass(frozen=True)
-class NewRun:
-    """What a route asks the queue to enqueue."""
-
-    thread_id: str
-    owner: str
-    assistant_id: str
-    kwargs: dict[str, Any]
-    metadata: dict[str, Any]
-    multitask_strategy: MultitaskStrategy = "enqueue"
-    after_seconds: float = 0.0
-    run_id: str | None = None
 
 
 class RunQueue:

@@ -1,0 +1,80 @@
+"""The records of the run queue: a queued run, a run to enqueue, what a run's end leaves
+its thread at, and the statuses and strategies they use (see ``queue.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+import psycopg
+from psycopg.rows import DictRow
+from psycopg_pool import AsyncConnectionPool
+
+RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
+MultitaskStrategy = Literal["reject", "rollback", "interrupt", "enqueue"]
+CancelAction = Literal["interrupt", "rollback"]
+ACTIVE: tuple[RunStatus, ...] = ("pending", "running")
+TERMINAL: tuple[RunStatus, ...] = ("success", "error", "timeout", "interrupted")
+
+Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
+Conn = psycopg.AsyncConnection[DictRow]
+
+
+@dataclass(frozen=True)
+class ThreadOutcome:
+    """What a run's end leaves its thread at: ``values``/``interrupts`` (JSON-able) replace
+    the cached latest state unless ``None``; ``error`` replaces the thread's error."""
+
+    status: str
+    values: Any = None
+    interrupts: Any = None
+    error: Any = None
+
+
+class ThreadBusyError(Exception):
+    """``multitask_strategy="reject"`` and the thread already has a pending or running run."""
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """A row of ``api_runs``."""
+
+    run_id: str
+    thread_id: str
+    owner: str
+    assistant_id: str
+    status: RunStatus
+    kwargs: dict[str, Any]
+    metadata: dict[str, Any]
+    multitask_strategy: MultitaskStrategy
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    attempts: int
+    cancel_action: CancelAction | None
+    start_checkpoint_id: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: DictRow) -> QueuedRun:
+        """Build from a row with every column of ``api_runs``."""
+        fields = dict(row)
+        if fields["status"] not in get_args(RunStatus):
+            raise ValueError(f"run {fields['run_id']} has unknown status {fields['status']!r}")
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What a route asks the queue to enqueue."""
+
+    thread_id: str
+    owner: str
+    assistant_id: str
+    kwargs: dict[str, Any]
+    metadata: dict[str, Any]
+    multitask_strategy: MultitaskStrategy = "enqueue"
+    after_seconds: float = 0.0
+    run_id: str | None = None
