@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, IsolationReport
 from shipyard.errors import SandboxError
 from shipyard.isolation import bubblewrap, seccomp
-from shipyard.isolation.cgroup import CgroupPool, PidsCgroup
+from shipyard.isolation.cgroup import JOIN_FAILED, JOIN_FAILED_MARK, CgroupPool, PidsCgroup
 from shipyard.isolation.environment import build_env
 from shipyard.isolation.gate import Gate
 from shipyard.isolation.landlock import Ruleset
@@ -99,6 +99,8 @@ class _Plan:
     pass_fds: tuple[int, ...] = ()
     steps: list[Callable[[], None]] | None = None
     gate: Gate | None = None
+    joins_cgroup: bool = False
+    """``argv`` moves itself into the pids cgroup first (``PidsCgroup.join_then_exec``)."""
 
     def preexec(self) -> Callable[[], None] | None:
         """The ``preexec_fn``, or ``None`` (none needed: CPython can then ``vfork``)."""
@@ -189,15 +191,20 @@ class SandboxLauncher:
             plan = self._plan(argv, workspace.resolve(), workdir, env, lim, pairs, stack)
             if group is not None and plan.gate is None:
                 plan.steps = [group.join, *(plan.steps or [])]
+            elif group is not None and self._pool is not None and self._pool.fast_self_join:
+                plan.argv, plan.joins_cgroup = group.join_then_exec(plan.argv), True
             proc = start(plan.argv, workdir, plan.env, plan.preexec(), plan.pass_fds, argv[0])
             plan.spawned()
             if plan.gate is not None:
-                plan.gate.open(proc, rlimits=pairs, cgroup=group, timeout_s=lim.timeout_s)
+                moved_by_gate = None if plan.joins_cgroup else group
+                plan.gate.open(proc, rlimits=pairs, cgroup=moved_by_gate, timeout_s=lim.timeout_s)
             kill_all = group.kill_all if group is not None else None
             outcome = collect(
                 proc, timeout_s=lim.timeout_s, output_bytes=lim.output_bytes, cleanup=kill_all
             )
             hit = group.limit_hit() if group is not None else False
+        if plan.joins_cgroup and _join_failed(outcome):
+            raise SandboxError(outcome.stderr.text().strip().splitlines()[-1])
         report = self.report()
         if shell:
             report.held.remove("argv-no-shell")
@@ -207,8 +214,11 @@ class SandboxLauncher:
     def _cgroup(self, lim: Limits, stack: contextlib.ExitStack) -> PidsCgroup | None:
         if self._pool is None:
             return None
+        # Where bwrap joins the cgroup itself (see ``run``), bwrap and its pid-namespace init
+        # are members too: two more pids, so the command still gets ``processes``.
+        own = 2 if self._layers.bwrap and self._pool.fast_self_join else 0
         try:
-            return stack.enter_context(self._pool.lease(lim.processes))
+            return stack.enter_context(self._pool.lease(lim.processes + own))
         except OSError as exc:
             raise SandboxError(f"cannot set up the command's pids cgroup: {exc}") from exc
 
@@ -332,6 +342,10 @@ def make_launcher(
 
 
 _LEVEL_LAYERS = ("bubblewrap", "network-namespace")
+
+
+def _join_failed(outcome: Outcome) -> bool:
+    return outcome.returncode == JOIN_FAILED and JOIN_FAILED_MARK in outcome.stderr.text()
 
 
 def _result(

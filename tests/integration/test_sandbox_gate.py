@@ -3,17 +3,22 @@ while its sandbox process waits at the gate (``shipyard.isolation.gate``), with 
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import shutil
+import signal
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from shipyard.errors import SandboxError
 from shipyard.isolation import bubblewrap
+from shipyard.isolation.cgroup import PidsCgroup
 from shipyard.isolation.environment import build_env
 from shipyard.isolation.gate import Gate
 from shipyard.isolation.process import rlimit_pairs, spawn
@@ -43,9 +48,31 @@ def test_the_command_is_confined_from_its_first_instruction(tmp_path: Path) -> N
     assert limits["Max address space"] == (str(1 << 30), str(1 << 30))
     assert limits["Max file size"] == (str(8 << 20), str(8 << 20))
     assert limits["Max core file size"] == ("0", "0")
-    result = launcher.run(["cat", "/proc/self/cgroup"], workspace=tmp_path)
-    pids = [line for line in result.stdout.splitlines() if ":pids:" in line or "::" in line]
-    assert any("/shipyard/cmd-" in line for line in pids), result.stdout
+    # Membership is read from the host: inside, bwrap's cgroup namespace shows its root as /.
+    marker = f"confined-{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(1) as pool:
+        command = ["sh", "-c", "sleep 30", marker]
+        running = pool.submit(launcher.run, command, workspace=tmp_path)
+        pid = _wait_for_process(command)
+        cgroups = Path(f"/proc/{pid}/cgroup").read_text()
+        os.kill(pid, signal.SIGKILL)
+        assert running.result(timeout=30).exit_code != 0
+    pids = [line for line in cgroups.splitlines() if ":pids:" in line or line.startswith("0::")]
+    assert any("/shipyard/cmd-" in line for line in pids), cgroups
+
+
+def _wait_for_process(command: list[str]) -> int:
+    """The host's pid of the process running ``command`` (not bwrap, whose argv holds it)."""
+    cmdline = b"".join(arg.encode() + b"\0" for arg in command)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if (proc / "cmdline").read_bytes() == cmdline:
+                        return int(proc.name)
+        time.sleep(0.01)
+    raise AssertionError(f"no process {command} appeared")
 
 
 def _gone(pid: int) -> bool:
@@ -117,3 +144,17 @@ def test_bwrap_failing_before_the_sandbox_exists_is_left_to_report_itself(
         gate.close()
     assert proc.returncode == 1
     assert b"no-such-option" in stderr
+
+
+def test_a_command_that_cannot_enter_its_pids_cgroup_never_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launcher = make_launcher(min_level="bubblewrap", limits=LIMITS)
+    # The shell that moves itself in before exec'ing bwrap finds a directory, not the file.
+    blocked = tmp_path / "not-a-cgroup-file"
+    blocked.mkdir()
+    monkeypatch.setattr(PidsCgroup, "self_join_file", property(lambda _self: blocked))
+    marker = tmp_path / "ran"
+    with pytest.raises(SandboxError, match="cannot enter the pids cgroup"):
+        launcher.run(["touch", str(marker)], workspace=tmp_path)
+    assert not marker.exists()

@@ -58,6 +58,7 @@ class PidsCgroup:
         self.path = path
         self.path.mkdir(exist_ok=True)
         self._procs = str(self.path / "cgroup.procs")
+        self._self_join = str(self.self_join_file)
         self._max_before = 0
 
     def prepare(self, max_pids: int) -> None:
@@ -71,9 +72,24 @@ class PidsCgroup:
         (self.path / "pids.max").write_text(str(max_pids + int(stale or 0)))
         self._max_before = self._max_events()
 
+    @property
+    def self_join_file(self) -> Path:
+        """The file a process writes ``0`` to, to move *itself* in.
+
+        On cgroup v1 that is ``tasks``: a single-threaded process moving itself through it
+        skips the global threadgroup lock, whose write side waits for an RCU grace period
+        (measured here: 0.08 ms instead of 5-17 ms per move). Cgroup v2 has no such file;
+        there it is ``cgroup.procs`` (the slow move)."""
+        tasks = self.path / "tasks"
+        return tasks if tasks.exists() else Path(self._procs)
+
     def join(self) -> None:
-        """Move the calling process (the child, before exec) into this cgroup."""
-        self.add(0)
+        """Move the calling process (the child, before exec: one thread) into this cgroup."""
+        fd = os.open(self._self_join, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
 
     def add(self, pid: int) -> None:
         """Move process ``pid`` (0: the caller) into this cgroup; its later children are
@@ -115,6 +131,20 @@ class PidsCgroup:
         with contextlib.suppress(OSError):
             self.path.rmdir()
 
+    def join_then_exec(self, argv: list[str]) -> list[str]:
+        """``argv`` started by ``/bin/sh``, which first moves itself into this cgroup (the
+        fast self-move of ``self_join_file``) and then execs ``argv`` in place, so ``argv``
+        and all it starts are born inside. Where the move fails nothing of ``argv`` runs:
+        the shell exits with ``JOIN_FAILED`` after printing ``JOIN_FAILED_MARK``."""
+        return ["/bin/sh", "-c", _JOIN_THEN_EXEC, str(self.self_join_file), *argv]
+
+
+JOIN_FAILED = 125
+JOIN_FAILED_MARK = "shipyard-sandbox: cannot enter the pids cgroup"
+_JOIN_THEN_EXEC = (
+    f'echo 0 > "$0" || {{ echo "{JOIN_FAILED_MARK} $0" >&2; exit {JOIN_FAILED}; }}; exec "$@"'
+)
+
 
 class CgroupPool:
     """Reuses cgroups across commands: creating and removing one costs milliseconds,
@@ -127,6 +157,11 @@ class CgroupPool:
         self._count = 0
         _sweep(root)
         atexit.register(self.close)
+
+    @property
+    def fast_self_join(self) -> bool:
+        """Whether a process moving itself in is much cheaper than being moved (cgroup v1)."""
+        return (self._root / "tasks").exists()
 
     @contextlib.contextmanager
     def lease(self, max_pids: int) -> Iterator[PidsCgroup]:

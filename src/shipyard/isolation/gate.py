@@ -1,8 +1,10 @@
 """Holding bubblewrap's sandbox before it runs the command, to confine it from outside.
 
 This is the fast path of the bubblewrap level: no ``preexec_fn``, so CPython starts bwrap
-with ``vfork`` instead of ``fork``, and the slow move into a pids cgroup overlaps bwrap's
-own setup instead of preceding it.
+with ``vfork`` instead of ``fork``. On cgroup v1 bwrap is started by a shell that first moves
+itself into the command's pids cgroup (``PidsCgroup.join_then_exec``: a self-move skips the
+kernel's threadgroup lock), so the gate only lowers rlimits; on cgroup v2 the gate also does
+the (slow) move, overlapping bwrap's own setup instead of preceding it.
 
 bwrap writes the pid of its sandbox process (the one it creates in the new namespaces) to
 ``--info-fd`` right after creating it; that process builds the sandbox and then waits at
