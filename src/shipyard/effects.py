@@ -1,7 +1,9 @@
 """Journaled side effects (DESIGN §4, rule 2).
 
 Every effect of a step attempt — a model call, a tool call, a commit — goes through
-``EffectLog.run``: the intent is written before the effect, the outcome after. When a node
+``EffectLog.run``: the intent is written before the effect, the outcome after (queued: it
+reaches Postgres with the next intent or the step's checkpoint, whichever comes first —
+``store.writer``). When a node
 re-runs after a crash, a completed effect is replayed from its recorded outcome instead of
 running again; an effect with an intent but no outcome is handed to its ``reconcile``
 function, which looks the effect up and returns its outcome — or says it cannot, and the
@@ -55,7 +57,8 @@ class EffectLog:
         )
         if fresh:
             outcome = _redacted(effect())
-            self._journal.complete(self.thread_id, self.step_key, call_id, outcome)
+            # Written behind: in Postgres before this step's checkpoint (store.writer).
+            self._journal.complete_behind(self.thread_id, self.step_key, call_id, outcome)
             return outcome
         if entry.status in ("done", "reconciled") and entry.outcome is not None:
             self.replayed += 1

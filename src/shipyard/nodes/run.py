@@ -54,5 +54,6 @@ def journal_key(state: RunState, *parts: object) -> str:
 
 
 def event(ctx: Context, run_id: str, kind: str, payload: dict[str, Any]) -> None:
-    """Record an audit event with the run, secrets masked."""
-    ctx.runs.append_event(run_id, kind, redact_obj(payload))
+    """Record an audit event with the run, secrets masked (written before the step's
+    checkpoint: ``store.writer``)."""
+    ctx.runs.append_event_behind(run_id, kind, redact_obj(payload))

@@ -9,16 +9,15 @@ the caller reconciles it (looks it up) or surfaces it to a human — never blind
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Connection, Engine, Select, bindparam, select, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Engine, Select, select
 
 from shipyard.store.tables import JournalRow
+from shipyard.store.writer import Query, jsonb, writer_for
 
 JournalStatus = Literal["intent", "done", "reconciled", "failed"]
 Completion = Literal["done", "reconciled", "failed"]
@@ -63,47 +62,30 @@ class JournalEntry:
         )
 
 
-# Every journal write below starts with the CTE
-#   WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS on_)
-# and references ``relaxed`` so Postgres evaluates it: the statement's own (autocommit)
-# transaction then commits without waiting for the WAL flush.
-#
-# Journal and audit rows survive any crash of a Shipyard process as they are: the server has
-# them. They reach disk at the latest with the node's checkpoint, which commits synchronously
-# and so flushes all WAL written before it. Only a crash of the Postgres server itself within
-# ``wal_writer_delay`` (200 ms by default) can lose the newest ones; every effect they describe
-# is confined to the run's pinned workspace, which resume rolls back to the last recorded
-# tree, so such a loss can repeat work but never leak it. One round trip per write and no
-# fsync wait keep the journal's cost per effect near two network round trips.
-
-_CLAIM = text(
-    """
-    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS on_)
+_CLAIM: Query = """
     INSERT INTO journal (thread_id, step_key, call_id, kind, intent)
-    SELECT :thread_id, :step_key, :call_id, :kind, :intent FROM relaxed
-    ON CONFLICT (thread_id, step_key, call_id) DO UPDATE SET kind = journal.kind
-    RETURNING *, (xmax = 0) AS inserted
-    """
-).bindparams(bindparam("intent", type_=JSONB))
-"""Insert the intent, or touch the stored entry so RETURNING gives it (xmax 0 = inserted)."""
+    VALUES (%(thread_id)s, %(step_key)s, %(call_id)s, %(kind)s, %(intent)s)
+    ON CONFLICT (thread_id, step_key, call_id) DO NOTHING
+    RETURNING seq, created_at
+"""
+"""Insert the intent; no row back means the entry was there before."""
 
-_COMPLETE = text(
-    """
-    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS on_)
-    UPDATE journal SET outcome = :outcome, status = :status, completed_at = now()
-    FROM relaxed
-    WHERE thread_id = :thread_id AND step_key = :step_key AND call_id = :call_id
+_COMPLETE: Query = """
+    UPDATE journal SET outcome = %(outcome)s, status = %(status)s, completed_at = now()
+    WHERE thread_id = %(thread_id)s AND step_key = %(step_key)s AND call_id = %(call_id)s
       AND status = 'intent'
     RETURNING journal.*
-    """
-).bindparams(bindparam("outcome", type_=JSONB))
+"""
 
 
 class Journal:
-    """Journal entries in Postgres. Every method is one short transaction."""
+    """Journal entries in Postgres. Writes go through the engine's ``RowWriter`` (intents
+    now, outcomes of live effects behind: see ``store.writer``); reads see every write this
+    process made before them."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._writer = writer_for(engine)
 
     def begin(
         self, thread_id: str, step_key: str, call_id: str, kind: str, intent: dict[str, Any]
@@ -121,9 +103,23 @@ class Journal:
         """Like ``begin`` (one round trip), and say whether this call wrote the intent —
         ``False`` means the entry was there before: replay or reconcile it."""
         params = {"thread_id": thread_id, "step_key": step_key, "call_id": call_id}
-        with _autocommit(self._engine) as conn:
-            row = conn.execute(_CLAIM, {**params, "kind": kind, "intent": intent}).mappings().one()
-        return JournalEntry.from_mapping(row), bool(row["inserted"])
+        row = self._writer.now(_CLAIM, {**params, "kind": kind, "intent": jsonb(intent)})
+        if row is not None:
+            entry = JournalEntry(
+                **params,
+                seq=row["seq"],
+                kind=kind,
+                intent=intent,
+                outcome=None,
+                status="intent",
+                created_at=row["created_at"],
+                completed_at=None,
+            )
+            return entry, True
+        found = self.get(thread_id, step_key, call_id)
+        if found is None:  # deleted in between: only a removed thread's entries vanish
+            raise LookupError(f"journal entry {thread_id}/{step_key}/{call_id} vanished")
+        return found, False
 
     def complete(
         self,
@@ -138,15 +134,9 @@ class Journal:
         Completing an already completed entry changes nothing (the first outcome stands).
         Raises ``LookupError`` if no intent was recorded — an effect must never run unjournaled.
         """
-        if status not in get_args(Completion):
-            raise ValueError(f"status must be one of {get_args(Completion)}, not {status!r}")
-        params = {"thread_id": thread_id, "step_key": step_key, "call_id": call_id}
-        with _autocommit(self._engine) as conn:
-            row = (
-                conn.execute(_COMPLETE, {**params, "outcome": outcome, "status": status})
-                .mappings()
-                .first()
-            )
+        row = self._writer.now(
+            _COMPLETE, _completion(thread_id, step_key, call_id, outcome, status)
+        )
         if row is not None:
             return JournalEntry.from_mapping(row)
         entry = self.get(thread_id, step_key, call_id)  # already completed, or never begun
@@ -156,6 +146,13 @@ class Journal:
                 f"{call_id!r}: call Journal.begin before the effect"
             )
         return entry
+
+    def complete_behind(
+        self, thread_id: str, step_key: str, call_id: str, outcome: dict[str, Any]
+    ) -> None:
+        """Record the outcome of an effect whose intent this process just wrote (``claim``
+        returned ``True``), without waiting: it is written before the step's checkpoint."""
+        self._writer.behind(_COMPLETE, _completion(thread_id, step_key, call_id, outcome, "done"))
 
     def get(self, thread_id: str, step_key: str, call_id: str) -> JournalEntry | None:
         """The entry for this key, or ``None``."""
@@ -183,17 +180,26 @@ class Journal:
         return self._all(statement)
 
     def _one(self, statement: Select[Any]) -> JournalEntry | None:
+        self._writer.send()
         with self._engine.connect() as conn:
             row = conn.execute(statement).mappings().first()
         return None if row is None else JournalEntry.from_mapping(row)
 
     def _all(self, statement: Select[Any]) -> list[JournalEntry]:
+        self._writer.send()
         with self._engine.connect() as conn:
             return [JournalEntry.from_mapping(row) for row in conn.execute(statement).mappings()]
 
 
-@contextmanager
-def _autocommit(engine: Engine) -> Iterator[Connection]:
-    """A pooled connection in autocommit mode: each statement is its own transaction."""
-    with engine.connect() as conn:
-        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+def _completion(
+    thread_id: str, step_key: str, call_id: str, outcome: dict[str, Any], status: Completion
+) -> dict[str, Any]:
+    if status not in get_args(Completion):
+        raise ValueError(f"status must be one of {get_args(Completion)}, not {status!r}")
+    return {
+        "thread_id": thread_id,
+        "step_key": step_key,
+        "call_id": call_id,
+        "outcome": jsonb(outcome),
+        "status": status,
+    }

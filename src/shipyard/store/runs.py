@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
 
-from sqlalchemy import Engine, bindparam, func, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from shipyard.contracts import ApprovalDecision, ApprovalRequest, RunStatus, Usa
 from shipyard.errors import UnknownRunError
 from shipyard.store.approvals import Approval, Approvals, ApprovalStatus
 from shipyard.store.tables import RunEventRow, RunRow
+from shipyard.store.writer import Query, jsonb, writer_for
 
 MIN_PREFIX = 6
 """Shortest id prefix ``get_run`` accepts, like git's abbreviated commit ids."""
@@ -89,17 +89,16 @@ class RunEvent:
     created_at: datetime
 
 
-_APPEND = text(
-    """
-    WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS on_), bump AS (
-        UPDATE runs SET event_seq = event_seq + 1 FROM relaxed WHERE id = :run_id
-        RETURNING event_seq
+_APPEND: Query = """
+    WITH bump AS (
+        UPDATE runs SET event_seq = event_seq + 1 WHERE id = %(run_id)s RETURNING event_seq
     )
     INSERT INTO run_events (run_id, seq, kind, payload)
-    SELECT :run_id, event_seq, :kind, :payload FROM bump
+    SELECT %(run_id)s, event_seq, %(kind)s, %(payload)s FROM bump
     RETURNING seq, created_at
-    """
-).bindparams(bindparam("payload", type_=JSONB))
+"""
+"""One round trip: the CTE takes the run's row lock (ordering concurrent appends) and the
+insert uses the bumped counter. An unknown run inserts nothing."""
 
 
 class RunStore:
@@ -108,6 +107,7 @@ class RunStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._approvals = Approvals(engine)
+        self._writer = writer_for(engine)
 
     def create_run(
         self,
@@ -203,16 +203,15 @@ class RunStore:
 
     def append_event(self, run_id: str, kind: str, payload: dict[str, Any]) -> RunEvent:
         """Append an event; its ``seq`` is one more than the run's previous event."""
-        # One round trip: the CTE takes the run's row lock (ordering concurrent appends) and
-        # the insert uses the bumped counter; durability as the journal's (see journal.RELAXED).
-        with self._engine.connect() as conn:
-            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
-            row = auto.execute(
-                _APPEND, {"run_id": run_id, "kind": kind, "payload": payload}
-            ).first()
+        row = self._writer.now(_APPEND, _event(run_id, kind, payload))
         if row is None:
             raise UnknownRunError(f"no run with id {run_id!r}")
-        return RunEvent(run_id, row.seq, kind, payload, row.created_at)
+        return RunEvent(run_id, row["seq"], kind, payload, row["created_at"])
+
+    def append_event_behind(self, run_id: str, kind: str, payload: dict[str, Any]) -> None:
+        """Append an event without waiting: it is written before the step's checkpoint
+        (``store.writer``). For a run that exists; for an unknown one nothing is written."""
+        self._writer.behind(_APPEND, _event(run_id, kind, payload))
 
     def events(self, run_id: str, after_seq: int = 0) -> list[RunEvent]:
         """The run's events with ``seq > after_seq``, in order."""
@@ -221,11 +220,16 @@ class RunStore:
             .where(RunEventRow.run_id == run_id, RunEventRow.seq > after_seq)
             .order_by(RunEventRow.seq)
         )
+        self._writer.send()
         with Session(self._engine) as session:
             return [
                 RunEvent(r.run_id, r.seq, r.kind, r.payload, r.created_at)
                 for r in session.scalars(statement)
             ]
+
+
+def _event(run_id: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"run_id": run_id, "kind": kind, "payload": jsonb(payload)}
 
 
 def _by_prefix(session: Session, prefix: str) -> RunRow:
