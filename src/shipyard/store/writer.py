@@ -206,12 +206,16 @@ class RowWriter:
             self._queue[:0] = rows
 
     def _poll(self) -> None:
-        while not self._stopping.wait(LINGER_S):
+        pause = LINGER_S
+        while not self._stopping.wait(pause):
             if self._queue and time.monotonic() - self._queued_at >= LINGER_S:
                 try:
                     self.send()
                 except WriteBehindError as exc:
-                    log.warning("%s; retrying", exc)
+                    pause = min(pause * 2, 5.0)  # the database is away: back off
+                    log.warning("%s; retrying in %.1f s", exc, pause)
+                    continue
+            pause = LINGER_S
 
     # -- connections ------------------------------------------------------------------------
 
