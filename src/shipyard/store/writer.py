@@ -119,8 +119,7 @@ class RowWriter:
                 raise
             except psycopg.Error:
                 # Postgres refused a queued row or this statement: ours alone, then it.
-                self._land(flight, None)
-                self._send_each(flight.rows)
+                self._resend_each(flight)
                 with self._connection() as conn:
                     return _send_rows(conn, [], (query, params))
             self._land(flight, None)
@@ -152,14 +151,20 @@ class RowWriter:
                 self._land(flight, exc)
                 raise WriteBehindError(f"journal/event rows not written yet: {exc}") from exc
             except psycopg.Error:  # some row refused: the others alone, row by row
-                self._land(flight, None)
-                self._send_each(flight.rows)
+                self._resend_each(flight)
             else:
                 self._land(flight, None)
-            if all(f.landed.result() for f in earlier):
-                return
+            if _on_event_loop() or all(f.landed.result() for f in earlier):
+                return  # (on a loop's thread, waiting for its own coroutines would deadlock)
             # An earlier sender failed and put its rows back: take them too.
         raise WriteBehindError("journal/event rows not written: every attempt failed")
+
+    def _resend_each(self, flight: _Flight) -> None:
+        """``_send_each`` for a flight, which lands once its rows are settled."""
+        try:
+            self._send_each(flight.rows)
+        finally:
+            self._land(flight, None)  # written, dropped, or (unreachable) queued again
 
     def _send_each(self, rows: Rows) -> None:
         """Rows one transaction each, after Postgres refused a transaction holding them: the
@@ -279,6 +284,14 @@ def _broken(exc: psycopg.OperationalError) -> bool:
     return exc.sqlstate is None or exc.sqlstate.startswith("08") or exc.sqlstate == "57P01"
 
 
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def jsonb(value: Any) -> Jsonb:
     """``value`` as a ``jsonb`` parameter; NUL characters (which ``jsonb`` refuses, and
     command output can hold) become U+FFFD."""
@@ -363,9 +376,10 @@ class Batch:
             error, psycopg.OperationalError
         )
         for writer, flight, _ in self._flights:
-            writer._land(flight, None if refused else error)
-            if refused and flight.rows:
-                await asyncio.to_thread(writer._send_each, flight.rows)
+            if refused:
+                await asyncio.to_thread(writer._resend_each, flight)
+            else:
+                writer._land(flight, error)
 
 
 def take_behind(conninfo: str) -> Batch | None:
