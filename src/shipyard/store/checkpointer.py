@@ -32,7 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shipyard.contracts import CONTRACT_TYPES
 from shipyard.store.database import psycopg_conninfo
-from shipyard.store.writer import take_behind
+from shipyard.store.write_batch import take_behind
 
 # Serialises LangGraph's own schema setup between processes (it has no lock of its own).
 _SETUP_LOCK_KEY = 0x5348_4950_5943  # "SHIPYC"

@@ -16,8 +16,9 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy import Engine, Select, select
 
+from shipyard.store.jsonb import jsonb
 from shipyard.store.tables import JournalRow
-from shipyard.store.writer import Query, jsonb, writer_for
+from shipyard.store.writer import Query, writer_for
 
 JournalStatus = Literal["intent", "done", "reconciled", "failed"]
 Completion = Literal["done", "reconciled", "failed"]

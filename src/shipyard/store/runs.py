@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from shipyard.contracts import ApprovalDecision, ApprovalRequest, RunStatus, Usage
 from shipyard.errors import UnknownRunError
 from shipyard.store.approvals import Approval, Approvals, ApprovalStatus
+from shipyard.store.jsonb import jsonb
 from shipyard.store.tables import RunEventRow, RunRow
-from shipyard.store.writer import Query, jsonb, writer_for
+from shipyard.store.writer import Query, writer_for
 
 MIN_PREFIX = 6
 """Shortest id prefix ``get_run`` accepts, like git's abbreviated commit ids."""

@@ -11,7 +11,7 @@ prepared. Two ways to write:
   to be in Postgres before the step that wrote it is checkpointed. Queued rows travel with
   the next write that goes anyway, in its round trip and transaction: the next ``now`` (so
   the outcome of a node's effect is recorded with the intent of its next one) or the
-  step's own checkpoint write (``take_behind``, hooked into ``store.checkpointer``), so a
+  step's own checkpoint write (``store.write_batch``, hooked into ``store.checkpointer``), so a
   step's rows commit no later than its checkpoint and cost no round trip of their own.
   Reads of these rows in this process send the queue first (``send``: a process reads its
   own writes); a background thread sends rows left queued longer than ``LINGER_S`` (a graph
@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -52,7 +51,6 @@ from typing import Any, LiteralString
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
-from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, event
 
 from shipyard.store.database import psycopg_conninfo
@@ -73,7 +71,7 @@ class WriteBehindError(RuntimeError):
     must not be checkpointed (it re-runs from its last checkpoint instead)."""
 
 
-class _Flight:
+class Flight:
     """Rows taken from the queue by one sender; ``landed`` says whether they were written."""
 
     def __init__(self, rows: Rows) -> None:
@@ -89,7 +87,7 @@ class RowWriter:
         self._lock = threading.Lock()  # the queue, the flights, the idle connections
         self._queue: Rows = []
         self._queued_at = 0.0
-        self._flights: list[_Flight] = []
+        self._flights: list[Flight] = []
         self._idle: list[psycopg.Connection[DictRow]] = []
         self._poller: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -107,7 +105,7 @@ class RowWriter:
 
         A connection found broken (Postgres restarted since it was last used) is replaced
         and everything sent once more (the statements are idempotent upserts)."""
-        flight, _ = self._take()
+        flight, _ = self.take()
         for attempt in (1, 2):
             try:
                 with self._connection() as conn:
@@ -115,14 +113,14 @@ class RowWriter:
             except psycopg.OperationalError as exc:
                 if attempt == 1 and _broken(exc):
                     continue
-                self._land(flight, exc)
+                self.land(flight, exc)
                 raise
             except psycopg.Error:
                 # Postgres refused a queued row or this statement: ours alone, then it.
-                self._resend_each(flight)
+                self.resend_each(flight)
                 with self._connection() as conn:
                     return _send_rows(conn, [], (query, params))
-            self._land(flight, None)
+            self.land(flight, None)
             return row
         raise AssertionError("unreachable")
 
@@ -142,29 +140,29 @@ class RowWriter:
         """Write every row queued so far, including rows other senders have in flight
         (raises ``WriteBehindError`` if they cannot be written)."""
         for _ in range(3):
-            flight, earlier = self._take()
+            flight, earlier = self.take()
             try:
                 if flight.rows:
                     with self._connection() as conn:
                         _send_rows(conn, flight.rows)
             except psycopg.OperationalError as exc:
-                self._land(flight, exc)
+                self.land(flight, exc)
                 raise WriteBehindError(f"journal/event rows not written yet: {exc}") from exc
             except psycopg.Error:  # some row refused: the others alone, row by row
-                self._resend_each(flight)
+                self.resend_each(flight)
             else:
-                self._land(flight, None)
+                self.land(flight, None)
             if _on_event_loop() or all(f.landed.result() for f in earlier):
                 return  # (on a loop's thread, waiting for its own coroutines would deadlock)
             # An earlier sender failed and put its rows back: take them too.
         raise WriteBehindError("journal/event rows not written: every attempt failed")
 
-    def _resend_each(self, flight: _Flight) -> None:
+    def resend_each(self, flight: Flight) -> None:
         """``_send_each`` for a flight, which lands once its rows are settled."""
         try:
             self._send_each(flight.rows)
         finally:
-            self._land(flight, None)  # written, dropped, or (unreachable) queued again
+            self.land(flight, None)  # written, dropped, or (unreachable) queued again
 
     def _send_each(self, rows: Rows) -> None:
         """Rows one transaction each, after Postgres refused a transaction holding them: the
@@ -182,21 +180,21 @@ class RowWriter:
 
     # -- queue and flights ------------------------------------------------------------------
 
-    def _take(self) -> tuple[_Flight, list[_Flight]]:
+    def take(self) -> tuple[Flight, list[Flight]]:
         """Everything queued, as a new flight; and the flights still in the air before it."""
         with self._lock:
-            flight = _Flight(self._queue)
+            flight = Flight(self._queue)
             self._queue = []
             earlier = list(self._flights)
             self._flights.append(flight)
         return flight, earlier
 
-    def _take_more(self) -> Rows:
+    def take_more(self) -> Rows:
         with self._lock:
             rows, self._queue = self._queue, []
         return rows
 
-    def _land(self, flight: _Flight, error: BaseException | None) -> None:
+    def land(self, flight: Flight, error: BaseException | None) -> None:
         """End ``flight``: written, or (``error``) its rows back at the head of the queue."""
         if error is not None:
             self._requeue(flight.rows)
@@ -292,29 +290,6 @@ def _on_event_loop() -> bool:
     return True
 
 
-def jsonb(value: Any) -> Jsonb:
-    """``value`` as a ``jsonb`` parameter; NUL characters (which ``jsonb`` refuses, and
-    command output can hold) become U+FFFD."""
-    return Jsonb(value, dumps=_dumps)
-
-
-def _dumps(value: Any) -> str:
-    text = json.dumps(value)
-    if "\\u0000" in text:
-        text = json.dumps(_without_nul(value))
-    return text
-
-
-def _without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_nul(v) for v in value]
-    return value
-
-
 _LIVE: weakref.WeakSet[RowWriter] = weakref.WeakSet()
 _BY_ENGINE: weakref.WeakKeyDictionary[Engine, RowWriter] = weakref.WeakKeyDictionary()
 _REGISTRY_LOCK = threading.Lock()
@@ -333,62 +308,9 @@ def writer_for(engine: Engine) -> RowWriter:
         return writer
 
 
-class Batch:
-    """The rows queued behind by the writers of one database, taken to be sent in the
-    caller's own transaction (see ``take_behind``)."""
-
-    def __init__(self, conninfo: str) -> None:
-        self._conninfo = conninfo
-        self._flights: list[tuple[RowWriter, _Flight, list[_Flight]]] = []
-        self._others: list[RowWriter] = []
-        for writer in list(_LIVE):
-            if writer.conninfo != conninfo:
-                if writer.pending:
-                    self._others.append(writer)
-            elif writer.pending:
-                self._flights.append((writer, *writer._take()))
-
-    @property
-    def rows(self) -> Rows:
-        return [row for _, flight, _ in self._flights for row in flight.rows]
-
-    async def ready(self) -> None:
-        """Wait for rows other senders have in flight (taking back any that failed), and
-        write the queues of other databases' writers on their own connections."""
-        for writer, flight, earlier in self._flights:
-            for other in earlier:
-                if not await asyncio.wrap_future(other.landed):
-                    flight.rows.extend(writer._take_more())
-        for writer in self._others:
-            await asyncio.to_thread(writer.send)
-
-    def land(self) -> None:
-        """The caller's transaction committed."""
-        for writer, flight, _ in self._flights:
-            writer._land(flight, None)
-
-    async def fail(self, error: BaseException) -> None:
-        """The caller's transaction failed. If Postgres refused something in it, the rows
-        are written row by row now (the ones it refuses again dropped, so they cannot fail
-        every later checkpoint); otherwise (unreachable, cancelled) they go back to the
-        head of the queue."""
-        refused = isinstance(error, psycopg.Error) and not isinstance(
-            error, psycopg.OperationalError
-        )
-        for writer, flight, _ in self._flights:
-            if refused:
-                await asyncio.to_thread(writer._resend_each, flight)
-            else:
-                writer._land(flight, error)
-
-
-def take_behind(conninfo: str) -> Batch | None:
-    """Every row queued so far by any writer of this process, or ``None`` when there is
-    none (the common case, checked without locks). The caller awaits ``ready``, sends
-    ``rows`` in its own transaction, then calls ``land`` or ``fail``."""
-    if not any(writer.pending for writer in list(_LIVE)):
-        return None
-    return Batch(conninfo)
+def live_writers() -> list[RowWriter]:
+    """Every writer of this process (for ``store.write_batch``)."""
+    return list(_LIVE)
 
 
 @atexit.register
