@@ -20,6 +20,20 @@ class _TooLarge(HTTPException):
         super().__init__(413, _detail(max_bytes))
 
 
+DRAIN_BYTES = 1024 * 1024
+"""Unread body read and dropped before a 413 (at most): closing a connection with unread
+data makes the kernel reset it, which can destroy the 413 before the client reads it."""
+
+
+async def _drain(receive: Receive) -> None:
+    left = DRAIN_BYTES
+    while left > 0:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        left -= len(message.get("body", b""))
+
+
 def _detail(max_bytes: int) -> str:
     return f"request body larger than the limit of {max_bytes} bytes"
 
@@ -38,14 +52,16 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
+            await _drain(receive)
             await self._refuse(send)
             return
         seen = 0
-        started = False
+        started = ended = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, ended
             message = await receive()
+            ended = message["type"] != "http.request" or not message.get("more_body", False)
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
                 raise _TooLarge(self.max_bytes)
@@ -61,6 +77,8 @@ class BodyLimit:
         except _TooLarge:
             if started:  # the handler answered before reading everything; nothing to fix
                 raise
+            if not ended:
+                await _drain(receive)
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
