@@ -14,10 +14,18 @@ and run with ``ainvoke`` on a fresh thread. The configurations, from bare to ful
 * ``+ shipyard checkpointer, contract state``: ``shipyard.store.open_checkpointer`` (pool with
   health checks, serializer with the contract allowlist); each node returns a new ``Verdict``
   (one ``Evidence`` with an ``IsolationReport``) and ``Usage``; ``durability="sync"``.
-* ``+ journal``: each node also opens an ``EffectLog`` and runs one effect through it
-  (intent written before, outcome after: what every model/tool call and commit does).
-* ``shipyard (full)``: each node also appends a redacted audit event (``RunStore.append_event``
-  after ``redact_obj``, as ``shipyard.nodes.run.event`` does).
+* ``+ journal``: each node also opens an ``EffectLog`` and makes one journaled call
+  through it the way a model call or a file tool is (``EffectLog.record``: on a step of a
+  timeline begun in this run, intent and outcome are written together, behind, with the
+  step's checkpoint). Each run is wrapped in ``effects.invocation()`` with its timeline
+  declared, as the runner, the server's worker and intake do.
+* ``shipyard (full)``: each node also appends a redacted audit event
+  (``RunStore.append_event_behind`` after ``redact_obj``, as ``shipyard.nodes.run.event``
+  does).
+* diagnostics: the full configuration with the call journaled intent-first (as a command or
+  a commit is: ``EffectLog.run``, one round trip before the effect), and with
+  ``synchronous_commit=off`` (commits do not wait for the WAL flush: shows what the disk
+  costs).
 
 Configurations are interleaved round-robin. A run's time (``ainvoke``, including the input and
 final checkpoints) divided by the node count is one sample of "ms per node"; the table gives
@@ -48,7 +56,7 @@ from langgraph.graph import StateGraph
 from psycopg import sql
 
 from shipyard.contracts import Evidence, IsolationReport, Usage, Verdict
-from shipyard.effects import EffectLog
+from shipyard.effects import EffectLog, invocation, new_timeline
 from shipyard.redact import redact_obj
 from shipyard.store import (
     Journal,
@@ -128,17 +136,25 @@ def verdict(i: int) -> Verdict:
     return Verdict(passed=True, evidence=[evidence])
 
 
-def shipyard_node(journal: Journal | None, runs: RunStore | None) -> Callable[[Any, int], Any]:
-    """A trivial node with Shipyard's per-node machinery (journal and event are optional)."""
+def shipyard_node(
+    journal: Journal | None, runs: RunStore | None, *, intent_first: bool = False
+) -> Callable[[Any, int], Any]:
+    """A trivial node with Shipyard's per-node machinery (journal and event are optional).
+
+    Its journaled call is recorded like a model call or a file tool (``EffectLog.record``),
+    or with ``intent_first`` run like a command or a commit (``EffectLog.run``)."""
 
     def node(state: ShipyardState, i: int) -> ShipyardState:
         run_id = state["run_id"]
         if journal is not None:
-            log = EffectLog(journal, run_id, f"0/node/{i}")
-            log.run("effect", "bench", {"node": i}, lambda: {"ok": True}, lambda _: None)
+            log = EffectLog(journal, run_id, f"{EPOCH}/node/{i}")
+            if intent_first:
+                log.run("effect", "bench", {"node": i}, lambda: {"ok": True}, lambda _: None)
+            else:
+                log.record("model.0", "model", {"node": i}, lambda: {"ok": True})
         if runs is not None:
             # As shipyard.nodes.run.event does: secrets masked before they are stored.
-            runs.append_event(run_id, "node", redact_obj({"node": i, "tool": "write_file"}))
+            runs.append_event_behind(run_id, "node", redact_obj({"node": i, "tool": "write_file"}))
         return {
             "count": state["count"] + 1,
             "verdict": verdict(i),
@@ -149,7 +165,10 @@ def shipyard_node(journal: Journal | None, runs: RunStore | None) -> Callable[[A
 
 
 FULL = "shipyard (full: + audit event)"
+INTENT_FIRST = "diagnostic: full, the call journaled intent-first"
 NO_FLUSH = "diagnostic: full, synchronous_commit=off"
+EPOCH = "e0"
+"""The journal timeline of every run (each run is a new thread, so it begins there)."""
 
 
 async def measure(url: str, nodes: int, runs_n: int, warmup: int) -> dict[str, list[float]]:
@@ -174,8 +193,9 @@ async def measure(url: str, nodes: int, runs_n: int, warmup: int) -> dict[str, l
             no_flush = (Journal(no_flush_engine), RunStore(no_flush_engine))
             for name, node, cp in [
                 ("+ shipyard checkpointer, contract state", shipyard_node(None, None), saver),
-                ("+ journal (intent + outcome)", shipyard_node(journal, None), saver),
+                ("+ journal (a recorded call)", shipyard_node(journal, None), saver),
                 (FULL, shipyard_node(journal, runs), saver),
+                (INTENT_FIRST, shipyard_node(journal, runs, intent_first=True), saver),
                 (NO_FLUSH, shipyard_node(*no_flush), no_flush_saver),
             ]:
                 graph = chain(ShipyardState, node, nodes).compile(checkpointer=cp)
@@ -203,7 +223,11 @@ async def one_run(graph: Any, durability: str | None, rich: bool, runs: RunStore
         state |= {"run_id": thread, "verdict": None, "usage": Usage()}
     kwargs = {"durability": durability} if durability else {}
     start = time.perf_counter()
-    out = await graph.ainvoke(state, config, **kwargs)
+    # As the runner and the server's worker do; intake declares the new timeline.
+    with invocation():
+        if rich:
+            new_timeline(thread, EPOCH)
+        out = await graph.ainvoke(state, config, **kwargs)
     elapsed = (time.perf_counter() - start) * 1000
     assert out["count"] > 0
     return elapsed

@@ -60,6 +60,10 @@ class UnknownRunError(UserInputError):
     """No run (or thread) with the given id exists."""
 
 
+class ThreadTakenError(UserInputError):
+    """New input for Shipyard's graph on a thread that already holds a run."""
+
+
 class NotWaitingError(UserInputError):
     """The run is not stopped at the approval or pause the command expects."""
 

@@ -29,6 +29,7 @@ from shipyard.contracts import (
     RunReport,
     RunStatus,
 )
+from shipyard.effects import invocation, new_timeline
 from shipyard.errors import (
     ModelUnavailableError,
     NotWaitingError,
@@ -152,7 +153,8 @@ class Runner:
                 f"run {run.id} is {run.status}; guidance continues only a run that ended "
                 "as needs_human_review"
             )
-        update: dict[str, Any] = {"status": "running", "reason": "", "epoch": uuid.uuid4().hex[:8]}
+        epoch = uuid.uuid4().hex[:8]
+        update: dict[str, Any] = {"status": "running", "reason": "", "epoch": epoch}
         if values.get("plan") is None:
             update["plan_feedback"] = guidance
             as_node = "intake"
@@ -165,7 +167,7 @@ class Runner:
             as_node = "refine"
         pin_workspace(values)
         guided = await self.graph.aupdate_state(config, update, as_node=as_node)
-        return await self._drive(run.id, None, guided, on_event)
+        return await self._drive(run.id, None, guided, on_event, new_epoch=epoch)
 
     async def decide(
         self,
@@ -214,7 +216,7 @@ class Runner:
         epoch = uuid.uuid4().hex[:8]
         forked = await self.graph.aupdate_state(config, {"epoch": epoch})
         self.context.runs.update_run(run.id, status="running", error=None)
-        return await self._drive(run.id, None, forked, on_event)
+        return await self._drive(run.id, None, forked, on_event, new_epoch=epoch)
 
     async def history(self, run_id: str) -> list[StateSnapshot]:
         """The run's checkpoints, newest first."""
@@ -222,19 +224,30 @@ class Runner:
         return [s async for s in self.graph.aget_state_history(_config(run.id))]
 
     async def _drive(
-        self, run_id: str, graph_input: Any, config: RunnableConfig, on_event: OnEvent | None
+        self,
+        run_id: str,
+        graph_input: Any,
+        config: RunnableConfig,
+        on_event: OnEvent | None,
+        *,
+        new_epoch: str | None = None,
     ) -> Stop:
+        """Run the graph to its next stop; ``new_epoch``: the journal timeline the update
+        before this started (a fork, guidance), which has no entries yet."""
         runs = self.context.runs
         runs.update_run(run_id, status="running", error=None)
         try:
-            async for mode, chunk in self.graph.astream(
-                graph_input,
-                config,
-                context=self.context,
-                stream_mode=["updates", "custom", "tasks"],
-                durability="sync",
-            ):
-                _emit(on_event, mode, chunk)
+            with invocation():
+                if new_epoch is not None:
+                    new_timeline(run_id, new_epoch)
+                async for mode, chunk in self.graph.astream(
+                    graph_input,
+                    config,
+                    context=self.context,
+                    stream_mode=["updates", "custom", "tasks"],
+                    durability="sync",
+                ):
+                    _emit(on_event, mode, chunk)
         except ModelUnavailableError as err:
             runs.update_run(run_id, status="paused", error=str(err))
             return Stop(run_id, "paused", error=str(err))

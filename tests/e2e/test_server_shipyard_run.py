@@ -74,3 +74,9 @@ async def test_shipyard_run_interrupts_refuses_stale_hash_and_completes(
     assert git(repo, "show", f"shipyard/{tid}:note.txt") == "hi"
     assert git(repo, "status", "--porcelain") == ""
     assert (await sdk.threads.get(tid))["status"] == "idle"
+
+    # New input on the same thread is refused: the run errors, the first run's state stays.
+    with pytest.raises(Exception, match=r"ThreadTakenError: thread .* already holds"):
+        await sdk.runs.wait(tid, "shipyard", input={"goal": "another note", "repo": str(repo)})
+    assert (await sdk.threads.get_state(tid))["values"]["status"] == "completed"
+    assert (await sdk.runs.list(tid))[0]["status"] == "error"

@@ -117,14 +117,14 @@ def _work(attempt: _Attempt, runtime: Runtime[Context]) -> str | None:
 def _model_turn(attempt: _Attempt, turn: int) -> AIMessage:
     key = f"{attempt.step.id}/{attempt.state['attempt']}/{turn}"
 
-    def call(_intent: dict[str, Any] | None = None) -> dict[str, Any]:
+    def call() -> dict[str, Any]:
         # A model call changes nothing outside, so one cut short is simply asked again.
         reply = attempt.ctx.models.chat(
             "developer", attempt.messages, tools=tool_schemas(), key=key
         )
         return {"message": message_to_dict(reply.message), "usage": reply.usage.model_dump()}
 
-    outcome = attempt.log.run(f"model.{turn}", "model", {"key": key}, call, call)
+    outcome = attempt.log.record(f"model.{turn}", "model", {"key": key}, call)
     attempt.usage = attempt.usage + Usage.model_validate(outcome["usage"])
     message = messages_from_dict([outcome["message"]])[0]
     if not isinstance(message, AIMessage):
@@ -136,27 +136,26 @@ def _tool_turn(attempt: _Attempt, call_id: str, call: ToolCall) -> ToolResult:
     name, args = call["name"], call["args"]
     ws = workspace_of(attempt.state)
 
-    def run(_intent: dict[str, Any] | None = None) -> dict[str, Any]:
+    def run() -> dict[str, Any]:
         started = attempt.ctx.clock()
         result = _reported(name, lambda: attempt.toolbox.call(name, args))
         tree = git.snapshot_tree(ws) if name in MUTATING else None
         return {**_dump(result), "tree": tree, "wall_s": attempt.ctx.clock() - started}
 
     def reconcile(_intent: dict[str, Any]) -> dict[str, Any]:
-        # The workspace was pinned to the tree before this call, so a cut-short write left
-        # nothing behind: applying it now is its first complete run. A command may have had
-        # effects we cannot look up, so it is reported to the model instead of repeated.
-        if name != "run_command":
-            return run()
+        # A command may have had effects we cannot look up, so it is reported to the model
+        # instead of repeated (the workspace was pinned to the tree before it).
         text = (
             f"interrupted: `{args.get('command')}` was cut off by a crash; the workspace was "
             "rolled back to before it and it was NOT run again. Run it again if you need it."
         )
         return {**_dump(ToolResult(text)), "tree": git.snapshot_tree(ws)}
 
-    outcome = attempt.log.run(
-        f"tool.{call_id}", f"tool:{name}", {"name": name, "args": args}, run, reconcile
-    )
+    intent = {"name": name, "args": args}
+    if name == "run_command":  # may act outside the workspace: intent first
+        outcome = attempt.log.run(f"tool.{call_id}", f"tool:{name}", intent, run, reconcile)
+    else:  # reads, and writes the workspace pin undoes: made again when cut short
+        outcome = attempt.log.record(f"tool.{call_id}", f"tool:{name}", intent, run)
     attempt.calls += 1
     # Wall time counts work (model calls, tools, checks), not time spent waiting for a person.
     attempt.usage = attempt.usage + Usage(tool_calls=1, wall_s=outcome.get("wall_s", 0.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from langgraph.runtime import Runtime
@@ -9,7 +10,8 @@ from pydantic import ValidationError
 
 from shipyard.context import Context
 from shipyard.contracts import RunInput, Usage
-from shipyard.errors import UserInputError
+from shipyard.effects import new_timeline
+from shipyard.errors import ThreadTakenError, UserInputError
 from shipyard.nodes.run import context_of, event, thread_id
 from shipyard.policy import load_policy
 from shipyard.state import RunState
@@ -24,6 +26,13 @@ def intake(state: RunState, runtime: Runtime[Context]) -> RunState:
     """
     ctx = context_of(runtime)
     run_id = thread_id()
+    if state.get("run_id"):
+        # New input on a thread that holds a run: its plan, branch and journal would be
+        # mixed up with that run's. Raised, so the run errors and that run's state stays.
+        raise ThreadTakenError(
+            f"thread {run_id} already holds Shipyard run {state['run_id']} "
+            f"({state.get('status', 'unknown')}); start a new run on a new thread"
+        )
     try:
         run_input = parse_input(state)
         repo = git.repo_root(Path(run_input.repo))
@@ -35,13 +44,17 @@ def intake(state: RunState, runtime: Runtime[Context]) -> RunState:
     verdict = policy.check_isolation(isolation.level)
     if verdict.action == "deny":
         return {"run_id": run_id, "status": "blocked_by_policy", "reason": verdict.reason}
+    # Every intake starts a new journal timeline: a second run on the same thread must
+    # never replay the effects of the first (their step keys would otherwise be the same).
+    epoch = uuid.uuid4().hex[:8]
+    new_timeline(run_id, epoch)
     branch = git.run_branch(run_id)
     workspace = ctx.settings.workspaces / run_id
     git.create_worktree(repo, workspace, branch, base)
     event(ctx, run_id, "intake", {"repo": str(repo), "base": base, "branch": branch})
     return {
         "run_id": run_id,
-        "epoch": "0",
+        "epoch": epoch,
         "status": "running",
         "repo": str(repo),
         "effective_policy": policy.model_dump(mode="json"),

@@ -28,12 +28,12 @@ def plan(state: RunState, runtime: Runtime[Context]) -> RunState:
         return {"status": "needs_human_review", "reason": spent}
     round_ = state.get("plan_round", 0)
 
-    def ask(_intent: dict[str, Any] | None = None) -> dict[str, Any]:
+    def ask() -> dict[str, Any]:
         # A model call changes nothing outside: one cut short by a crash is simply asked again.
         return _ask_planner(state, ctx, round_)
 
     log = EffectLog(ctx.journal, state["run_id"], journal_key(state, "plan", round_))
-    outcome = log.run("planner", "model", {"role": "planner", "round": round_}, ask, ask)
+    outcome = log.record("planner", "model", {"role": "planner", "round": round_}, ask)
     usage = state["usage"] + Usage.model_validate(outcome["usage"])
     if outcome["plan"] is None:
         ref = ctx.artifacts.put(state["run_id"], f"planner-replies-{round_}.json", outcome["raw"])

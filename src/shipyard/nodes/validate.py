@@ -99,7 +99,7 @@ def _review(
     key = f"{step.id}/{state['attempt']}"
     diff = git.diff(workspace_of(state), state["head_commit"])[:20_000]
 
-    def ask(_intent: dict[str, Any] | None = None) -> dict[str, Any]:
+    def ask() -> dict[str, Any]:
         messages = [SystemMessage(prompts.REVIEWER), HumanMessage(f"Step: {step.title}\n{diff}")]
         reply = ctx.models.structured("reviewer", messages, Review, key=key)
         review = reply.value or Review(
@@ -107,8 +107,8 @@ def _review(
         )
         return {"review": review.model_dump(mode="json"), "usage": reply.usage.model_dump()}
 
-    outcome = EffectLog(ctx.journal, state["run_id"], journal_key(state, "review", key)).run(
-        "reviewer", "model", {"key": key}, ask, ask
+    outcome = EffectLog(ctx.journal, state["run_id"], journal_key(state, "review", key)).record(
+        "reviewer", "model", {"key": key}, ask
     )
     review = Review.model_validate(outcome["review"])
     findings = list(review.findings)

@@ -26,6 +26,7 @@ from langgraph.types import Command, StateSnapshot
 from psycopg_pool import PoolTimeout
 from sqlalchemy import exc as sa_exc
 
+from shipyard.effects import invocation
 from shipyard.server.encoding import to_jsonable
 from shipyard.server.events import EventBatch, EventLog
 from shipyard.server.graphs import GraphRegistry, RegisteredGraph
@@ -138,17 +139,18 @@ class Execution:
         kwargs = run.kwargs
         modes = [MODE_OF.get(m, m) for m in kwargs.get("stream_mode") or ["values"]]
         try:
-            async for part in graph.astream(
-                graph_input,
-                config,
-                context=context,
-                stream_mode=modes,
-                interrupt_before=kwargs.get("interrupt_before"),
-                interrupt_after=kwargs.get("interrupt_after"),
-                durability=kwargs.get("durability") or _default_durability(registered),
-                subgraphs=bool(kwargs.get("subgraphs")),
-            ):
-                events.add(*_event(part))
+            with invocation():  # journal timelines begun by this run's nodes (effects)
+                async for part in graph.astream(
+                    graph_input,
+                    config,
+                    context=context,
+                    stream_mode=modes,
+                    interrupt_before=kwargs.get("interrupt_before"),
+                    interrupt_after=kwargs.get("interrupt_after"),
+                    durability=kwargs.get("durability") or _default_durability(registered),
+                    subgraphs=bool(kwargs.get("subgraphs")),
+                ):
+                    events.add(*_event(part))
             await events.flush()  # every event stored before the run can be seen ended
         finally:
             await events.settle()  # never leave a write in flight behind a failed run

@@ -6,8 +6,9 @@ broken ones replaced, and a connection returned in a broken state is discarded â
 restarted Postgres costs a reconnect, not a failed run. (Checking on every checkout instead
 would add a round trip to every checkpoint write: about 0.7 ms per node here.)
 
-Every write of a step carries the journal outcomes and audit events queued behind so far
-(``store.writer``) in the same transaction, so a step's rows commit with its checkpoint.
+The saver is ``store.saver.ShipyardSaver``: every write of a step carries the journal
+outcomes and audit events queued behind so far (``store.writer``) in the same transaction, so
+a step's rows commit with its checkpoint.
 
 Its serializer deserializes only Shipyard's own contract types (plus
 LangGraph's built-in safe types such as messages and datetimes): any other type stored in a
@@ -26,13 +27,12 @@ from typing import Any
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from shipyard.contracts import CONTRACT_TYPES
 from shipyard.store.database import psycopg_conninfo
-from shipyard.store.write_batch import take_behind
+from shipyard.store.saver import ShipyardSaver
 
 # Serialises LangGraph's own schema setup between processes (it has no lock of its own).
 _SETUP_LOCK_KEY = 0x5348_4950_5943  # "SHIPYC"
@@ -46,40 +46,6 @@ def contract_allowlist() -> list[tuple[str, str]]:
 def make_serializer() -> JsonPlusSerializer:
     """The checkpoint serializer with Shipyard's explicit allowlist (no pickle)."""
     return JsonPlusSerializer(allowed_msgpack_modules=contract_allowlist())
-
-
-class ShipyardSaver(AsyncPostgresSaver):
-    """``AsyncPostgresSaver`` on a pool whose every write of a step (its writes, its
-    checkpoint) also carries the journal and event rows queued behind so far
-    (``store.writer``), in the same pipeline and transaction.
-
-    The hook is ``_cursor(pipeline=True)``, the one place the saver opens a pipeline for a
-    write; ``tests/integration/test_store_writer.py`` fails if a LangGraph release stops
-    routing its writes through it."""
-
-    def __init__(
-        self, pool: AsyncConnectionPool[Any], *, serde: JsonPlusSerializer, conninfo: str
-    ) -> None:
-        super().__init__(pool, serde=serde)
-        self.conninfo = conninfo
-
-    @asynccontextmanager
-    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
-        batch = take_behind(self.conninfo) if pipeline else None
-        if batch is None:
-            async with super()._cursor(pipeline=pipeline) as cur:
-                yield cur
-            return
-        try:
-            await batch.ready()
-            async with super()._cursor(pipeline=True) as cur:
-                for query, params in batch.rows:
-                    await cur.execute(query, params)
-                yield cur
-        except BaseException as exc:
-            await batch.fail(exc)
-            raise
-        batch.land()
 
 
 @asynccontextmanager

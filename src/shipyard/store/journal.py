@@ -71,6 +71,15 @@ _CLAIM: Query = """
 """
 """Insert the intent; no row back means the entry was there before."""
 
+_RECORD: Query = """
+    INSERT INTO journal (thread_id, step_key, call_id, kind, intent, outcome, status,
+                         completed_at)
+    VALUES (%(thread_id)s, %(step_key)s, %(call_id)s, %(kind)s, %(intent)s, %(outcome)s,
+            'done', now())
+    ON CONFLICT (thread_id, step_key, call_id) DO NOTHING
+"""
+"""A completed call, intent and outcome at once; an entry there before wins."""
+
 _COMPLETE: Query = """
     UPDATE journal SET outcome = %(outcome)s, status = %(status)s, completed_at = now()
     WHERE thread_id = %(thread_id)s AND step_key = %(step_key)s AND call_id = %(call_id)s
@@ -154,6 +163,30 @@ class Journal:
         """Record the outcome of an effect whose intent this process just wrote (``claim``
         returned ``True``), without waiting: it is written before the step's checkpoint."""
         self._writer.behind(_COMPLETE, _completion(thread_id, step_key, call_id, outcome, "done"))
+
+    def record_behind(
+        self,
+        thread_id: str,
+        step_key: str,
+        call_id: str,
+        kind: str,
+        intent: dict[str, Any],
+        outcome: dict[str, Any],
+    ) -> None:
+        """Record a completed call whose intent was never written, without waiting: it is
+        written before the step's checkpoint. Only for a call that is simply made again when
+        it is lost (``effects.EffectLog.record``); an entry already there is kept."""
+        self._writer.behind(
+            _RECORD,
+            {
+                "thread_id": thread_id,
+                "step_key": step_key,
+                "call_id": call_id,
+                "kind": kind,
+                "intent": jsonb(intent),
+                "outcome": jsonb(outcome),
+            },
+        )
 
     def get(self, thread_id: str, step_key: str, call_id: str) -> JournalEntry | None:
         """The entry for this key, or ``None``."""

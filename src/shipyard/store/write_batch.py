@@ -1,5 +1,5 @@
 """The rows queued behind (``store.writer``), taken by the checkpointer to send in the
-transaction of a step's own checkpoint write (``store.checkpointer.ShipyardSaver``)."""
+transaction of a step's own checkpoint write (``store.saver.ShipyardSaver``)."""
 
 from __future__ import annotations
 
