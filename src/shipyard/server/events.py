@@ -1,7 +1,7 @@
 """Stream events in Postgres and their SSE encoding (reference §3).
 
 A worker appends each chunk a run streams to ``run_stream_events`` (``run_id``, ``seq``,
-``event``, ``data``) and sends ``NOTIFY shipyard_events`` with the run id, so a client of
+``event``, ``data``) and sends ``NOTIFY shipyard_events`` (``listener.stored``), so a client of
 any server process can follow a run executed anywhere. ``EventBatch`` does that in the
 background as a group commit: everything streamed while one write is in flight goes in the
 next one (one statement: a multi-row ``INSERT`` and the ``NOTIFY``). ``follow`` turns the
@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shipyard.server.encoding import dumps, to_jsonable
-from shipyard.server.listener import EVENTS_CHANNEL, Listener
+from shipyard.server.listener import EVENTS_CHANNEL, STORED, Listener, stored
 from shipyard.server.queue import TERMINAL, Pool
 
 HEARTBEAT = b": heartbeat\r\n\r\n"
@@ -67,7 +67,7 @@ class EventLog:
         params: list[Any] = []
         for i, (name, data) in enumerate(events):
             params += [run_id, first_seq + i, name, Jsonb(data, dumps=_text)]
-        params += [EVENTS_CHANNEL, run_id]
+        params += [EVENTS_CHANNEL, stored(run_id)]
         rows = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * len(events))
         query = sql.SQL(
             "WITH stored AS (INSERT INTO run_stream_events (run_id, seq, event, data)"
@@ -192,8 +192,8 @@ async def follow(log: EventLog, listener: Listener, spec: Follow) -> AsyncIterat
     """The SSE body of a run: ``metadata`` first, then its events until it has ended."""
     wake = asyncio.Event()
 
-    def on_event(run_id: str) -> None:
-        if run_id in (spec.run_id, ""):
+    def on_event(payload: str) -> None:
+        if payload.removesuffix(STORED) in (spec.run_id, ""):
             wake.set()
 
     unsubscribe = listener.on(EVENTS_CHANNEL, on_event)

@@ -166,10 +166,11 @@ class Execution:
     async def _start(self, registered: RegisteredGraph) -> tuple[Any, RunnableConfig]:
         """The graph input and config of this attempt."""
         run, kwargs = self.run, self.run.kwargs
-        latest = await _latest_checkpoint(registered, run)
+        # The claim read the thread's newest checkpoint (and, on a first attempt, recorded it
+        # as the run's start).
+        latest = run.latest_checkpoint_id if _has_checkpointer(registered) else None
         config = _config(run)
         if run.attempts <= 1:
-            await self.deps.queue.set_start_checkpoint(run.run_id, latest)
             self.start_checkpoint, self.start_known = latest, True
         elif latest != run.start_checkpoint_id:
             # An earlier attempt wrote checkpoints: continue from the newest one.
@@ -282,12 +283,9 @@ def _command(command: dict[str, Any]) -> Command[Any]:
     )
 
 
-async def _latest_checkpoint(registered: RegisteredGraph, run: QueuedRun) -> str | None:
+def _has_checkpointer(registered: RegisteredGraph) -> bool:
     saver = registered.graph.checkpointer
-    if saver is None or isinstance(saver, bool):
-        return None
-    found = await saver.aget_tuple(_thread_config(run))
-    return None if found is None else str(found.config["configurable"]["checkpoint_id"])
+    return saver is not None and not isinstance(saver, bool)
 
 
 async def _delete_checkpoints(pool: Pool, thread_id: str, start: str | None) -> None:

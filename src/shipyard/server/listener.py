@@ -1,11 +1,14 @@
 """One ``LISTEN`` connection per process, fanning Postgres notifications out to waiters.
 
 Workers wait on ``RUNS_CHANNEL`` (a run was queued or freed a thread), executing workers on
-``CANCEL_CHANNEL`` (payload: run id), stream followers on ``EVENTS_CHANNEL`` (payload: run
-id), the API-key cache on ``KEYS_CHANNEL``. ``local`` delivers a notification to this
-process's waiters at once (a run that ended here need not wait for Postgres' round trip).
-Notifications are a latency optimisation only: every waiter also polls with a timeout,
-so a notification lost while the connection reconnects costs at most one poll interval.
+``CANCEL_CHANNEL`` (payload: run id), stream followers and ``runs.wait`` on
+``EVENTS_CHANNEL`` (payload: the run id when the run's state changed — it ended, was
+cancelled, queued again; ``stored(run_id)`` when only events were stored, which wakes
+followers but not those waiting for the end), the API-key cache on ``KEYS_CHANNEL``.
+``local`` delivers a notification to this process's waiters at once (a run that ended
+here need not wait for Postgres' round trip). Notifications are a latency optimisation
+only: every waiter also polls with a timeout, so a notification lost while the connection
+reconnects costs at most one poll interval.
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ CANCEL_CHANNEL = "shipyard_cancel"
 EVENTS_CHANNEL = "shipyard_events"
 KEYS_CHANNEL = "shipyard_keys"
 CHANNELS = (RUNS_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL, KEYS_CHANNEL)
+
+STORED = ":stored"
+
+
+def stored(run_id: str) -> str:
+    """The ``EVENTS_CHANNEL`` payload for "events of ``run_id`` were stored"."""
+    return run_id + STORED
+
 
 Callback = Callable[[str], None]
 """Receives a notification's payload; runs on the event loop and must not block."""
@@ -104,6 +115,8 @@ __all__ = [
     "EVENTS_CHANNEL",
     "KEYS_CHANNEL",
     "RUNS_CHANNEL",
+    "STORED",
     "Callback",
     "Listener",
+    "stored",
 ]

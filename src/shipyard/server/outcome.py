@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from shipyard.server.encoding import dumps, to_jsonable
+from shipyard.server.encoding import dumps
 from shipyard.server.graphs import GraphRegistry
 from shipyard.server.listener import EVENTS_CHANNEL
 from shipyard.server.queue import TERMINAL
@@ -66,12 +66,20 @@ async def final_values(
         return {"__error__": error or {"error": "Error", "message": "the run failed"}}
     if graph_id not in graphs:
         return None
-    snapshot = await graphs.get(graph_id).graph.aget_state(
-        {"configurable": {"thread_id": thread_id}}
-    )
-    values = to_jsonable(snapshot.values)
-    if snapshot.interrupts and isinstance(values, dict):
-        values["__interrupt__"] = to_jsonable(list(snapshot.interrupts))
+    # The thread's state as cached with the run's end (``RunQueue.finish`` writes it in the
+    # statement that ends the run; ``threads.get`` answers from it too): no checkpoint to
+    # load and no tasks to prepare.
+    async with runtime.queue.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT values, interrupts FROM threads WHERE thread_id = %s", [thread_id]
+        )
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    values = row["values"]
+    interrupts = [i for pending in (row["interrupts"] or {}).values() for i in pending]
+    if interrupts and isinstance(values, dict):
+        values["__interrupt__"] = interrupts
     return values
 
 

@@ -60,11 +60,18 @@ _COLUMN_NAMES = (
 )  # fmt: skip
 _COLUMNS = sql.SQL(", ").join(sql.Identifier(name) for name in _COLUMN_NAMES)
 
+_LATEST_CHECKPOINT = """(SELECT c.checkpoint_id FROM checkpoints c
+    WHERE c.thread_id = api_runs.thread_id AND c.checkpoint_ns = ''
+    ORDER BY c.checkpoint_id DESC LIMIT 1)"""
+"""The thread's newest checkpoint in LangGraph's own table (what ``aget_tuple`` would load)."""
+
 _CLAIM = sql.SQL("""
 WITH claimed AS (
 UPDATE api_runs SET status = 'running', lease_owner = %(worker)s,
     lease_expires_at = now() + make_interval(secs => %(lease)s),
-    attempts = attempts + 1, updated_at = now()
+    attempts = attempts + 1, updated_at = now(),
+    start_checkpoint_id = CASE WHEN api_runs.attempts = 0 THEN {latest}
+                               ELSE api_runs.start_checkpoint_id END
 WHERE run_id = (
     SELECT r.run_id FROM api_runs r
     WHERE ((r.status = 'pending' AND r.not_before <= now()
@@ -76,27 +83,35 @@ WHERE run_id = (
     ORDER BY r.created_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
-RETURNING {columns}),
+RETURNING {columns}, {latest} AS latest_checkpoint_id),
 busy AS (
 UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
 WHERE thread_id IN (SELECT thread_id FROM claimed))
-SELECT * FROM claimed
-""").format(columns=_COLUMNS)
-"""Claims the oldest claimable run and marks its thread ``busy`` in the same statement."""
+SELECT claimed.*, EXISTS (
+    SELECT 1 FROM api_runs r WHERE r.status = 'pending' AND r.not_before <= now()
+      AND r.run_id <> claimed.run_id) AS more
+FROM claimed
+""").format(columns=_COLUMNS, latest=sql.SQL(_LATEST_CHECKPOINT))
+"""Claims the oldest claimable run and marks its thread ``busy`` in the same statement; on
+a first attempt it records the thread's newest checkpoint as the run's start (for rollback
+and to tell a retry whether the run made progress). ``more``: other runs are waiting."""
 
 _INSERT = sql.SQL("""
 WITH created AS (
 INSERT INTO api_runs (run_id, thread_id, owner, assistant_id, kwargs, metadata,
     multitask_strategy, not_before)
-VALUES (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))
+SELECT %(run_id)s, %(thread_id)s, %(owner)s, %(assistant_id)s, %(kwargs)s, %(metadata)s,
+    %(strategy)s, now() + make_interval(secs => %(after)s)
+FROM (SELECT pg_advisory_xact_lock(hashtextextended(%(thread_id)s, 7))) AS thread_lock
 RETURNING {columns}),
 busy AS (
 UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
 WHERE thread_id IN (SELECT thread_id FROM created))
 SELECT created.* FROM created
-CROSS JOIN (SELECT pg_notify(%s, %s), pg_notify(%s, %s)) AS wake
+CROSS JOIN (SELECT pg_notify(%(runs)s, %(run_id)s), pg_notify(%(events)s, %(run_id)s)) AS wake
 """).format(columns=_COLUMNS)
-"""Inserts a pending run, marks its thread ``busy`` and wakes workers (at commit)."""
+"""Inserts a pending run, marks its thread ``busy`` and wakes workers (at commit). Holds the
+thread's run-creation lock until its transaction ends (taken before the row is inserted)."""
 
 _FINISH = """
 WITH ended AS (
@@ -110,11 +125,14 @@ UPDATE threads SET status = %(t_status)s, error = %(t_error)s, updated_at = now(
     state_updated_at = CASE WHEN %(set_values)s THEN now() ELSE threads.state_updated_at END,
     interrupts = CASE WHEN %(set_interrupts)s THEN %(interrupts)s ELSE threads.interrupts END
 WHERE thread_id IN (SELECT thread_id FROM ended))
-SELECT (SELECT count(*) FROM ended) AS ended,
-    pg_notify(%(runs)s, %(run_id)s), pg_notify(%(events)s, %(run_id)s)
+SELECT (SELECT count(*) FROM ended) AS ended, pg_notify(%(events)s, %(run_id)s),
+    (SELECT count(*) FROM (SELECT pg_notify(%(runs)s, %(run_id)s) WHERE EXISTS (
+        SELECT 1 FROM api_runs p WHERE p.status = 'pending'
+          AND p.thread_id IN (SELECT thread_id FROM ended))) AS freed) AS woken
 """
 """Ends a run held by ``worker`` and records its thread's status and latest state — one
-statement, so whoever sees the run ended sees the thread."""
+statement, so whoever sees the run ended sees the thread. Workers are woken only when a
+run was waiting for the thread."""
 
 
 class RunQueue:
@@ -131,6 +149,26 @@ class RunQueue:
         ``rollback``). Raises ``ThreadBusyError`` for ``reject`` on a busy thread.
         """
         run_id = new.run_id or str(uuid.uuid4())
+        params = {
+            "run_id": run_id,
+            "thread_id": new.thread_id,
+            "owner": new.owner,
+            "assistant_id": new.assistant_id,
+            "kwargs": Jsonb(new.kwargs),
+            "metadata": Jsonb(new.metadata),
+            "strategy": new.multitask_strategy,
+            "after": new.after_seconds,
+            "runs": RUNS_CHANNEL,
+            "events": EVENTS_CHANNEL,
+        }
+        if new.multitask_strategy == "enqueue":
+            # Active runs do not matter: one statement, which still takes the thread's lock,
+            # so a concurrent ``reject`` or ``interrupt`` sees this run or comes first.
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(_INSERT, params)
+                row = await cur.fetchone()
+            assert row is not None
+            return QueuedRun.from_row(row), []
         async with self.pool.connection() as conn, conn.transaction():
             # Serialise run creation per thread so the multitask check cannot race.
             await conn.execute(
@@ -150,34 +188,18 @@ class RunQueue:
                 )
                 for run in active:
                     await _cancel(conn, run, action)
-            cur = await conn.execute(
-                _INSERT,
-                [
-                    run_id,
-                    new.thread_id,
-                    new.owner,
-                    new.assistant_id,
-                    Jsonb(new.kwargs),
-                    Jsonb(new.metadata),
-                    new.multitask_strategy,
-                    new.after_seconds,
-                    RUNS_CHANNEL,
-                    run_id,
-                    EVENTS_CHANNEL,
-                    run_id,
-                ],
-            )
+            cur = await conn.execute(_INSERT, params)
             row = await cur.fetchone()
         assert row is not None
         return QueuedRun.from_row(row), superseded
 
     async def claim(self, worker_id: str) -> QueuedRun | None:
-        """Take the oldest claimable run for ``worker_id``, or ``None``."""
+        """Take the oldest claimable run for ``worker_id``, or ``None``. One statement
+        (its own transaction): the run comes with ``latest_checkpoint_id`` and ``more``."""
         async with self.pool.connection() as conn:
             try:
-                async with conn.transaction():
-                    cur = await conn.execute(_CLAIM, {"worker": worker_id, "lease": self.lease_s})
-                    row = await cur.fetchone()
+                cur = await conn.execute(_CLAIM, {"worker": worker_id, "lease": self.lease_s})
+                row = await cur.fetchone()
             except psycopg.errors.UniqueViolation:
                 return None  # another worker started a run of that thread meanwhile
         return QueuedRun.from_row(row) if row else None
@@ -195,15 +217,6 @@ class RunQueue:
         if row is None:
             return False, None
         return True, row["cancel_action"]
-
-    async def set_start_checkpoint(self, run_id: str, checkpoint_id: str | None) -> None:
-        """Remember the thread's checkpoint before the run's first attempt (for rollback
-        and to tell a retry whether the run already made progress)."""
-        async with self.pool.connection() as conn:
-            await conn.execute(
-                "UPDATE api_runs SET start_checkpoint_id = %s WHERE run_id = %s",
-                [checkpoint_id, run_id],
-            )
 
     async def finish(
         self,

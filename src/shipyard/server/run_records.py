@@ -56,10 +56,14 @@ class QueuedRun:
     error: str | None
     created_at: datetime
     updated_at: datetime
+    latest_checkpoint_id: str | None = None
+    """Set by a claim: the thread's newest checkpoint when the run was claimed."""
+    more: bool = False
+    """Set by a claim: other runs were waiting to be claimed."""
 
     @classmethod
     def from_row(cls, row: DictRow) -> QueuedRun:
-        """Build from a row with every column of ``api_runs``."""
+        """Build from a row with every column of ``api_runs`` (and a claim's extras)."""
         fields = dict(row)
         if fields["status"] not in get_args(RunStatus):
             raise ValueError(f"run {fields['run_id']} has unknown status {fields['status']!r}")

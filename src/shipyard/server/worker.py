@@ -154,7 +154,8 @@ class WorkerPool:
                     if worker_id in self._idle:
                         self._idle.remove(worker_id)
                 continue
-            self._wake("")  # there may be more: let one idle loop look
+            if run.more:
+                self._wake("")  # let one idle loop take the next
             execution = Execution(run, self.deps, worker_id)
             self.running[run.run_id] = execution
             self._executing.add(worker_id)
