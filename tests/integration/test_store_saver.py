@@ -20,6 +20,7 @@ from langgraph.types import Command, interrupt
 from psycopg.rows import dict_row
 
 from shipyard.contracts import Usage, Verdict
+from shipyard.probes import build_chain
 from shipyard.store import make_serializer, open_checkpointer, psycopg_conninfo
 
 
@@ -140,3 +141,20 @@ async def test_shipyard_saver_writes_the_same_rows_as_langgraphs_saver(db_url: s
     assert {w[3] for w in our_rows["writes"]} >= {"__error__", "__interrupt__", "__resume__"}
     for table in ("checkpoints", "blobs", "writes"):
         assert our_rows[table] == stock_rows[table], table
+
+
+async def test_a_sync_step_writes_its_tasks_writes_with_its_checkpoint(db_url: str) -> None:
+    # One round trip per step: the task's writes wait for the step's checkpoint (which a
+    # ``sync`` step sends at once) and commit in its transaction.
+    async with open_checkpointer(db_url) as saver:
+        graph = build_chain().compile(checkpointer=saver)
+        config: RunnableConfig = {"configurable": {"thread_id": "t-one-trip"}}
+        assert (await graph.ainvoke({"count": 0}, config, durability="sync"))["count"] == 10
+    with psycopg.connect(psycopg_conninfo(db_url)) as conn:
+        steps = {r[0] for r in conn.execute("SELECT xmin::text FROM checkpoints")}
+        writes = conn.execute(
+            "SELECT task_path, xmin::text FROM checkpoint_writes WHERE thread_id = 't-one-trip'"
+        ).fetchall()
+    nodes = [(path, xmin) for path, xmin in writes if not path.endswith("__start__")]
+    assert len(nodes) == 29  # count, visited and the edge to the next, for ten nodes
+    assert all(xmin in steps for _, xmin in nodes), nodes

@@ -1,4 +1,4 @@
-"""``ShipyardSaver``: LangGraph's ``AsyncPostgresSaver`` with three changes on the write path.
+"""``ShipyardSaver``: LangGraph's ``AsyncPostgresSaver`` with four changes on the write path.
 
 * **Rows queued behind ride along.** A step's checkpoint (and an interrupt's or an error's
   writes, after which no checkpoint may come) carries the journal and audit rows queued
@@ -8,6 +8,11 @@
   single shared connection needs and a pool does not. Without it a step's writes and its
   checkpoint are sent side by side, and concurrent runs (the server) do not queue behind
   each other's checkpoints.
+* **A step's writes ride with its checkpoint.** A task's writes wait a few turns of the
+  event loop: when the step's checkpoint comes meanwhile (with ``sync`` durability it comes
+  at once), both go in one round trip and transaction; otherwise the writes go alone, as
+  soon as before — so a finished task of a step still running is never held back.
+  Interrupts and errors (after which no checkpoint may come) never wait.
 * **Values are serialized on the event loop.** The stock saver hands every ``aput_writes``
   and every ``aput`` with a non-primitive channel to ``asyncio.to_thread`` to serialize.
   Shipyard's state is small by design (artifacts by reference: a few KB per step), so the
@@ -18,8 +23,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -44,16 +51,31 @@ _INLINE = (str, int, float, bool)
 """Channel values the saver keeps inside the checkpoint row (with ``None``); every other
 value is a row of ``checkpoint_blobs``."""
 
+ADOPT_TURNS = 4
+"""Event-loop turns a task's writes wait for the step's checkpoint to take them along."""
+
+
+@dataclass
+class _Writes:
+    """A task's writes waiting for its step's checkpoint (``ShipyardSaver.aput_writes``)."""
+
+    query: str
+    rows: list[Any]
+    done: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    """``True`` once a checkpoint wrote them; ``False``: it failed, write them alone."""
+
 
 class ShipyardSaver(AsyncPostgresSaver):
-    """``AsyncPostgresSaver`` on a pool, writing the rows queued behind with each write of a
-    step and serializing on the event loop (see the module docstring)."""
+    """``AsyncPostgresSaver`` on a pool, with the write path of the module docstring."""
 
     def __init__(
         self, pool: AsyncConnectionPool[Any], *, serde: JsonPlusSerializer, conninfo: str
     ) -> None:
         super().__init__(pool, serde=serde)
         self.conninfo = conninfo
+        self._waiting: dict[tuple[str, str], list[_Writes]] = {}
 
     async def aput(
         self,
@@ -63,7 +85,8 @@ class ShipyardSaver(AsyncPostgresSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Store a checkpoint: primitive channel values inline, the others as blobs of the
-        versions this checkpoint created."""
+        versions this checkpoint created; with it the rows queued behind and the writes of
+        the step's tasks still waiting."""
         configurable = config["configurable"]
         thread_id, ns = configurable["thread_id"], configurable["checkpoint_ns"]
         inline: dict[str, Any] = {}
@@ -76,22 +99,29 @@ class ShipyardSaver(AsyncPostgresSaver):
             else:
                 blobs[channel] = value
         versions = {channel: v for channel, v in new_versions.items() if channel in blobs}
-        stored = {**checkpoint, "channel_values": inline}
-        async with self._write_cursor(carry=True) as cur:
-            if versions:
-                rows = self._dump_blobs(thread_id, ns, blobs, versions)
-                await cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, rows)
-            await cur.execute(
-                self.UPSERT_CHECKPOINTS_SQL,
-                (
-                    thread_id,
-                    ns,
-                    checkpoint["id"],
-                    configurable.get("checkpoint_id"),
-                    Jsonb(stored),
-                    Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
-                ),
-            )
+        row = (
+            thread_id,
+            ns,
+            checkpoint["id"],
+            configurable.get("checkpoint_id"),
+            Jsonb({**checkpoint, "channel_values": inline}),
+            Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+        )
+        adopted = self._waiting.pop((thread_id, ns), [])
+        written = False
+        try:
+            async with self._write_cursor(carry=True) as cur:
+                for writes in adopted:
+                    await cur.executemany(writes.query, writes.rows)
+                if versions:
+                    blob_rows = self._dump_blobs(thread_id, ns, blobs, versions)
+                    await cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blob_rows)
+                await cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
+            written = True
+        finally:
+            for writes in adopted:
+                if not writes.done.done():  # (its task may have been cancelled meanwhile)
+                    writes.done.set_result(written)
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -107,23 +137,38 @@ class ShipyardSaver(AsyncPostgresSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Store a task's writes against the checkpoint it ran from."""
+        """Store a task's writes against the checkpoint it ran from (with the step's
+        checkpoint when it comes within ``ADOPT_TURNS`` turns of the loop)."""
         configurable = config["configurable"]
+        thread_id, ns = configurable["thread_id"], configurable["checkpoint_ns"]
         # Special channels (errors, interrupts, ...) have fixed slots and are overwritten.
         special = all(channel in WRITES_IDX_MAP for channel, _ in writes)
         query = self.UPSERT_CHECKPOINT_WRITES_SQL if special else self.INSERT_CHECKPOINT_WRITES_SQL
         rows = self._dump_writes(
-            configurable["thread_id"],
-            configurable["checkpoint_ns"],
-            configurable["checkpoint_id"],
-            task_id,
-            task_path,
-            writes,
+            thread_id, ns, configurable["checkpoint_id"], task_id, task_path, writes
         )
-        # Rows queued behind ride with the step's checkpoint, which follows — unless these
-        # writes are an interrupt or an error, after which no checkpoint may come.
+        if not special and await self._adopted(_Writes(query, rows), (thread_id, ns)):
+            return
+        # Alone. Rows queued behind ride with the step's checkpoint, which follows — unless
+        # these writes are an interrupt or an error, after which no checkpoint may come.
         async with self._write_cursor(carry=special) as cur:
             await cur.executemany(query, rows)
+
+    async def _adopted(self, writes: _Writes, key: tuple[str, str]) -> bool:
+        """Wait for the step's checkpoint to write ``writes``; ``False``: write them alone."""
+        waiting = self._waiting.setdefault(key, [])
+        waiting.append(writes)
+        try:
+            for _ in range(ADOPT_TURNS):
+                await asyncio.sleep(0)
+                if waiting is not self._waiting.get(key):
+                    return await writes.done  # taken by a checkpoint: its outcome
+        finally:
+            if waiting is self._waiting.get(key):  # not taken (or cancelled): withdraw
+                waiting.remove(writes)
+                if not waiting:
+                    del self._waiting[key]
+        return False
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
