@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,16 +64,7 @@ class EventLog:
         inserting every row and notifying followers."""
         if not events:
             return first_seq
-        params: list[Any] = []
-        for i, (name, data) in enumerate(events):
-            params += [run_id, first_seq + i, name, Jsonb(data, dumps=_text)]
-        params += [EVENTS_CHANNEL, stored(run_id)]
-        rows = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * len(events))
-        query = sql.SQL(
-            "WITH stored AS (INSERT INTO run_stream_events (run_id, seq, event, data)"
-            " VALUES {rows} RETURNING 1)"
-            " SELECT pg_notify(%s, %s) FROM (SELECT count(*) FROM stored) AS n"
-        ).format(rows=rows)
+        query, params = store_statement(run_id, first_seq, events)
         async with self.pool.connection() as conn:
             await conn.execute(query, params)
         return first_seq + len(events)
@@ -119,24 +110,53 @@ class EventLog:
         return (row["status"], row["attempts"]) if row else (None, 0)
 
 
+def store_statement(
+    run_id: str, first_seq: int, events: Sequence[tuple[str, Any]]
+) -> tuple[sql.Composed, list[Any]]:
+    """The statement storing ``events`` (JSON-able) from ``first_seq`` and notifying
+    followers (``EventLog.store``; or sent with a checkpoint, ``EventBatch``)."""
+    params: list[Any] = []
+    for i, (name, data) in enumerate(events):
+        params += [run_id, first_seq + i, name, Jsonb(data, dumps=_text)]
+    params += [EVENTS_CHANNEL, stored(run_id)]
+    rows = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * len(events))
+    query = sql.SQL(
+        "WITH stored AS (INSERT INTO run_stream_events (run_id, seq, event, data)"
+        " VALUES {rows} RETURNING 1)"
+        " SELECT pg_notify(%s, %s) FROM (SELECT count(*) FROM stored) AS n"
+    ).format(rows=rows)
+    return query, params
+
+
 def _text(obj: Any) -> str:
     return dumps(obj).decode()
+
+
+Carrier = Callable[[sql.Composed, Sequence[Any], asyncio.Event], Awaitable[bool]]
+"""Sends a statement with the thread's next checkpoint if it comes soon (and before the
+event is set); ``False`` if it did not (``store.saver.ShipyardSaver.ride``)."""
 
 
 class EventBatch:
     """A run's stream, written behind the graph: ``add`` never waits for the database.
 
     The first event starts a write; events added while it is in flight go together in the
-    next one, so a fast graph makes few round trips and a slow one loses no latency. Seqs
+    next one, so a fast graph makes few round trips and a slow one loses no latency. With a
+    ``carrier``, a write goes in the transaction of the step's checkpoint when that comes
+    within a few turns of the loop (no round trip of its own), else alone. Seqs
     are given in ``add`` order from ``first_seq``. ``flush`` waits until everything added
     is stored and raises what a write raised (also raised by the next ``add``); ``settle``
     waits and swallows it (the run is ending another way).
     """
 
-    def __init__(self, log: EventLog, run_id: str, first_seq: int) -> None:
+    def __init__(
+        self, log: EventLog, run_id: str, first_seq: int, carrier: Carrier | None = None
+    ) -> None:
         self.log = log
         self.run_id = run_id
         self.next_seq = first_seq
+        self.carrier = carrier
+        self._hurry = asyncio.Event()  # set by ``flush``: write now, stop waiting to ride
         self._buffer: list[tuple[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
@@ -153,13 +173,18 @@ class EventBatch:
         try:
             while self._buffer:
                 batch, self._buffer = self._buffer, []
-                self.next_seq = await self.log.store(self.run_id, self.next_seq, batch)
+                query, params = store_statement(self.run_id, self.next_seq, batch)
+                if self.carrier is None or not await self.carrier(query, params, self._hurry):
+                    async with self.log.pool.connection() as conn:
+                        await conn.execute(query, params)
+                self.next_seq += len(batch)
         except Exception as err:
             self._error = err
             self._buffer = []
 
     async def flush(self) -> int:
         """Wait until every added event is stored; the next seq."""
+        self._hurry.set()
         if self._task is not None:
             await asyncio.shield(self._task)
         if self._error is not None:
@@ -168,6 +193,7 @@ class EventBatch:
 
     async def settle(self) -> None:
         """Wait for the write in flight, ignoring its failure."""
+        self._hurry.set()
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._task)

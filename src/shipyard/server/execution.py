@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, Protocol
 
 import psycopg
@@ -32,6 +33,7 @@ from shipyard.server.events import EventBatch, EventLog
 from shipyard.server.graphs import GraphRegistry, RegisteredGraph
 from shipyard.server.ledger import Ledger
 from shipyard.server.queue import Pool, QueuedRun, RunQueue, ThreadOutcome
+from shipyard.store.saver import ShipyardSaver
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,10 @@ class Execution:
             await ledger.before(run, graph_input)
         # Only the run's own attempts write its events: a first attempt starts at 1.
         first = 1 if run.attempts <= 1 else await deps.events.next_seq(run.run_id)
-        events = EventBatch(deps.events, run.run_id, first)
+        saver = graph.checkpointer
+        # Stream events ride with the step's checkpoint when it follows at once.
+        carrier = partial(saver.ride, run.thread_id) if isinstance(saver, ShipyardSaver) else None
+        events = EventBatch(deps.events, run.run_id, first, carrier)
         kwargs = run.kwargs
         modes = [MODE_OF.get(m, m) for m in kwargs.get("stream_mode") or ["values"]]
         try:

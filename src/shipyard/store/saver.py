@@ -12,7 +12,8 @@
   event loop: when the step's checkpoint comes meanwhile (with ``sync`` durability it comes
   at once), both go in one round trip and transaction; otherwise the writes go alone, as
   soon as before — so a finished task of a step still running is never held back.
-  Interrupts and errors (after which no checkpoint may come) never wait.
+  Interrupts and errors (after which no checkpoint may come) never wait. ``ride`` offers
+  the same to other statements of the thread (the server's stream events).
 * **Values are serialized on the event loop.** The stock saver hands every ``aput_writes``
   and every ``aput`` with a non-primitive channel to ``asyncio.to_thread`` to serialize.
   Shipyard's state is small by design (artifacts by reference: a few KB per step), so the
@@ -40,7 +41,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
-from psycopg import AsyncCursor
+from psycopg import AsyncCursor, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -54,17 +55,35 @@ value is a row of ``checkpoint_blobs``."""
 ADOPT_TURNS = 4
 """Event-loop turns a task's writes wait for the step's checkpoint to take them along."""
 
+RIDE_LINGER_S = 0.01
+"""How long a statement offered to ``ride`` waits for the thread's next checkpoint."""
+
 
 @dataclass
 class _Writes:
-    """A task's writes waiting for its step's checkpoint (``ShipyardSaver.aput_writes``)."""
+    """Rows waiting for the step's checkpoint: a task's writes (``aput_writes``) or another
+    statement sent along (``ride``)."""
 
-    query: str
-    rows: list[Any]
+    query: str | sql.Composed
+    rows: Sequence[Sequence[Any]]
     done: asyncio.Future[bool] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     """``True`` once a checkpoint wrote them; ``False``: it failed, write them alone."""
+
+
+async def _first_of(
+    done: asyncio.Future[bool], seconds: float, hurry: asyncio.Event | None
+) -> None:
+    """Return when ``done`` completes, ``hurry`` is set, or after ``seconds``."""
+    waits: list[asyncio.Future[Any]] = [done]
+    if hurry is not None:
+        waits.append(asyncio.ensure_future(hurry.wait()))
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for extra in waits[1:]:
+            extra.cancel()
 
 
 class ShipyardSaver(AsyncPostgresSaver):
@@ -154,15 +173,38 @@ class ShipyardSaver(AsyncPostgresSaver):
         async with self._write_cursor(carry=special) as cur:
             await cur.executemany(query, rows)
 
-    async def _adopted(self, writes: _Writes, key: tuple[str, str]) -> bool:
-        """Wait for the step's checkpoint to write ``writes``; ``False``: write them alone."""
+    async def ride(
+        self,
+        thread_id: str,
+        query: sql.Composed,
+        params: Sequence[Any],
+        hurry: asyncio.Event | None = None,
+    ) -> bool:
+        """Run ``query`` in the transaction of the thread's next (root) checkpoint if it
+        comes within ``RIDE_LINGER_S`` (and before ``hurry`` is set); ``True`` once committed
+        with it, ``False`` if it did not come (or failed): run it yourself."""
+        writes = _Writes(query, [params])
+        return await self._adopted(writes, (thread_id, ""), (RIDE_LINGER_S, hurry))
+
+    async def _adopted(
+        self,
+        writes: _Writes,
+        key: tuple[str, str],
+        linger: tuple[float, asyncio.Event | None] | None = None,
+    ) -> bool:
+        """Wait ``ADOPT_TURNS`` turns of the loop (or ``linger``: seconds, or until the event
+        is set) for the step's checkpoint to write ``writes``; ``False``: write them alone."""
         waiting = self._waiting.setdefault(key, [])
         waiting.append(writes)
         try:
-            for _ in range(ADOPT_TURNS):
+            if linger is not None:
+                await _first_of(writes.done, *linger)
+            for _ in range(0 if linger is not None else ADOPT_TURNS):
                 await asyncio.sleep(0)
                 if waiting is not self._waiting.get(key):
-                    return await writes.done  # taken by a checkpoint: its outcome
+                    break
+            if waiting is not self._waiting.get(key):
+                return await writes.done  # taken by a checkpoint: its outcome
         finally:
             if waiting is self._waiting.get(key):  # not taken (or cancelled): withdraw
                 waiting.remove(writes)
