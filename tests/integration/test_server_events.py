@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 import psycopg
 import pytest
+from langchain_core.runnables import RunnableConfig
 
-from shipyard.server.events import HEARTBEAT, EventLog, Follow, follow, sse_frame
+from shipyard.probes import build_chain
+from shipyard.server.events import HEARTBEAT, EventBatch, EventLog, Follow, follow, sse_frame
 from shipyard.server.listener import Listener
 from shipyard.server.queue import NewRun, Pool, QueuedRun, RunQueue
 from shipyard.store import open_checkpointer, psycopg_conninfo
+from shipyard.store.saver import RIDE_LINGER_S
 
 
 @pytest.fixture
@@ -95,3 +99,32 @@ async def test_follow_replays_after_an_event_id_and_ends_for_an_ended_run(
     spec = Follow(run.run_id, after_seq=3, resumable=False)
     chunks = [c async for c in follow(log, listener, spec)]
     assert chunks[1:] == [sse_frame("values", {"i": 3}), sse_frame("values", {"i": 4})]
+
+
+async def test_event_batches_ride_with_the_threads_checkpoint_or_go_alone(db_url: str) -> None:
+    async with open_checkpointer(db_url) as saver:
+        pool: Pool = saver.conn  # type: ignore[assignment]
+        _, run = await running_run(pool)
+        log = EventLog(pool)
+        graph = build_chain().compile(checkpointer=saver)
+        events = EventBatch(log, run.run_id, 1, partial(saver.ride, "T"))
+        config: RunnableConfig = {"configurable": {"thread_id": "T"}}
+        async for part in graph.astream({"count": 0}, config, stream_mode="updates"):
+            events.add("updates", part)
+        assert await events.flush() == 11
+        # No checkpoint follows now: a batch waits at most RIDE_LINGER_S, then goes alone.
+        lone = EventBatch(log, run.run_id, 11, partial(saver.ride, "T"))
+        lone.add("custom", {"late": True})
+        await asyncio.sleep(RIDE_LINGER_S * 3)
+        assert [e.event for e in await log.after(run.run_id, 10)] == ["custom"]
+        assert await lone.flush() == 12
+    with psycopg.connect(psycopg_conninfo(db_url)) as conn:
+        steps = {r[0] for r in conn.execute("SELECT xmin::text FROM checkpoints")}
+        stored = conn.execute(
+            "SELECT seq, xmin::text FROM run_stream_events WHERE run_id = %s ORDER BY seq",
+            [run.run_id],
+        ).fetchall()
+    assert [seq for seq, _ in stored] == list(range(1, 12))
+    ridden = [seq for seq, xmin in stored if xmin in steps]
+    assert len(ridden) >= 5, stored  # most steps' updates went in their checkpoint's commit
+    assert 11 not in ridden
