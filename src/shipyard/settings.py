@@ -12,6 +12,8 @@
 | ``SHIPYARD_MODEL_TIMEOUT`` | seconds per model request | ``120`` |
 | ``SHIPYARD_MODEL_RETRIES`` | retries on 429 / 5xx / timeouts | ``4`` |
 | ``SHIPYARD_<ROLE>_PRICE`` | ``"in,out"`` USD per 1M input / output tokens | built-in table |
+| ``SHIPYARD_MODEL_FALLBACKS`` | models tried in order when one fails (same endpoint) | none |
+| ``SHIPYARD_<ROLE>_FALLBACKS`` | per role | the above |
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class ModelSettings:
     price: tuple[float, float] | None = None
     """USD per 1M (input, output) tokens from ``SHIPYARD_<ROLE>_PRICE``; ``None`` means
     the built-in table in ``shipyard.llm.pricing`` decides."""
+    fallbacks: tuple[str, ...] = ()
+    """Models on the same endpoint tried in order when ``model`` fails after its retries
+    (or refuses the request); priced by the built-in table."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,13 @@ def _model_settings(role: Role, env: Mapping[str, str]) -> ModelSettings:
         timeout_s=float(env.get("SHIPYARD_MODEL_TIMEOUT") or 120),
         retries=int(env.get("SHIPYARD_MODEL_RETRIES") or 4),
         price=_price(prefix + "PRICE", env.get(prefix + "PRICE")),
+        fallbacks=_names(env.get(prefix + "FALLBACKS") or env.get("SHIPYARD_MODEL_FALLBACKS")),
     )
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    """``"a, b"`` → ``("a", "b")``; empty items are ignored."""
+    return tuple(name.strip() for name in (text or "").split(",") if name.strip())
 
 
 def _price(name: str, text: str | None) -> tuple[float, float] | None:

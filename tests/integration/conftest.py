@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.fake_openai import FakeOpenAI, openai_server
 from tests.support import git
 
 MakeRepo = Callable[[Mapping[str, str]], Path]
@@ -44,3 +45,9 @@ def write_script(tmp_path: Path) -> WriteScript:
         return path
 
     return write
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    """A fake OpenAI-compatible server on a free port (``fake_openai``)."""
+    yield from openai_server()

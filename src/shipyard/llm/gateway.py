@@ -1,17 +1,20 @@
 """The model gateway: the one door the graph's nodes use to reach a model.
 
 It picks the model for a role (injected, scripted, or built from settings on first use),
-retries what is transient, asks for structured output with one repair round, and returns
-every call's ``Usage`` (calls, tokens, cost, wall time). It never enforces budgets — the
+retries what is transient, falls back to the role's fallback models when its model stays
+unavailable, asks for structured output with one repair round, and returns every call's
+``Usage`` (calls, tokens, cost, wall time). It never enforces budgets — the
 caller adds the usage up and decides.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -31,6 +34,7 @@ from shipyard.llm.structured import Invalid, parse_reply, repair_messages
 from shipyard.settings import ModelSettings, Role, Settings
 
 T = TypeVar("T", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 UNPRICED = " (no price known: cost counted as 0)"
 """Appended to a label when the model is neither in the price table nor given a price."""
@@ -78,6 +82,7 @@ class ModelGateway:
         self._settings = settings
         self._models: dict[Role, BaseChatModel] = dict(models or {})
         self._sleep = sleep
+        self._fallbacks: dict[Role, list[BaseChatModel]] = {}
         self._script: Script | None = None
         self._rng = random.Random()
 
@@ -95,9 +100,11 @@ class ModelGateway:
         mistaken for a free model.
         """
         text = self._endpoint(role)
-        if text.startswith("scripted:") or self._price(role) is not None:
-            return text
-        return text + UNPRICED
+        if not text.startswith("scripted:") and self._price(role) is None:
+            text += UNPRICED
+        if fallbacks := self._fallback_names(role):
+            text += f" (fallbacks: {', '.join(fallbacks)})"
+        return text
 
     def chat(
         self,
@@ -115,11 +122,11 @@ class ModelGateway:
         Raises ``ModelUnavailableError`` when the endpoint fails after the retries (or is
         misconfigured); the message names the endpoint and what to do.
         """
-        model = self._model(role)
-        runnable: Runnable[LanguageModelInput, AIMessage] = (
-            model.bind_tools(list(tools)) if tools else model
-        )
-        return self._invoke(role, runnable, messages, key)
+
+        def bind(model: BaseChatModel) -> Runnable[LanguageModelInput, AIMessage]:
+            return model.bind_tools(list(tools)) if tools else model
+
+        return self._invoke(role, bind, messages, key)
 
     def structured(
         self, role: Role, messages: Sequence[BaseMessage], schema: type[T], *, key: str
@@ -131,12 +138,15 @@ class ModelGateway:
         uses the key ``<key>/repair``. If that still does not validate, ``value`` is
         ``None`` and ``raw`` / ``error`` are kept for escalation.
         """
-        runnable = self._model(role).bind_tools([schema], tool_choice=schema.__name__)
+
+        def bind(model: BaseChatModel) -> Runnable[LanguageModelInput, AIMessage]:
+            return model.bind_tools([schema], tool_choice=schema.__name__)
+
         history = list(messages)
         usage, error = Usage(), ""
         raw: list[str] = []
         for attempt_key in (key, f"{key}/repair"):
-            reply = self._invoke(role, runnable, history, attempt_key)
+            reply = self._invoke(role, bind, history, attempt_key)
             usage += reply.usage
             try:
                 text, value = parse_reply(reply.message, schema)
@@ -152,57 +162,104 @@ class ModelGateway:
     def _invoke(
         self,
         role: Role,
-        runnable: Runnable[LanguageModelInput, AIMessage],
+        bind: Callable[[BaseChatModel], Runnable[LanguageModelInput, AIMessage]],
         messages: Sequence[BaseMessage],
         key: str,
     ) -> ModelReply:
+        """The role's model, retried; then each fallback model in turn, retried alike."""
+        candidates = self._candidates(role)
         extra: dict[str, Any] = {}
         if isinstance(self._models.get(role), ScriptedChatModel):
             extra["script_key"] = key
         retries = self._model_settings(role).retries if role in self._settings.models else 0
         # Traces (LangSmith, Studio) show which role and script key each call was.
         config = RunnableConfig(run_name=f"model:{role}", metadata={"role": role, "key": key})
-        started = time.monotonic()
-        message = call_with_retries(
-            lambda: runnable.invoke(list(messages), config, **extra),
-            policy=RetryPolicy(retries=retries),
-            sleep=self._sleep,
-            endpoint=self._endpoint(role),
-            role=role,
-            rng=self._rng,
+        failures: list[str] = []
+        for model, endpoint in candidates:
+            runnable = bind(model)
+            started = time.monotonic()
+            try:
+                message = call_with_retries(
+                    partial(runnable.invoke, list(messages), config, **extra),
+                    policy=RetryPolicy(retries=retries),
+                    sleep=self._sleep,
+                    endpoint=endpoint,
+                    role=role,
+                    rng=self._rng,
+                )
+            except ModelUnavailableError as err:
+                failures.append(str(err))
+                continue
+            if failures:
+                log.warning("%s: %s; answered by %s", role, "; ".join(failures), endpoint)
+            return ModelReply(message=message, usage=self._usage(role, model, message, started))
+        if len(failures) == 1:
+            raise ModelUnavailableError(failures[0])
+        raise ModelUnavailableError(
+            f"the {role} model and its fallbacks are unavailable: " + " | ".join(failures)
         )
-        return ModelReply(message=message, usage=self._usage(role, message, started))
+
+    def _candidates(self, role: Role) -> list[tuple[BaseChatModel, str]]:
+        """The role's model and its fallback models (built on first use), with labels."""
+        candidates = [(self._model(role), self._endpoint(role))]
+        names = self._fallback_names(role)
+        if names and role not in self._fallbacks:
+            primary = self._model_settings(role)
+            self._fallbacks[role] = [
+                build_chat_model(replace(primary, model=name, price=None, fallbacks=()))
+                for name in names
+            ]
+        for model in self._fallbacks.get(role, []):
+            candidates.append((model, self._model_endpoint(model)))
+        return candidates
+
+    def _fallback_names(self, role: Role) -> tuple[str, ...]:
+        """Fallbacks apply to a model built from settings (not injected, not scripted)."""
+        settings = self._settings.models.get(role)
+        if settings is None or self._settings.model_script is not None:
+            return ()
+        if role in self._models and not isinstance(self._models[role], ChatOpenAI):
+            return ()
+        return settings.fallbacks
 
     def _endpoint(self, role: Role) -> str:
         model = self._models.get(role)
-        if isinstance(model, ScriptedChatModel):
-            return model.label
-        if isinstance(model, ChatOpenAI):
-            return f"openai-compatible:{model.model_name}@{model.openai_api_base}"
         if model is not None:
-            return f"{type(model).__name__}:{getattr(model, 'model_name', '') or '?'}"
+            return self._model_endpoint(model)
         if self._settings.model_script is not None:
             return f"scripted:{self._load_script().label}"
         return endpoint_label(self._model_settings(role))
 
-    def _usage(self, role: Role, message: AIMessage, started: float) -> Usage:
+    @staticmethod
+    def _model_endpoint(model: BaseChatModel) -> str:
+        if isinstance(model, ScriptedChatModel):
+            return model.label
+        if isinstance(model, ChatOpenAI):
+            return f"openai-compatible:{model.model_name}@{model.openai_api_base}"
+        return f"{type(model).__name__}:{getattr(model, 'model_name', '') or '?'}"
+
+    def _usage(self, role: Role, model: BaseChatModel, message: AIMessage, started: float) -> Usage:
         tokens = message.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
         input_tokens, output_tokens = tokens["input_tokens"], tokens["output_tokens"]
         return Usage(
             model_calls=1,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            cost_usd=cost_usd(self._price(role), input_tokens, output_tokens),
+            cost_usd=cost_usd(self._price(role, model), input_tokens, output_tokens),
             wall_s=round(time.monotonic() - started, 3),
         )
 
-    def _price(self, role: Role) -> Price | None:
-        model = self._models.get(role)
+    def _price(self, role: Role, model: BaseChatModel | None = None) -> Price | None:
+        """The price of ``model`` (default: the role's own); the role's ``price`` setting
+        applies to its own model, a fallback is priced by the table."""
+        own = self._models.get(role)
+        model = model or own
         if isinstance(model, ScriptedChatModel):
             return None
         settings = self._settings.models.get(role)
         name = getattr(model, "model_name", None) or (settings.model if settings else "")
-        return price_for(str(name), settings.price if settings else None)
+        given = settings.price if settings and model is own else None
+        return price_for(str(name), given)
 
     def _model(self, role: Role) -> BaseChatModel:
         if role not in self._models:
