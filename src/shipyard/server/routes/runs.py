@@ -24,6 +24,7 @@ from shipyard.server.auth import Owner
 from shipyard.server.encoding import JSONResponse
 from shipyard.server.events import Follow, follow
 from shipyard.server.ledger import check_resume
+from shipyard.server.listener import RUNS_CHANNEL
 from shipyard.server.outcome import cancel_quietly, wait_body
 from shipyard.server.queue import ACTIVE, NewRun, Pool, QueuedRun, ThreadBusyError
 from shipyard.server.run_request import RunCreate, check, run_dict, run_kwargs
@@ -104,6 +105,8 @@ async def create_run(
         run, _ = await runtime.queue.enqueue(new)
     except ThreadBusyError as err:
         raise HTTPException(409, str(err)) from None
+    # Committed: this process's workers may claim it now, without waiting for the NOTIFY.
+    runtime.listener.local(RUNS_CHANNEL, run.run_id)
     return run, runtime  # the enqueue marked the thread busy
 
 
