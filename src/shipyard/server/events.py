@@ -142,8 +142,9 @@ class EventBatch:
 
     The first event starts a write; events added while it is in flight go together in the
     next one, so a fast graph makes few round trips and a slow one loses no latency. With a
-    ``carrier``, a write goes in the transaction of the step's checkpoint when that comes
-    within a few turns of the loop (no round trip of its own), else alone. Seqs
+    ``carrier``, a write goes in the transaction of the thread's next checkpoint when that
+    comes soon (``store.saver.RIDE_LINGER_S``; never once ``flush`` is called), else alone.
+    Seqs
     are given in ``add`` order from ``first_seq``. ``flush`` waits until everything added
     is stored and raises what a write raised (also raised by the next ``add``); ``settle``
     waits and swallows it (the run is ending another way).

@@ -1,17 +1,18 @@
 """The hot-path writes of a running graph: the journal and audit rows of every node.
 
-A node writes a journal intent before each effect, its outcome after, and audit events.
+A node writes a journal intent before each effect on the world and its outcome after, a
+record of each call it makes (``effects.EffectLog.record``), and audit events.
 Through SQLAlchemy's pool each such statement cost ~0.35 ms (checkout, reset on return,
 compilation); here it is one round trip on a plain psycopg connection with its statements
 prepared. Two ways to write:
 
 * ``now``: the row is in Postgres when the call returns — for a journal intent, which must
   be recorded before its effect starts.
-* ``behind``: the row is queued — for a journal outcome or an audit event, which only has
-  to be in Postgres before the step that wrote it is checkpointed. Queued rows travel with
-  the next write that goes anyway, in its round trip and transaction: the next ``now`` (so
-  the outcome of a node's effect is recorded with the intent of its next one) or the
-  step's own checkpoint write (``store.write_batch``, hooked into ``store.checkpointer``), so a
+* ``behind``: the row is queued — for a journal outcome or record, or an audit event, which
+  only has to be in Postgres before the step that wrote it is checkpointed. Queued rows
+  travel with the next write that goes anyway, in its round trip and transaction: the next
+  ``now`` (so the outcome of a node's effect is recorded with the intent of its next one)
+  or the step's own checkpoint (``store.write_batch``, taken by ``store.saver``), so a
   step's rows commit no later than its checkpoint and cost no round trip of their own.
   Reads of these rows in this process send the queue first (``send``: a process reads its
   own writes); a background thread sends rows left queued longer than ``LINGER_S`` (a graph
