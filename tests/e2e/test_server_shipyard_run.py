@@ -80,3 +80,28 @@ async def test_shipyard_run_interrupts_refuses_stale_hash_and_completes(
         await sdk.runs.wait(tid, "shipyard", input={"goal": "another note", "repo": str(repo)})
     assert (await sdk.threads.get_state(tid))["values"]["status"] == "completed"
     assert (await sdk.runs.list(tid))[0]["status"] == "error"
+
+
+async def test_input_that_failed_intake_can_be_corrected_on_the_same_thread(
+    start_server, make_client, settings: Settings, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path)
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"label": "e2e", "planner": [plan_reply(("s1", "note"))]}))
+    running = start_server(None, dataclasses.replace(settings, model_script=script))
+    sdk = make_client(running.url)
+    tid = (await sdk.threads.create())["thread_id"]
+
+    missing = str(tmp_path / "no-such-repo")
+    with pytest.raises(Exception, match="no-such-repo: no such directory"):
+        await sdk.runs.wait(tid, "shipyard", input={"goal": "g", "repo": missing})
+    # Refused before the graph wrote anything. A policy that does not validate fails intake
+    # itself: the run ends ``failed`` having created nothing — both take corrected input.
+    bad_policy = {"goal": "g", "repo": str(repo), "policy": {"approvals": {"plan": "sometimes"}}}
+    failed = await sdk.runs.wait(tid, "shipyard", input=bad_policy)
+    assert failed["status"] == "failed" and "approvals" in failed["reason"], failed
+    assert not failed.get("branch")
+    retried = await sdk.runs.wait(tid, "shipyard", input={"goal": "g", "repo": str(repo)})
+    assert "__interrupt__" in retried, retried
+    assert retried["__interrupt__"][0]["value"]["kind"] == "plan"
+    assert retried["branch"] == f"shipyard/{tid}"

@@ -17,6 +17,10 @@ from shipyard.policy import load_policy
 from shipyard.state import RunState
 from shipyard.tools import git
 
+_CLEARED: RunState = {"base_ref": None, "plan": None, "policy": None}
+"""The optional inputs of input that failed intake (the reason names what was wrong):
+cleared, so corrected input on the same thread does not inherit them."""
+
 
 def intake(state: RunState, runtime: Runtime[Context]) -> RunState:
     """Validate input and policy, then create ``shipyard/<run-id>`` from the base commit.
@@ -26,9 +30,10 @@ def intake(state: RunState, runtime: Runtime[Context]) -> RunState:
     """
     ctx = context_of(runtime)
     run_id = thread_id()
-    if state.get("run_id"):
-        # New input on a thread that holds a run: its plan, branch and journal would be
-        # mixed up with that run's. Raised, so the run errors and that run's state stays.
+    if state.get("branch"):
+        # New input on a thread that holds a run (one that got past intake): its plan,
+        # branch and journal would be mixed up with that run's. Raised, so the run errors
+        # and that run's state stays. (Input that failed intake left nothing: try again.)
         raise ThreadTakenError(
             f"thread {run_id} already holds Shipyard run {state['run_id']} "
             f"({state.get('status', 'unknown')}); start a new run on a new thread"
@@ -39,7 +44,7 @@ def intake(state: RunState, runtime: Runtime[Context]) -> RunState:
         policy = load_policy(repo, run_input.policy)
         base = git.resolve_commit(repo, run_input.base_ref or "HEAD")
     except UserInputError as err:
-        return {"run_id": run_id, "status": "failed", "reason": str(err)}
+        return {"run_id": run_id, "status": "failed", "reason": str(err), **_CLEARED}
     isolation = ctx.launcher.report()
     verdict = policy.check_isolation(isolation.level)
     if verdict.action == "deny":
