@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 
 from shipyard.server.encoding import dumps
 from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNEL
+from shipyard.server.queue_sql import CLAIM, COLUMNS, FINISH, INSERT
 from shipyard.server.run_records import (
     ACTIVE,
     TERMINAL,
@@ -52,87 +53,6 @@ __all__ = [
     "ThreadBusyError",
     "ThreadOutcome",
 ]
-
-_COLUMN_NAMES = (
-    "run_id", "thread_id", "owner", "assistant_id", "status", "kwargs", "metadata",
-    "multitask_strategy", "lease_owner", "lease_expires_at", "attempts", "cancel_action",
-    "start_checkpoint_id", "error", "created_at", "updated_at",
-)  # fmt: skip
-_COLUMNS = sql.SQL(", ").join(sql.Identifier(name) for name in _COLUMN_NAMES)
-
-_LATEST_CHECKPOINT = """(SELECT c.checkpoint_id FROM checkpoints c
-    WHERE c.thread_id = api_runs.thread_id AND c.checkpoint_ns = ''
-    ORDER BY c.checkpoint_id DESC LIMIT 1)"""
-"""The thread's newest checkpoint in LangGraph's own table (what ``aget_tuple`` would load)."""
-
-_CLAIM = sql.SQL("""
-WITH claimed AS (
-UPDATE api_runs SET status = 'running', lease_owner = %(worker)s,
-    lease_expires_at = now() + make_interval(secs => %(lease)s),
-    attempts = attempts + 1, updated_at = now(),
-    start_checkpoint_id = CASE WHEN api_runs.attempts = 0 THEN {latest}
-                               ELSE api_runs.start_checkpoint_id END
-WHERE run_id = (
-    SELECT r.run_id FROM api_runs r
-    WHERE ((r.status = 'pending' AND r.not_before <= now()
-         AND NOT EXISTS (SELECT 1 FROM api_runs o WHERE o.thread_id = r.thread_id
-                         AND o.run_id <> r.run_id
-                         AND (o.status = 'running'
-                              OR (o.status = 'pending' AND o.created_at < r.created_at))))
-        OR (r.status = 'running' AND r.lease_expires_at < now()))
-    ORDER BY r.created_at
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED)
-RETURNING {columns}, {latest} AS latest_checkpoint_id),
-busy AS (
-UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
-WHERE thread_id IN (SELECT thread_id FROM claimed))
-SELECT claimed.*, EXISTS (
-    SELECT 1 FROM api_runs r WHERE r.status = 'pending' AND r.not_before <= now()
-      AND r.run_id <> claimed.run_id) AS more
-FROM claimed
-""").format(columns=_COLUMNS, latest=sql.SQL(_LATEST_CHECKPOINT))
-"""Claims the oldest claimable run and marks its thread ``busy`` in the same statement; on
-a first attempt it records the thread's newest checkpoint as the run's start (for rollback
-and to tell a retry whether the run made progress). ``more``: other runs are waiting."""
-
-_INSERT = sql.SQL("""
-WITH created AS (
-INSERT INTO api_runs (run_id, thread_id, owner, assistant_id, kwargs, metadata,
-    multitask_strategy, not_before)
-SELECT %(run_id)s, %(thread_id)s, %(owner)s, %(assistant_id)s, %(kwargs)s, %(metadata)s,
-    %(strategy)s, now() + make_interval(secs => %(after)s)
-FROM (SELECT pg_advisory_xact_lock(hashtextextended(%(thread_id)s, 7))) AS thread_lock
-RETURNING {columns}),
-busy AS (
-UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
-WHERE thread_id IN (SELECT thread_id FROM created))
-SELECT created.* FROM created
-CROSS JOIN (SELECT pg_notify(%(runs)s, %(run_id)s), pg_notify(%(events)s, %(run_id)s)) AS wake
-""").format(columns=_COLUMNS)
-"""Inserts a pending run, marks its thread ``busy`` and wakes workers (at commit). Holds the
-thread's run-creation lock until its transaction ends (taken before the row is inserted)."""
-
-_FINISH = """
-WITH ended AS (
-UPDATE api_runs SET status = %(status)s, error = %(error)s, lease_owner = NULL,
-    lease_expires_at = NULL, updated_at = now()
-WHERE run_id = %(run_id)s AND lease_owner = %(worker)s AND status = 'running'
-RETURNING thread_id),
-thread AS (
-UPDATE threads SET status = %(t_status)s, error = %(t_error)s, updated_at = now(),
-    values = CASE WHEN %(set_values)s THEN %(values)s ELSE threads.values END,
-    state_updated_at = CASE WHEN %(set_values)s THEN now() ELSE threads.state_updated_at END,
-    interrupts = CASE WHEN %(set_interrupts)s THEN %(interrupts)s ELSE threads.interrupts END
-WHERE thread_id IN (SELECT thread_id FROM ended))
-SELECT (SELECT count(*) FROM ended) AS ended, pg_notify(%(events)s, %(run_id)s),
-    (SELECT count(*) FROM (SELECT pg_notify(%(runs)s, %(run_id)s) WHERE EXISTS (
-        SELECT 1 FROM api_runs p WHERE p.status = 'pending'
-          AND p.thread_id IN (SELECT thread_id FROM ended))) AS freed) AS woken
-"""
-"""Ends a run held by ``worker`` and records its thread's status and latest state — one
-statement, so whoever sees the run ended sees the thread. Workers are woken only when a
-run was waiting for the thread."""
 
 
 class RunQueue:
@@ -165,7 +85,7 @@ class RunQueue:
             # Active runs do not matter: one statement, which still takes the thread's lock,
             # so a concurrent ``reject`` or ``interrupt`` sees this run or comes first.
             async with self.pool.connection() as conn:
-                cur = await conn.execute(_INSERT, params)
+                cur = await conn.execute(INSERT, params)
                 row = await cur.fetchone()
             assert row is not None
             return QueuedRun.from_row(row), []
@@ -188,7 +108,7 @@ class RunQueue:
                 )
                 for run in active:
                     await _cancel(conn, run, action)
-            cur = await conn.execute(_INSERT, params)
+            cur = await conn.execute(INSERT, params)
             row = await cur.fetchone()
         assert row is not None
         return QueuedRun.from_row(row), superseded
@@ -198,7 +118,7 @@ class RunQueue:
         (its own transaction): the run comes with ``latest_checkpoint_id`` and ``more``."""
         async with self.pool.connection() as conn:
             try:
-                cur = await conn.execute(_CLAIM, {"worker": worker_id, "lease": self.lease_s})
+                cur = await conn.execute(CLAIM, {"worker": worker_id, "lease": self.lease_s})
                 row = await cur.fetchone()
             except psycopg.errors.UniqueViolation:
                 return None  # another worker started a run of that thread meanwhile
@@ -248,7 +168,7 @@ class RunQueue:
             "events": EVENTS_CHANNEL,
         }
         async with self.pool.connection() as conn:
-            cur = await conn.execute(_FINISH, params)
+            cur = await conn.execute(FINISH, params)
             row = await cur.fetchone()
         return bool(row and row["ended"])
 
@@ -276,7 +196,7 @@ class RunQueue:
                 sql.SQL(
                     "SELECT {columns} FROM api_runs WHERE run_id = %s"
                     " AND (%s::text IS NULL OR owner = %s)"
-                ).format(columns=_COLUMNS),
+                ).format(columns=COLUMNS),
                 [run_id, owner, owner],
             )
             row = await cur.fetchone()
@@ -296,9 +216,7 @@ class RunQueue:
             cur = await conn.execute(
                 sql.SQL("""SELECT {columns} FROM api_runs WHERE owner = %s AND thread_id = %s
                     AND (%s::text IS NULL OR status = %s)
-                    ORDER BY created_at DESC, run_id LIMIT %s OFFSET %s""").format(
-                    columns=_COLUMNS
-                ),
+                    ORDER BY created_at DESC, run_id LIMIT %s OFFSET %s""").format(columns=COLUMNS),
                 [owner, thread_id, status, status, limit, offset],
             )
             return [QueuedRun.from_row(r) for r in await cur.fetchall()]
@@ -310,7 +228,7 @@ class RunQueue:
                 sql.SQL(
                     "SELECT {columns} FROM api_runs WHERE owner = %s AND status = ANY(%s)"
                     " ORDER BY created_at"
-                ).format(columns=_COLUMNS),
+                ).format(columns=COLUMNS),
                 [owner, list(statuses)],
             )
             return [QueuedRun.from_row(r) for r in await cur.fetchall()]
@@ -344,7 +262,7 @@ class RunQueue:
 async def _active(conn: Conn, thread_id: str) -> list[QueuedRun]:
     cur = await conn.execute(
         sql.SQL("""SELECT {columns} FROM api_runs WHERE thread_id = %s
-            AND status IN ('pending', 'running') ORDER BY created_at""").format(columns=_COLUMNS),
+            AND status IN ('pending', 'running') ORDER BY created_at""").format(columns=COLUMNS),
         [thread_id],
     )
     return [QueuedRun.from_row(r) for r in await cur.fetchall()]

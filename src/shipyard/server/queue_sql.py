@@ -1,0 +1,87 @@
+"""The run queue's hot statements (``server.queue``): each is one round trip and its own
+transaction, so a worker's claim, a route's enqueue and a run's end cost one statement each."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+COLUMN_NAMES = (
+    "run_id", "thread_id", "owner", "assistant_id", "status", "kwargs", "metadata",
+    "multitask_strategy", "lease_owner", "lease_expires_at", "attempts", "cancel_action",
+    "start_checkpoint_id", "error", "created_at", "updated_at",
+)  # fmt: skip
+COLUMNS = sql.SQL(", ").join(sql.Identifier(name) for name in COLUMN_NAMES)
+
+LATEST_CHECKPOINT = """(SELECT c.checkpoint_id FROM checkpoints c
+    WHERE c.thread_id = api_runs.thread_id AND c.checkpoint_ns = ''
+    ORDER BY c.checkpoint_id DESC LIMIT 1)"""
+"""The thread's newest checkpoint in LangGraph's own table (what ``aget_tuple`` would load)."""
+
+CLAIM = sql.SQL("""
+WITH claimed AS (
+UPDATE api_runs SET status = 'running', lease_owner = %(worker)s,
+    lease_expires_at = now() + make_interval(secs => %(lease)s),
+    attempts = attempts + 1, updated_at = now(),
+    start_checkpoint_id = CASE WHEN api_runs.attempts = 0 THEN {latest}
+                               ELSE api_runs.start_checkpoint_id END
+WHERE run_id = (
+    SELECT r.run_id FROM api_runs r
+    WHERE ((r.status = 'pending' AND r.not_before <= now()
+         AND NOT EXISTS (SELECT 1 FROM api_runs o WHERE o.thread_id = r.thread_id
+                         AND o.run_id <> r.run_id
+                         AND (o.status = 'running'
+                              OR (o.status = 'pending' AND o.created_at < r.created_at))))
+        OR (r.status = 'running' AND r.lease_expires_at < now()))
+    ORDER BY r.created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING {columns}, {latest} AS latest_checkpoint_id),
+busy AS (
+UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
+WHERE thread_id IN (SELECT thread_id FROM claimed))
+SELECT claimed.*, EXISTS (
+    SELECT 1 FROM api_runs r WHERE r.status = 'pending' AND r.not_before <= now()
+      AND r.run_id <> claimed.run_id) AS more
+FROM claimed
+""").format(columns=COLUMNS, latest=sql.SQL(LATEST_CHECKPOINT))
+"""Claims the oldest claimable run and marks its thread ``busy`` in the same statement; on
+a first attempt it records the thread's newest checkpoint as the run's start (for rollback
+and to tell a retry whether the run made progress). ``more``: other runs are waiting."""
+
+INSERT = sql.SQL("""
+WITH created AS (
+INSERT INTO api_runs (run_id, thread_id, owner, assistant_id, kwargs, metadata,
+    multitask_strategy, not_before)
+SELECT %(run_id)s, %(thread_id)s, %(owner)s, %(assistant_id)s, %(kwargs)s, %(metadata)s,
+    %(strategy)s, now() + make_interval(secs => %(after)s)
+FROM (SELECT pg_advisory_xact_lock(hashtextextended(%(thread_id)s, 7))) AS thread_lock
+RETURNING {columns}),
+busy AS (
+UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
+WHERE thread_id IN (SELECT thread_id FROM created))
+SELECT created.* FROM created
+CROSS JOIN (SELECT pg_notify(%(runs)s, %(run_id)s), pg_notify(%(events)s, %(run_id)s)) AS wake
+""").format(columns=COLUMNS)
+"""Inserts a pending run, marks its thread ``busy`` and wakes workers (at commit). Holds the
+thread's run-creation lock until its transaction ends (taken before the row is inserted)."""
+
+FINISH = """
+WITH ended AS (
+UPDATE api_runs SET status = %(status)s, error = %(error)s, lease_owner = NULL,
+    lease_expires_at = NULL, updated_at = now()
+WHERE run_id = %(run_id)s AND lease_owner = %(worker)s AND status = 'running'
+RETURNING thread_id),
+thread AS (
+UPDATE threads SET status = %(t_status)s, error = %(t_error)s, updated_at = now(),
+    values = CASE WHEN %(set_values)s THEN %(values)s ELSE threads.values END,
+    state_updated_at = CASE WHEN %(set_values)s THEN now() ELSE threads.state_updated_at END,
+    interrupts = CASE WHEN %(set_interrupts)s THEN %(interrupts)s ELSE threads.interrupts END
+WHERE thread_id IN (SELECT thread_id FROM ended))
+SELECT (SELECT count(*) FROM ended) AS ended, pg_notify(%(events)s, %(run_id)s),
+    (SELECT count(*) FROM (SELECT pg_notify(%(runs)s, %(run_id)s) WHERE EXISTS (
+        SELECT 1 FROM api_runs p WHERE p.status = 'pending'
+          AND p.thread_id IN (SELECT thread_id FROM ended))) AS freed) AS woken
+"""
+"""Ends a run held by ``worker`` and records its thread's status and latest state — one
+statement, so whoever sees the run ended sees the thread. Workers are woken only when a
+run was waiting for the thread."""
