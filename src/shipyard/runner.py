@@ -33,12 +33,12 @@ from shipyard.effects import invocation, new_timeline
 from shipyard.errors import (
     ModelUnavailableError,
     NotWaitingError,
-    RepoError,
     StaleApprovalError,
     UnknownRunError,
 )
 from shipyard.graph import build_graph
 from shipyard.pin import pin_workspace
+from shipyard.preflight import preflight
 from shipyard.sandbox import Launcher
 from shipyard.settings import Role, Settings
 from shipyard.state import RunState
@@ -49,7 +49,6 @@ from shipyard.store import (
     open_checkpointer,
     resolve_database_url,
 )
-from shipyard.tools import git
 
 OnEvent = Callable[[str, Any], None]
 """Receives ``(node name, update)`` for each finished node, ``("custom", data)`` for what a
@@ -293,21 +292,6 @@ class Runner:
         self.context.runs.record_decision(run_id, decision, interrupt_id=interrupt_id)
 
 
-def preflight(run_input: RunInput) -> None:
-    """Refuse bad input before anything is recorded: missing or non-git repo, dirty tree."""
-    root = git.repo_root(run_input.repo)
-    if run_input.base_ref:
-        git.resolve_commit(root, run_input.base_ref)
-    dirty = git.is_dirty(root)
-    if dirty and not run_input.allow_dirty:
-        shown = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
-        raise RepoError(
-            f"{root} has uncommitted changes ({shown}). Shipyard works from a commit and never "
-            "touches your files: commit or stash them, or pass --allow-dirty to start from "
-            "the last commit anyway"
-        )
-
-
 def _config(run_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
     configurable: dict[str, Any] = {"thread_id": run_id}
     if checkpoint_id:
@@ -331,4 +315,4 @@ def _emit(on_event: OnEvent | None, mode: str, chunk: Any) -> None:
         on_event(node, update)
 
 
-__all__ = ["OnEvent", "Runner", "Stop", "preflight"]
+__all__ = ["OnEvent", "Runner", "Stop"]

@@ -23,21 +23,30 @@ from typing import Any, Literal, Protocol
 
 import psycopg
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import Command, StateSnapshot
+from langgraph.types import StateSnapshot
 from psycopg_pool import PoolTimeout
 from sqlalchemy import exc as sa_exc
 
 from shipyard.effects import invocation
 from shipyard.server.encoding import to_jsonable
 from shipyard.server.events import EventBatch, EventLog
+from shipyard.server.graph_call import (
+    MODE_OF,
+    ThreadStatus,
+    command_of,
+    default_durability,
+    event_of,
+    has_checkpointer,
+    run_config,
+    thread_config,
+    thread_outcome,
+)
 from shipyard.server.graphs import GraphRegistry, RegisteredGraph
 from shipyard.server.ledger import Ledger
 from shipyard.server.queue import Pool, QueuedRun, RunQueue, ThreadOutcome
 from shipyard.store.saver import ShipyardSaver
 
 log = logging.getLogger(__name__)
-
-ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 
 
 class SetThreadStatus(Protocol):
@@ -53,9 +62,6 @@ class SetThreadStatus(Protocol):
 
 
 StopReason = Literal["interrupt", "rollback", "lease_lost", "shutdown"]
-
-MODE_OF = {"messages-tuple": "messages"}
-"""API stream mode → LangGraph stream mode where they differ."""
 
 
 @dataclass
@@ -152,14 +158,14 @@ class Execution:
                     stream_mode=modes,
                     interrupt_before=kwargs.get("interrupt_before"),
                     interrupt_after=kwargs.get("interrupt_after"),
-                    durability=kwargs.get("durability") or _default_durability(registered),
+                    durability=kwargs.get("durability") or default_durability(registered),
                     subgraphs=bool(kwargs.get("subgraphs")),
                 ):
-                    events.add(*_event(part))
+                    events.add(*event_of(part))
             await events.flush()  # every event stored before the run can be seen ended
         finally:
             await events.settle()  # never leave a write in flight behind a failed run
-        snapshot = await graph.aget_state(_thread_config(run))
+        snapshot = await graph.aget_state(thread_config(run))
         if ledger is not None:
             await ledger.after(run, snapshot)
         status: ThreadStatus = "interrupted" if snapshot.next else "idle"
@@ -173,16 +179,16 @@ class Execution:
         run, kwargs = self.run, self.run.kwargs
         # The claim read the thread's newest checkpoint (and, on a first attempt, recorded it
         # as the run's start).
-        latest = run.latest_checkpoint_id if _has_checkpointer(registered) else None
-        config = _config(run)
+        latest = run.latest_checkpoint_id if has_checkpointer(registered) else None
+        config = run_config(run)
         if run.attempts <= 1:
             self.start_checkpoint, self.start_known = latest, True
         elif latest != run.start_checkpoint_id:
             # An earlier attempt wrote checkpoints: continue from the newest one.
-            return None, _config(run, with_checkpoint=False)
+            return None, run_config(run, with_checkpoint=False)
         command = kwargs.get("command")
         if command:
-            return _command(command), config
+            return command_of(command), config
         return kwargs.get("input"), config
 
     async def _fail(self, registered: RegisteredGraph | None, err: Exception | str) -> None:
@@ -217,80 +223,13 @@ class Execution:
         else:
             # A cancelled run leaves the thread at its last checkpoint: idle, or still
             # waiting at the interrupt it stopped at before.
-            snapshot = await registered.graph.aget_state(_thread_config(self.run))
+            snapshot = await registered.graph.aget_state(thread_config(self.run))
             status: ThreadStatus = "interrupted" if snapshot.interrupts else "idle"
             await deps.set_thread_status(run.thread_id, status, snapshot)
         if reason == "rollback":
             await deps.queue.delete([run.run_id])
         else:
             await deps.queue.finish(run.run_id, self.worker_id, "interrupted")
-
-
-def thread_outcome(status: ThreadStatus, snapshot: StateSnapshot) -> ThreadOutcome:
-    """The thread's status and cached state after a run stopped at ``snapshot``."""
-    interrupts = {t.id: list(t.interrupts) for t in snapshot.tasks if t.interrupts}
-    return ThreadOutcome(status, to_jsonable(snapshot.values), to_jsonable(interrupts))
-
-
-def _event(part: Any) -> tuple[str, Any]:
-    """``(event name, data)`` of one ``astream`` item (``(mode, chunk)`` or, with
-    subgraphs, ``(namespace, mode, chunk)``)."""
-    if len(part) == 3:  # the subgraphs shape
-        namespace, mode, chunk = part
-        name = "|".join([mode, *namespace]) if namespace else mode
-    else:
-        mode, chunk = part
-        name = mode
-    return name, chunk
-
-
-def _default_durability(registered: RegisteredGraph) -> Literal["sync", "async"]:
-    # Shipyard's own graph has side effects in nodes: a crash after a node returns must
-    # never repeat it (DESIGN §4). Other graphs get the reference default.
-    return "sync" if registered.pins_workspace else "async"
-
-
-def _thread_config(run: QueuedRun) -> RunnableConfig:
-    return {"configurable": {"thread_id": run.thread_id}}
-
-
-def _config(run: QueuedRun, *, with_checkpoint: bool = True) -> RunnableConfig:
-    kwargs = run.kwargs
-    given: dict[str, Any] = dict(kwargs.get("config") or {})
-    configurable = dict(given.get("configurable") or {})
-    configurable["thread_id"] = run.thread_id
-    configurable["run_id"] = run.run_id
-    if with_checkpoint and kwargs.get("checkpoint_id"):
-        configurable["checkpoint_id"] = kwargs["checkpoint_id"]
-        configurable["checkpoint_ns"] = kwargs.get("checkpoint_ns") or ""
-    metadata = {
-        **(given.get("metadata") or {}),
-        **run.metadata,
-        "run_id": run.run_id,
-        "thread_id": run.thread_id,
-        "graph_id": kwargs.get("graph_id"),
-        "assistant_id": run.assistant_id,
-        "run_attempt": run.attempts,
-    }
-    config: RunnableConfig = {"configurable": configurable, "metadata": metadata}
-    config["recursion_limit"] = int(given.get("recursion_limit") or 500)
-    if given.get("tags"):
-        config["tags"] = list(given["tags"])
-    return config
-
-
-def _command(command: dict[str, Any]) -> Command[Any]:
-    goto = command.get("goto")
-    return Command(
-        resume=command.get("resume"),
-        update=command.get("update"),
-        goto=goto if goto is not None else (),
-    )
-
-
-def _has_checkpointer(registered: RegisteredGraph) -> bool:
-    saver = registered.graph.checkpointer
-    return saver is not None and not isinstance(saver, bool)
 
 
 async def _delete_checkpoints(pool: Pool, thread_id: str, start: str | None) -> None:

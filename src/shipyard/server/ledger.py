@@ -19,7 +19,7 @@ from langgraph.types import Command, StateSnapshot
 from shipyard.context import Context
 from shipyard.contracts import ApprovalDecision, ApprovalRequest, RunInput
 from shipyard.errors import NotWaitingError, StaleApprovalError, UnknownRunError
-from shipyard.runner import preflight
+from shipyard.preflight import preflight
 from shipyard.server.queue import QueuedRun
 
 
