@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from functools import partial
 
 import psycopg
 import pytest
@@ -15,7 +14,6 @@ from shipyard.server.events import HEARTBEAT, EventBatch, EventLog, Follow, foll
 from shipyard.server.listener import Listener
 from shipyard.server.queue import NewRun, Pool, QueuedRun, RunQueue
 from shipyard.store import open_checkpointer, psycopg_conninfo
-from shipyard.store.saver import RIDE_LINGER_S
 
 
 @pytest.fixture
@@ -101,23 +99,22 @@ async def test_follow_replays_after_an_event_id_and_ends_for_an_ended_run(
     assert chunks[1:] == [sse_frame("values", {"i": 3}), sse_frame("values", {"i": 4})]
 
 
-async def test_event_batches_ride_with_the_threads_checkpoint_or_go_alone(db_url: str) -> None:
+async def test_event_batches_commit_with_the_checkpoint_writes(db_url: str) -> None:
     async with open_checkpointer(db_url) as saver:
         pool: Pool = saver.conn  # type: ignore[assignment]
         _, run = await running_run(pool)
         log = EventLog(pool)
         graph = build_chain().compile(checkpointer=saver)
-        events = EventBatch(log, run.run_id, 1, partial(saver.ride, "T"))
+        events = EventBatch(log, run.run_id, 1, saver.carry)
         config: RunnableConfig = {"configurable": {"thread_id": "T"}}
         async for part in graph.astream({"count": 0}, config, stream_mode="updates"):
             events.add("updates", part)
         assert await events.flush() == 11
-        # No checkpoint follows now: a batch waits at most RIDE_LINGER_S, then goes alone.
-        lone = EventBatch(log, run.run_id, 11, partial(saver.ride, "T"))
+        # No checkpoint follows now: the batch is committed alone, at once.
+        lone = EventBatch(log, run.run_id, 11, saver.carry)
         lone.add("custom", {"late": True})
-        await asyncio.sleep(RIDE_LINGER_S * 3)
-        assert [e.event for e in await log.after(run.run_id, 10)] == ["custom"]
         assert await lone.flush() == 12
+        assert [e.event for e in await log.after(run.run_id, 10)] == ["custom"]
     with psycopg.connect(psycopg_conninfo(db_url)) as conn:
         steps = {r[0] for r in conn.execute("SELECT xmin::text FROM checkpoints")}
         stored = conn.execute(

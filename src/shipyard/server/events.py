@@ -132,9 +132,9 @@ def _text(obj: Any) -> str:
     return dumps(obj).decode()
 
 
-Carrier = Callable[[sql.Composed, Sequence[Any], asyncio.Event], Awaitable[bool]]
-"""Sends a statement with the thread's next checkpoint if it comes soon (and before the
-event is set); ``False`` if it did not (``store.saver.ShipyardSaver.ride``)."""
+Carrier = Callable[[sql.Composed, Sequence[Any]], Awaitable[None]]
+"""Sends a statement in the transaction of the next checkpoint write
+(``store.saver.ShipyardSaver.carry``)."""
 
 
 class EventBatch:
@@ -142,12 +142,10 @@ class EventBatch:
 
     The first event starts a write; events added while it is in flight go together in the
     next one, so a fast graph makes few round trips and a slow one loses no latency. With a
-    ``carrier``, a write goes in the transaction of the thread's next checkpoint when that
-    comes soon (``store.saver.RIDE_LINGER_S``; never once ``flush`` is called), else alone.
-    Seqs
-    are given in ``add`` order from ``first_seq``. ``flush`` waits until everything added
-    is stored and raises what a write raised (also raised by the next ``add``); ``settle``
-    waits and swallows it (the run is ending another way).
+    ``carrier``, a write goes in the transaction of the next checkpoint write (the process's
+    group commit), else alone. Seqs are given in ``add`` order from ``first_seq``. ``flush``
+    waits until everything added is stored and raises what a write raised (also raised by
+    the next ``add``); ``settle`` waits and swallows it (the run is ending another way).
     """
 
     def __init__(
@@ -157,7 +155,6 @@ class EventBatch:
         self.run_id = run_id
         self.next_seq = first_seq
         self.carrier = carrier
-        self._hurry = asyncio.Event()  # set by ``flush``: write now, stop waiting to ride
         self._buffer: list[tuple[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
@@ -175,7 +172,9 @@ class EventBatch:
             while self._buffer:
                 batch, self._buffer = self._buffer, []
                 query, params = store_statement(self.run_id, self.next_seq, batch)
-                if self.carrier is None or not await self.carrier(query, params, self._hurry):
+                if self.carrier is not None:
+                    await self.carrier(query, params)
+                else:
                     async with self.log.pool.connection() as conn:
                         await conn.execute(query, params)
                 self.next_seq += len(batch)
@@ -185,7 +184,6 @@ class EventBatch:
 
     async def flush(self) -> int:
         """Wait until every added event is stored; the next seq."""
-        self._hurry.set()
         if self._task is not None:
             await asyncio.shield(self._task)
         if self._error is not None:
@@ -194,7 +192,6 @@ class EventBatch:
 
     async def settle(self) -> None:
         """Wait for the write in flight, ignoring its failure."""
-        self._hurry.set()
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._task)

@@ -18,7 +18,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Literal, Protocol
 
 import psycopg
@@ -144,8 +143,8 @@ class Execution:
         # Only the run's own attempts write its events: a first attempt starts at 1.
         first = 1 if run.attempts <= 1 else await deps.events.next_seq(run.run_id)
         saver = graph.checkpointer
-        # Stream events ride with the step's checkpoint when it follows at once.
-        carrier = partial(saver.ride, run.thread_id) if isinstance(saver, ShipyardSaver) else None
+        # Stream events go in the transactions of the checkpoint writes.
+        carrier = saver.carry if isinstance(saver, ShipyardSaver) else None
         events = EventBatch(deps.events, run.run_id, first, carrier)
         kwargs = run.kwargs
         modes = [MODE_OF.get(m, m) for m in kwargs.get("stream_mode") or ["values"]]

@@ -23,59 +23,68 @@ from shipyard.server.worker import RunsRuntime
 KEEPALIVE_S = 5.0
 
 
-async def wait_ended(
-    runtime: RunsRuntime, run_id: str, poll_s: float = 1.0, seen: list[str | None] | None = None
-) -> AsyncIterator[None]:
-    """Return once the run has ended (or was deleted); yields after each idle ``poll_s`` so
-    the caller can send keep-alives. The status it ended with is appended to ``seen``."""
-    wake = asyncio.Event()
+END = """SELECT r.status, t.values, t.interrupts FROM api_runs r
+    LEFT JOIN threads t ON t.thread_id = r.thread_id WHERE r.run_id = %s"""
+"""A run's status with its thread's state as cached at the run's end (``RunQueue.finish``
+writes both in one statement): one read says whether it ended and what to answer."""
 
-    def on_event(payload: str) -> None:
-        if payload in (run_id, ""):
-            wake.set()
 
-    unsubscribe = runtime.listener.on(EVENTS_CHANNEL, on_event)
-    try:
-        while True:
-            wake.clear()
-            status, _ = await runtime.events.run_status(run_id)
-            if status is None or status in TERMINAL:
-                if seen is not None:
-                    seen.append(status)
-                return
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=poll_s)
-            except TimeoutError:
-                yield
-    finally:
-        unsubscribe()
+class RunEnd:
+    """Waits for one run to end: subscribed from construction, so an end that comes between
+    creating the run and waiting for it is not missed."""
+
+    def __init__(self, runtime: RunsRuntime, run_id: str, *, fresh: bool = False) -> None:
+        """``fresh``: the run was just created by this request (no need to look before the
+        first notification)."""
+        self.runtime = runtime
+        self.run_id = run_id
+        self.fresh = fresh
+        self._wake = asyncio.Event()
+        self._unsubscribe = runtime.listener.on(EVENTS_CHANNEL, self._on_event)
+        self.row: dict[str, Any] | None = None
+        """The ``END`` row once ended (``None``: the run was deleted)."""
+
+    def _on_event(self, payload: str) -> None:
+        if payload in (self.run_id, ""):
+            self._wake.set()
+
+    async def wait(self, poll_s: float = 1.0) -> AsyncIterator[None]:
+        """Return once the run has ended (or was deleted); yields after each idle ``poll_s``
+        so the caller can send keep-alives."""
+        look = not self.fresh
+        try:
+            while True:
+                if look:
+                    self._wake.clear()
+                    async with self.runtime.queue.pool.connection() as conn:
+                        row = await (await conn.execute(END, [self.run_id])).fetchone()
+                    if row is None or row["status"] in TERMINAL:
+                        self.row = row
+                        return
+                look = True
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=poll_s)
+                except TimeoutError:
+                    yield
+        finally:
+            self._unsubscribe()
+
+    def close(self) -> None:
+        self._unsubscribe()
 
 
 async def final_values(
-    runtime: RunsRuntime,
-    graphs: GraphRegistry,
-    run_id: str,
-    thread_id: str,
-    graph_id: str,
-    seen: list[str | None] | None = None,
+    runtime: RunsRuntime, graphs: GraphRegistry, end: RunEnd, graph_id: str
 ) -> Any:
-    """The ``wait``/``join`` body of an ended run (``seen``: its status, if just read)."""
-    status = seen[0] if seen else (await runtime.events.run_status(run_id))[0]
-    if status == "error":
-        error = await runtime.events.last_error(run_id)
+    """The ``wait``/``join`` body of an ended run."""
+    row = end.row
+    if row is not None and row["status"] == "error":
+        error = await runtime.events.last_error(end.run_id)
         return {"__error__": error or {"error": "Error", "message": "the run failed"}}
-    if graph_id not in graphs:
+    if graph_id not in graphs or row is None:
         return None
-    # The thread's state as cached with the run's end (``RunQueue.finish`` writes it in the
-    # statement that ends the run; ``threads.get`` answers from it too): no checkpoint to
-    # load and no tasks to prepare.
-    async with runtime.queue.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT values, interrupts FROM threads WHERE thread_id = %s", [thread_id]
-        )
-        row = await cur.fetchone()
-    if row is None:
-        return None
+    # The thread's state as cached with the run's end (``threads.get`` answers from it
+    # too): no checkpoint to load and no tasks to prepare.
     values = row["values"]
     interrupts = [i for pending in (row["interrupts"] or {}).values() for i in pending]
     if interrupts and isinstance(values, dict):
@@ -86,8 +95,7 @@ async def final_values(
 async def wait_body(
     runtime: RunsRuntime,
     graphs: GraphRegistry,
-    run_id: str,
-    thread_id: str,
+    end: RunEnd,
     graph_id: str,
     *,
     cancel_on_disconnect: bool = False,
@@ -96,17 +104,17 @@ async def wait_body(
     done = False
     try:
         idle = 0.0
-        seen: list[str | None] = []
-        async for _ in wait_ended(runtime, run_id, seen=seen):
+        async for _ in end.wait():
             idle += 1.0
             if idle >= KEEPALIVE_S:
                 idle = 0.0
                 yield b"\n"
         done = True
-        yield dumps(await final_values(runtime, graphs, run_id, thread_id, graph_id, seen))
+        yield dumps(await final_values(runtime, graphs, end, graph_id))
     finally:
+        end.close()
         if not done and cancel_on_disconnect:
-            await asyncio.shield(cancel_quietly(runtime, run_id))
+            await asyncio.shield(cancel_quietly(runtime, end.run_id))
 
 
 async def cancel_quietly(runtime: RunsRuntime, run_id: str) -> None:
@@ -117,4 +125,4 @@ async def cancel_quietly(runtime: RunsRuntime, run_id: str) -> None:
             await runtime.queue.cancel(run, "interrupt")
 
 
-__all__ = ["KEEPALIVE_S", "cancel_quietly", "final_values", "wait_body", "wait_ended"]
+__all__ = ["END", "KEEPALIVE_S", "RunEnd", "cancel_quietly", "final_values", "wait_body"]

@@ -79,7 +79,6 @@ class RunQueue:
             "strategy": new.multitask_strategy,
             "after": new.after_seconds,
             "runs": RUNS_CHANNEL,
-            "events": EVENTS_CHANNEL,
         }
         if new.multitask_strategy == "enqueue":
             # Active runs do not matter: one statement, which still takes the thread's lock,

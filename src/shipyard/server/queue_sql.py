@@ -60,7 +60,7 @@ busy AS (
 UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
 WHERE thread_id IN (SELECT thread_id FROM created))
 SELECT created.* FROM created
-CROSS JOIN (SELECT pg_notify(%(runs)s, %(run_id)s), pg_notify(%(events)s, %(run_id)s)) AS wake
+CROSS JOIN (SELECT pg_notify(%(runs)s, %(run_id)s)) AS wake
 """).format(columns=COLUMNS)
 """Inserts a pending run, marks its thread ``busy`` and wakes workers (at commit). Holds the
 thread's run-creation lock until its transaction ends (taken before the row is inserted)."""

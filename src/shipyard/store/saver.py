@@ -1,19 +1,15 @@
-"""``ShipyardSaver``: LangGraph's ``AsyncPostgresSaver`` with four changes on the write path.
+"""``ShipyardSaver``: LangGraph's ``AsyncPostgresSaver`` with three changes on the write path.
 
-* **Rows queued behind ride along.** A step's checkpoint (and an interrupt's or an error's
-  writes, after which no checkpoint may come) carries the journal and audit rows queued
-  behind so far (``store.writer``) in the same pipeline and transaction: a checkpoint never
-  lands without the rows of the step before it.
+* **Group commit.** Every write (a checkpoint, a task's writes, a statement sent along with
+  ``carry``) goes through ``store.group_commit``: one transaction at a time for the whole
+  process, carrying whatever was handed over meanwhile by any run, as one multi-row
+  statement per table. A step's writes and its checkpoint (with ``sync`` durability it
+  comes at once) go in one round trip and transaction; concurrent runs share theirs. The
+  journal and audit rows queued behind so far ride in the same transaction: a checkpoint
+  never lands without the rows of the step before it.
 * **No lock around the pool.** The stock saver takes one lock around every cursor, which a
-  single shared connection needs and a pool does not. Without it a step's writes and its
-  checkpoint are sent side by side, and concurrent runs (the server) do not queue behind
-  each other's checkpoints.
-* **A step's writes ride with its checkpoint.** A task's writes wait a few turns of the
-  event loop: when the step's checkpoint comes meanwhile (with ``sync`` durability it comes
-  at once), both go in one round trip and transaction; otherwise the writes go alone, as
-  soon as before — so a finished task of a step still running is never held back.
-  Interrupts and errors (after which no checkpoint may come) never wait. ``ride`` offers
-  the same to other statements of the thread (the server's stream events).
+  single shared connection needs and a pool does not: reads never queue behind writes or
+  each other.
 * **Values are serialized on the event loop.** The stock saver hands every ``aput_writes``
   and every ``aput`` with a non-primitive channel to ``asyncio.to_thread`` to serialize.
   Shipyard's state is small by design (artifacts by reference: a few KB per step), so the
@@ -24,10 +20,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -46,44 +40,11 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from shipyard.store.write_batch import take_behind
+from shipyard.store.group_commit import GroupCommit, Rows
 
 _INLINE = (str, int, float, bool)
 """Channel values the saver keeps inside the checkpoint row (with ``None``); every other
 value is a row of ``checkpoint_blobs``."""
-
-ADOPT_TURNS = 4
-"""Event-loop turns a task's writes wait for the step's checkpoint to take them along."""
-
-RIDE_LINGER_S = 0.01
-"""How long a statement offered to ``ride`` waits for the thread's next checkpoint."""
-
-
-@dataclass
-class _Writes:
-    """Rows waiting for the step's checkpoint: a task's writes (``aput_writes``) or another
-    statement sent along (``ride``)."""
-
-    query: str | sql.Composed
-    rows: Sequence[Sequence[Any]]
-    done: asyncio.Future[bool] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    """``True`` once a checkpoint wrote them; ``False``: it failed, write them alone."""
-
-
-async def _first_of(
-    done: asyncio.Future[bool], seconds: float, hurry: asyncio.Event | None
-) -> None:
-    """Return when ``done`` completes, ``hurry`` is set, or after ``seconds``."""
-    waits: list[asyncio.Future[Any]] = [done]
-    if hurry is not None:
-        waits.append(asyncio.ensure_future(hurry.wait()))
-    try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for extra in waits[1:]:
-            extra.cancel()
 
 
 class ShipyardSaver(AsyncPostgresSaver):
@@ -94,7 +55,7 @@ class ShipyardSaver(AsyncPostgresSaver):
     ) -> None:
         super().__init__(pool, serde=serde)
         self.conninfo = conninfo
-        self._waiting: dict[tuple[str, str], list[_Writes]] = {}
+        self.group = GroupCommit(pool, conninfo)
 
     async def aput(
         self,
@@ -126,21 +87,8 @@ class ShipyardSaver(AsyncPostgresSaver):
             Jsonb({**checkpoint, "channel_values": inline}),
             Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
         )
-        adopted = self._waiting.pop((thread_id, ns), [])
-        written = False
-        try:
-            async with self._write_cursor(carry=True) as cur:
-                for writes in adopted:
-                    await cur.executemany(writes.query, writes.rows)
-                if versions:
-                    blob_rows = self._dump_blobs(thread_id, ns, blobs, versions)
-                    await cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blob_rows)
-                await cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
-            written = True
-        finally:
-            for writes in adopted:
-                if not writes.done.done():  # (its task may have been cancelled meanwhile)
-                    writes.done.set_result(written)
+        versioned = self._dump_blobs(thread_id, ns, blobs, versions) if versions else []
+        await self.group.send(Rows(blobs=versioned, checkpoints=[row]))
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -157,93 +105,28 @@ class ShipyardSaver(AsyncPostgresSaver):
         task_path: str = "",
     ) -> None:
         """Store a task's writes against the checkpoint it ran from (with the step's
-        checkpoint when it comes within ``ADOPT_TURNS`` turns of the loop)."""
+        checkpoint when it comes within ``group_commit.FLUSH_TURNS`` turns of the loop)."""
         configurable = config["configurable"]
         thread_id, ns = configurable["thread_id"], configurable["checkpoint_ns"]
         # Special channels (errors, interrupts, ...) have fixed slots and are overwritten.
         special = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        query = self.UPSERT_CHECKPOINT_WRITES_SQL if special else self.INSERT_CHECKPOINT_WRITES_SQL
         rows = self._dump_writes(
             thread_id, ns, configurable["checkpoint_id"], task_id, task_path, writes
         )
-        if not special and await self._adopted(_Writes(query, rows), (thread_id, ns)):
-            return
-        # Alone. Rows queued behind ride with the step's checkpoint, which follows — unless
-        # these writes are an interrupt or an error, after which no checkpoint may come.
-        async with self._write_cursor(carry=special) as cur:
-            await cur.executemany(query, rows)
+        await self.group.send(Rows(special=rows) if special else Rows(writes=rows))
 
-    async def ride(
-        self,
-        thread_id: str,
-        query: sql.Composed,
-        params: Sequence[Any],
-        hurry: asyncio.Event | None = None,
-    ) -> bool:
-        """Run ``query`` in the transaction of the thread's next (root) checkpoint if it
-        comes within ``RIDE_LINGER_S`` (and before ``hurry`` is set); ``True`` once committed
-        with it, ``False`` if it did not come (or failed): run it yourself."""
-        writes = _Writes(query, [params])
-        return await self._adopted(writes, (thread_id, ""), (RIDE_LINGER_S, hurry))
-
-    async def _adopted(
-        self,
-        writes: _Writes,
-        key: tuple[str, str],
-        linger: tuple[float, asyncio.Event | None] | None = None,
-    ) -> bool:
-        """Wait ``ADOPT_TURNS`` turns of the loop (or ``linger``: seconds, or until the event
-        is set) for the step's checkpoint to write ``writes``; ``False``: write them alone."""
-        waiting = self._waiting.setdefault(key, [])
-        waiting.append(writes)
-        try:
-            if linger is not None:
-                await _first_of(writes.done, *linger)
-            for _ in range(0 if linger is not None else ADOPT_TURNS):
-                await asyncio.sleep(0)
-                if waiting is not self._waiting.get(key):
-                    break
-            if waiting is not self._waiting.get(key):
-                return await writes.done  # taken by a checkpoint: its outcome
-        finally:
-            if waiting is self._waiting.get(key):  # not taken (or cancelled): withdraw
-                waiting.remove(writes)
-                if not waiting:
-                    del self._waiting[key]
-        return False
+    async def carry(self, query: str | sql.Composed, params: Sequence[Any]) -> None:
+        """Run ``query`` in the next transaction of the process's checkpoint writes (it
+        commits with whatever steps are being written meanwhile)."""
+        await self.group.send(Rows(statements=[(query, params)]))
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
-        async with self._pooled_cursor(pipeline) as cur:
-            yield cur
-
-    @asynccontextmanager
-    async def _write_cursor(self, *, carry: bool) -> AsyncIterator[AsyncCursor[DictRow]]:
-        """A pipeline for a write; with ``carry``, the rows queued behind so far go first,
-        in the same transaction."""
-        batch = take_behind(self.conninfo) if carry else None
-        if batch is None:
-            async with self._pooled_cursor(True) as cur:
-                yield cur
-            return
-        try:
-            await batch.ready()
-            async with self._pooled_cursor(True) as cur:
-                for query, params in batch.rows:
-                    await cur.execute(query, params)
-                yield cur
-        except BaseException as exc:
-            await batch.fail(exc)
-            raise
-        batch.land()
-
-    @asynccontextmanager
-    async def _pooled_cursor(self, pipeline: bool) -> AsyncIterator[AsyncCursor[DictRow]]:
         """A cursor on a pooled connection of its own (no saver-wide lock)."""
         pool = self.conn
         assert isinstance(pool, AsyncConnectionPool)
         async with pool.connection() as conn:
-            if pipeline:  # one round trip; one implicit transaction up to the pipeline's sync
+            if pipeline:
                 async with conn.pipeline(), conn.cursor(binary=True, row_factory=dict_row) as cur:
                     yield cur
             else:

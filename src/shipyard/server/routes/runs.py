@@ -25,7 +25,7 @@ from shipyard.server.encoding import JSONResponse
 from shipyard.server.events import Follow, follow
 from shipyard.server.ledger import check_resume
 from shipyard.server.listener import RUNS_CHANNEL
-from shipyard.server.outcome import cancel_quietly, wait_body
+from shipyard.server.outcome import RunEnd, cancel_quietly, wait_body
 from shipyard.server.queue import ACTIVE, NewRun, Pool, QueuedRun, ThreadBusyError
 from shipyard.server.run_request import RunCreate, check, run_dict, run_kwargs
 from shipyard.server.state import ServerState, server_state
@@ -129,15 +129,13 @@ def _stream(run: QueuedRun, runtime: RunsRuntime, cancel: bool, spec: Follow) ->
     return StreamingResponse(body(), media_type=SSE, headers=headers)
 
 
-def _wait(state: ServerState, run: QueuedRun, runtime: RunsRuntime, cancel: bool) -> Response:
-    body = wait_body(
-        runtime,
-        state.graphs,
-        run.run_id,
-        run.thread_id,
-        str(run.kwargs.get("graph_id")),
-        cancel_on_disconnect=cancel,
-    )
+def _wait(
+    state: ServerState, run: QueuedRun, runtime: RunsRuntime, cancel: bool, *, fresh: bool = False
+) -> Response:
+    """The wait body; ``fresh``: the run was just created (this request subscribed first)."""
+    end = RunEnd(runtime, run.run_id, fresh=fresh)
+    graph_id = str(run.kwargs.get("graph_id"))
+    body = wait_body(runtime, state.graphs, end, graph_id, cancel_on_disconnect=cancel)
     headers = {"Location": f"{_location(run)}/join", "Content-Location": _location(run)}
     return StreamingResponse(body, media_type="application/json", headers=headers)
 
@@ -183,14 +181,14 @@ async def _create_and_stream(
 async def wait(thread_id: str, body: RunCreate, state: State, owner: Owner) -> Response:
     """Create a run and answer with its final values once it ends."""
     run, runtime = await create_run(state, owner, body, thread_id)
-    return _wait(state, run, runtime, body.on_disconnect == "cancel")
+    return _wait(state, run, runtime, body.on_disconnect == "cancel", fresh=True)
 
 
 @router.post("/runs/wait")
 async def wait_stateless(body: RunCreate, state: State, owner: Owner) -> Response:
     """Create a run on a new thread and answer with its final values."""
     run, runtime = await create_run(state, owner, body, None)
-    return _wait(state, run, runtime, body.on_disconnect == "cancel")
+    return _wait(state, run, runtime, body.on_disconnect == "cancel", fresh=True)
 
 
 @router.post("/runs/batch")
