@@ -158,3 +158,17 @@ async def test_a_sync_step_writes_its_tasks_writes_with_its_checkpoint(db_url: s
     nodes = [(path, xmin) for path, xmin in writes if not path.endswith("__start__")]
     assert len(nodes) == 29  # count, visited and the edge to the next, for ten nodes
     assert all(xmin in steps for _, xmin in nodes), nodes
+
+
+async def test_shipyard_saver_reads_back_what_langgraphs_saver_reads(db_url: str) -> None:
+    # Its own ``_load_checkpoint_tuple`` (on the event loop) against the stock one, on the
+    # same rows: history and latest checkpoint, pending writes included.
+    async with open_checkpointer(db_url) as ours:
+        stock = AsyncPostgresSaver(ours.conn, serde=ours.serde)
+        await _drive(ours, "t-read")
+        config: RunnableConfig = {"configurable": {"thread_id": "t-read"}}
+        theirs = [t async for t in stock.alist(config)]
+        mine = [t async for t in ours.alist(config)]
+        assert len(mine) >= 5 and any(t.pending_writes for t in mine)
+        assert mine == theirs
+        assert await ours.aget_tuple(config) == await stock.aget_tuple(config)

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.errors import UserInputError
 from shipyard.server.listener import KEYS_CHANNEL
-from shipyard.server.state import server_state
+from shipyard.server.state import state_of
 from shipyard.server.tables import SYSTEM_OWNER, ApiKeyRow
 
 LOCAL_OWNER = "local"
@@ -191,7 +191,7 @@ async def current_owner(request: Request, x_api_key: Annotated[str | None, Heade
     Answered from the cache on the event loop when it can be; a lookup that needs the
     database runs in the thread pool so it never blocks the loop.
     """
-    auth = server_state(request).auth
+    auth = state_of(request).auth
     if auth.cached(x_api_key):
         return auth.owner_for(x_api_key)
     return await run_in_threadpool(auth.owner_for, x_api_key)

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shipyard.server.encoding import dumps, to_jsonable
@@ -110,29 +109,31 @@ class EventLog:
         return (row["status"], row["attempts"]) if row else (None, 0)
 
 
+STORE_EVENTS = (
+    "WITH stored AS (INSERT INTO run_stream_events (run_id, seq, event, data)"
+    " SELECT %b, seq, event, data FROM unnest(%b::integer[], %b::text[], %b::jsonb[])"
+    " AS e(seq, event, data) RETURNING 1)"
+    " SELECT pg_notify(%b, %b) FROM (SELECT count(*) FROM stored) AS n"
+)
+
+
 def store_statement(
     run_id: str, first_seq: int, events: Sequence[tuple[str, Any]]
-) -> tuple[sql.Composed, list[Any]]:
+) -> tuple[str, list[Any]]:
     """The statement storing ``events`` (JSON-able) from ``first_seq`` and notifying
-    followers (``EventLog.store``; or sent with a checkpoint, ``EventBatch``)."""
-    params: list[Any] = []
-    for i, (name, data) in enumerate(events):
-        params += [run_id, first_seq + i, name, Jsonb(data, dumps=_text)]
-    params += [EVENTS_CHANNEL, stored(run_id)]
-    rows = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * len(events))
-    query = sql.SQL(
-        "WITH stored AS (INSERT INTO run_stream_events (run_id, seq, event, data)"
-        " VALUES {rows} RETURNING 1)"
-        " SELECT pg_notify(%s, %s) FROM (SELECT count(*) FROM stored) AS n"
-    ).format(rows=rows)
-    return query, params
+    followers (``EventLog.store``; or sent with a checkpoint, ``EventBatch``): one text for
+    any number of events (prepared once per connection)."""
+    seqs = list(range(first_seq, first_seq + len(events)))
+    names = [name for name, _ in events]
+    data = [Jsonb(d, dumps=_text) for _, d in events]
+    return STORE_EVENTS, [run_id, seqs, names, data, EVENTS_CHANNEL, stored(run_id)]
 
 
 def _text(obj: Any) -> str:
     return dumps(obj).decode()
 
 
-Carrier = Callable[[sql.Composed, Sequence[Any]], Awaitable[None]]
+Carrier = Callable[[str, Sequence[Any]], Awaitable[None]]
 """Sends a statement in the transaction of the next checkpoint write
 (``store.saver.ShipyardSaver.carry``)."""
 

@@ -22,9 +22,9 @@ The route needs an API key whenever the server has keys (any owner may read the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
@@ -39,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.server.auth import Owner
 from shipyard.server.encoding import JSONResponse
-from shipyard.server.state import ServerState, server_state
+from shipyard.server.state import ServerState, State
 from shipyard.server.tables import THREAD_STATUSES
 
 router = APIRouter(tags=["meta"])
@@ -172,7 +172,7 @@ def _worker_counts(state: ServerState) -> tuple[int, int]:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(_owner: Owner, state: Annotated[ServerState, Depends(server_state)]) -> Response:
+async def metrics(_owner: Owner, state: State) -> Response:
     """The metrics in Prometheus text format; 503 when the database cannot be read."""
     registry = registry_for(state)
     try:

@@ -1,5 +1,7 @@
 """The run queue's hot statements (``server.queue``): each is one round trip and its own
-transaction, so a worker's claim, a route's enqueue and a run's end cost one statement each."""
+transaction, so a worker's claim, a route's enqueue and a run's end cost one statement each.
+They are rendered to text once, here (composing them on every call costs more than
+sending them)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ LATEST_CHECKPOINT = """(SELECT c.checkpoint_id FROM checkpoints c
     ORDER BY c.checkpoint_id DESC LIMIT 1)"""
 """The thread's newest checkpoint in LangGraph's own table (what ``aget_tuple`` would load)."""
 
-CLAIM = sql.SQL("""
+CLAIM = (
+    sql.SQL("""
 WITH claimed AS (
 UPDATE api_runs SET status = 'running', lease_owner = %(worker)s,
     lease_expires_at = now() + make_interval(secs => %(lease)s),
@@ -43,12 +46,16 @@ SELECT claimed.*, EXISTS (
     SELECT 1 FROM api_runs r WHERE r.status = 'pending' AND r.not_before <= now()
       AND r.run_id <> claimed.run_id) AS more
 FROM claimed
-""").format(columns=COLUMNS, latest=sql.SQL(LATEST_CHECKPOINT))
+""")
+    .format(columns=COLUMNS, latest=sql.SQL(LATEST_CHECKPOINT))
+    .as_string()
+)
 """Claims the oldest claimable run and marks its thread ``busy`` in the same statement; on
 a first attempt it records the thread's newest checkpoint as the run's start (for rollback
 and to tell a retry whether the run made progress). ``more``: other runs are waiting."""
 
-INSERT = sql.SQL("""
+INSERT = (
+    sql.SQL("""
 WITH created AS (
 INSERT INTO api_runs (run_id, thread_id, owner, assistant_id, kwargs, metadata,
     multitask_strategy, not_before)
@@ -61,7 +68,10 @@ UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
 WHERE thread_id IN (SELECT thread_id FROM created))
 SELECT created.* FROM created
 CROSS JOIN (SELECT pg_notify(%(runs)s, %(run_id)s)) AS wake
-""").format(columns=COLUMNS)
+""")
+    .format(columns=COLUMNS)
+    .as_string()
+)
 """Inserts a pending run, marks its thread ``busy`` and wakes workers (at commit). Holds the
 thread's run-creation lock until its transaction ends (taken before the row is inserted)."""
 

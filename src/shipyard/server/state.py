@@ -6,9 +6,9 @@ Routes reach it through the ``server_state`` dependency; workers receive it dire
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 if TYPE_CHECKING:  # the stores import this module for ``server_state``
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -43,9 +43,19 @@ class ServerState:
     """Room for other components' per-process objects (e.g. the worker pool)."""
 
 
-def server_state(request: Request) -> ServerState:
-    """FastAPI dependency: the running app's ``ServerState``."""
+def state_of(request: Request) -> ServerState:
+    """The running app's ``ServerState``."""
     state = getattr(request.app.state, "server", None)
     if not isinstance(state, ServerState):
         raise RuntimeError("the app's lifespan has not started: run it under uvicorn")
     return state
+
+
+async def server_state(request: Request) -> ServerState:
+    """FastAPI dependency: ``state_of`` (a coroutine, because FastAPI runs a plain function
+    dependency in its thread pool: a thread hop on every request)."""
+    return state_of(request)
+
+
+State = Annotated[ServerState, Depends(server_state)]
+"""Route parameter type for the app's ``ServerState``."""

@@ -41,8 +41,8 @@ Statement = tuple[str | sql.Composed, Sequence[Any]]
 _WRITES_FROM = (
     "INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id,"
     " task_path, idx, channel, type, blob) SELECT * FROM unnest("
-    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[],"
-    " %s::text[], %s::bytea[]) ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id,"
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::integer[], %b::text[],"
+    " %b::text[], %b::bytea[]) ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id,"
     " idx)"
 )
 INSERT_WRITES = _WRITES_FROM + " DO NOTHING"
@@ -52,13 +52,13 @@ UPSERT_WRITES = (
 )
 INSERT_BLOBS = (
     "INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)"
-    " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::bytea[]) ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
+    " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
+    " %b::bytea[]) ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
 )
 UPSERT_CHECKPOINTS = (
     "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
-    " checkpoint, metadata) SELECT * FROM unnest(%s::text[], %s::text[], %s::text[],"
-    " %s::text[], %s::jsonb[], %s::jsonb[]) ON CONFLICT (thread_id, checkpoint_ns,"
+    " checkpoint, metadata) SELECT * FROM unnest(%b::text[], %b::text[], %b::text[],"
+    " %b::text[], %b::jsonb[], %b::jsonb[]) ON CONFLICT (thread_id, checkpoint_ns,"
     " checkpoint_id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint,"
     " metadata = EXCLUDED.metadata"
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -13,10 +13,9 @@ from shipyard.server.auth import Owner
 from shipyard.server.encoding import JSONResponse
 from shipyard.server.errors import unprocessable
 from shipyard.server.schemas import graph_schemas
-from shipyard.server.state import ServerState, server_state
+from shipyard.server.state import ServerState, State
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
-State = Annotated[ServerState, Depends(server_state)]
 
 
 class AssistantCreate(BaseModel):

@@ -4,18 +4,16 @@ reveal nothing about anyone's data). OpenAPI is FastAPI's own ``/openapi.json``.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.server.encoding import JSONResponse
-from shipyard.server.state import ServerState, server_state
+from shipyard.server.state import ServerState, State
 
 router = APIRouter(tags=["meta"])
-
-State = Annotated[ServerState, Depends(server_state)]
 
 
 def _version(package: str) -> str:

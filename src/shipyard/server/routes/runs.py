@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -28,12 +28,11 @@ from shipyard.server.listener import RUNS_CHANNEL
 from shipyard.server.outcome import RunEnd, cancel_quietly, wait_body
 from shipyard.server.queue import ACTIVE, NewRun, Pool, QueuedRun, ThreadBusyError
 from shipyard.server.run_request import RunCreate, check, run_dict, run_kwargs
-from shipyard.server.state import ServerState, server_state
+from shipyard.server.state import ServerState, State
 from shipyard.server.threads import create_thread, tag_for_run
 from shipyard.server.worker import RunsRuntime, runs_runtime
 
 router = APIRouter(tags=["runs"])
-State = Annotated[ServerState, Depends(server_state)]
 SSE = "text/event-stream; charset=utf-8"
 
 

@@ -7,9 +7,9 @@ and starts a new effect epoch, exactly like ``Runner.fork`` — time travel rewi
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
@@ -25,10 +25,9 @@ from shipyard.server.checkpoints import (
 )
 from shipyard.server.errors import conflict, not_found
 from shipyard.server.graphs import RegisteredGraph
-from shipyard.server.state import ServerState, server_state
+from shipyard.server.state import ServerState, State
 
 router = APIRouter(prefix="/threads/{thread_id}", tags=["thread state"])
-State = Annotated[ServerState, Depends(server_state)]
 
 
 class CheckpointRef(BaseModel):

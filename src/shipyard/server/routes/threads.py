@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Header, Response
 from langgraph.types import StateUpdate
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -18,11 +18,10 @@ from shipyard.server.encoding import JSONResponse
 from shipyard.server.errors import unprocessable
 from shipyard.server.queue import Pool
 from shipyard.server.routes.assistants import pagination
-from shipyard.server.state import ServerState, server_state
+from shipyard.server.state import ServerState, State
 from shipyard.server.threads import ThreadStatus, create_thread
 
 router = APIRouter(prefix="/threads", tags=["threads"])
-State = Annotated[ServerState, Depends(server_state)]
 
 
 class SuperstepUpdate(BaseModel):
