@@ -167,3 +167,48 @@ async def test_notify_wakes_listeners(pool: Pool, db_url: str) -> None:
         assert seen == {(CANCEL_CHANNEL, run.run_id), (RUNS_CHANNEL, run.run_id)}
     finally:
         await listener.stop()
+
+
+async def test_a_run_created_for_a_local_worker_is_claimed_when_its_thread_is_free(
+    pool: Pool, db_url: str
+) -> None:
+    queue = RunQueue(pool, lease_s=7.0)
+    thread_id = await make_thread(pool, "C")
+    async with pool.connection() as conn:  # the thread has a checkpoint: the run's start
+        await conn.execute(
+            "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, checkpoint,"
+            " metadata) VALUES (%s, '', 'ck-1', '{}', '{}')",
+            [thread_id],
+        )
+    listener = Listener(psycopg_conninfo(db_url))
+    await listener.start()
+    woken: asyncio.Queue[str] = asyncio.Queue()
+    listener.on(RUNS_CHANNEL, woken.put_nowait)
+    try:
+        first, _ = await queue.enqueue(new(thread_id), claim_for="w-local")
+        assert first.status == "running" and first.lease_owner == "w-local"
+        assert first.attempts == 1 and first.start_checkpoint_id == "ck-1"
+        assert first.latest_checkpoint_id == "ck-1"
+        stored = await queue.get(first.run_id)
+        assert stored is not None and stored.lease_expires_at is not None
+        # Behind a running run it is queued as usual, and workers are woken for it.
+        second, _ = await queue.enqueue(new(thread_id), claim_for="w-other")
+        assert second.status == "pending" and second.lease_owner is None
+        assert await asyncio.wait_for(woken.get(), 5) == second.run_id
+        assert woken.empty()  # the claimed run woke nobody
+        assert await queue.claim("w") is None  # nothing claimable: one run per thread
+        assert await queue.finish(first.run_id, "w-local", "success")
+        third = await queue.claim("w")
+        assert third is not None and third.run_id == second.run_id
+    finally:
+        await listener.stop()
+
+
+async def test_concurrent_runs_created_for_local_workers_run_one_at_a_time(pool: Pool) -> None:
+    queue = RunQueue(pool)
+    thread_id = await make_thread(pool, "D")
+    created = await asyncio.gather(
+        *(queue.enqueue(new(thread_id), claim_for=f"w{i}") for i in range(6))
+    )
+    statuses = sorted(run.status for run, _ in created)
+    assert statuses == ["pending"] * 5 + ["running"]

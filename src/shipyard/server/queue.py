@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 
 from shipyard.server.encoding import dumps
 from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNEL
-from shipyard.server.queue_sql import CLAIM, COLUMNS, FINISH, INSERT
+from shipyard.server.queue_sql import CLAIM, COLUMNS, FINISH, INSERT, INSERT_CLAIMED
 from shipyard.server.run_records import (
     ACTIVE,
     TERMINAL,
@@ -62,11 +62,16 @@ class RunQueue:
         self.pool = pool
         self.lease_s = lease_s
 
-    async def enqueue(self, new: NewRun) -> tuple[QueuedRun, list[str]]:
+    async def enqueue(
+        self, new: NewRun, claim_for: str | None = None
+    ) -> tuple[QueuedRun, list[str]]:
         """Insert a pending run, applying ``multitask_strategy`` to the thread's active runs.
 
         Returns the run and the ids of runs it supersedes (cancelled with ``interrupt`` or
-        ``rollback``). Raises ``ThreadBusyError`` for ``reject`` on a busy thread.
+        ``rollback``). Raises ``ThreadBusyError`` for ``reject`` on a busy thread. With
+        ``claim_for`` (a worker of this process, strategy ``enqueue``, no delay) the run
+        comes back already claimed by that worker when its thread is free
+        (``queue_sql.INSERT_CLAIMED``).
         """
         run_id = new.run_id or str(uuid.uuid4())
         params = {
@@ -83,11 +88,20 @@ class RunQueue:
         if new.multitask_strategy == "enqueue":
             # Active runs do not matter: one statement, which still takes the thread's lock,
             # so a concurrent ``reject`` or ``interrupt`` sees this run or comes first.
+            claimed = claim_for is not None and new.after_seconds <= 0
+            if claimed:
+                params.update(worker=claim_for, lease=self.lease_s)
             async with self.pool.connection() as conn:
-                cur = await conn.execute(INSERT, params)
+                try:
+                    cur = await conn.execute(INSERT_CLAIMED if claimed else INSERT, params)
+                except psycopg.errors.UniqueViolation:
+                    if not claimed:
+                        raise
+                    # A run of the thread started meanwhile: queue this one behind it.
+                    cur = await conn.execute(INSERT, params)
                 row = await cur.fetchone()
             assert row is not None
-            return QueuedRun.from_row(row), []
+            return QueuedRun.from_row({k: v for k, v in row.items() if k != "woken"}), []
         async with self.pool.connection() as conn, conn.transaction():
             # Serialise run creation per thread so the multitask check cannot race.
             await conn.execute(

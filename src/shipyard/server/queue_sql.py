@@ -75,6 +75,42 @@ CROSS JOIN (SELECT pg_notify(%(runs)s, %(run_id)s)) AS wake
 """Inserts a pending run, marks its thread ``busy`` and wakes workers (at commit). Holds the
 thread's run-creation lock until its transaction ends (taken before the row is inserted)."""
 
+INSERT_CLAIMED = (
+    sql.SQL("""
+WITH thread AS (
+SELECT NOT EXISTS (SELECT 1 FROM api_runs o WHERE o.thread_id = %(thread_id)s
+                   AND o.status IN ('pending', 'running')) AS free,
+    (SELECT c.checkpoint_id FROM checkpoints c
+     WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = ''
+     ORDER BY c.checkpoint_id DESC LIMIT 1) AS latest
+FROM (SELECT pg_advisory_xact_lock(hashtextextended(%(thread_id)s, 7))) AS thread_lock),
+created AS (
+INSERT INTO api_runs (run_id, thread_id, owner, assistant_id, kwargs, metadata,
+    multitask_strategy, not_before, status, lease_owner, lease_expires_at, attempts,
+    start_checkpoint_id)
+SELECT %(run_id)s, %(thread_id)s, %(owner)s, %(assistant_id)s, %(kwargs)s, %(metadata)s,
+    %(strategy)s, now(), CASE WHEN free THEN 'running' ELSE 'pending' END,
+    CASE WHEN free THEN %(worker)s END,
+    CASE WHEN free THEN now() + make_interval(secs => %(lease)s) END,
+    CASE WHEN free THEN 1 ELSE 0 END, CASE WHEN free THEN latest END
+FROM thread
+RETURNING {columns}),
+busy AS (
+UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
+WHERE thread_id IN (SELECT thread_id FROM created))
+SELECT created.*, thread.latest AS latest_checkpoint_id, (SELECT count(*) FROM (
+    SELECT pg_notify(%(runs)s, %(run_id)s) WHERE created.status = 'pending') AS n) AS woken
+FROM created CROSS JOIN thread
+""")
+    .format(columns=COLUMNS)
+    .as_string()
+)
+"""``INSERT`` for a run this process will execute at once: when the thread has no other
+run, the run is inserted already claimed by ``worker`` (as ``CLAIM`` would: attempts 1,
+the lease, the thread's newest checkpoint as its start) and no worker is woken; otherwise
+it is queued as ``INSERT`` queues it. The partial unique index on running runs keeps one
+running run per thread even if a concurrent insert was not yet visible."""
+
 FINISH = """
 WITH ended AS (
 UPDATE api_runs SET status = %(status)s, error = %(error)s, lease_owner = NULL,

@@ -171,13 +171,15 @@ class TracedRunQueue(RunQueue):
     """A ``RunQueue`` that stores the current trace context with each new run, so the run's
     span continues the trace of the request that created it."""
 
-    async def enqueue(self, new: NewRun) -> tuple[QueuedRun, list[str]]:
+    async def enqueue(
+        self, new: NewRun, claim_for: str | None = None
+    ) -> tuple[QueuedRun, list[str]]:
         """``RunQueue.enqueue``, with ``kwargs["trace_context"]`` when a span is recording."""
         if trace.get_current_span().is_recording():
             carrier: dict[str, str] = {}
             _PROPAGATOR.inject(carrier)
             new = replace(new, kwargs={**new.kwargs, CONTEXT_KEY: carrier})
-        return await super().enqueue(new)
+        return await super().enqueue(new, claim_for)
 
 
 class TracingMiddleware:

@@ -30,7 +30,7 @@ from shipyard.server.errors import purge
 from shipyard.server.events import EventLog
 from shipyard.server.execution import Deps, Execution, ThreadStatus
 from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNEL, Listener
-from shipyard.server.queue import Pool, RunQueue
+from shipyard.server.queue import Pool, QueuedRun, RunQueue
 from shipyard.server.state import ServerState
 from shipyard.server.telemetry import TracedRunQueue, telemetry_of
 from shipyard.settings import Settings
@@ -93,6 +93,8 @@ class WorkerPool:
         self._idle: list[str] = []  # loops waiting after finding nothing, longest first
         self._executing: set[str] = set()
         self._checks: dict[str, asyncio.Event] = {}
+        self._reserved: set[str] = set()  # idle loops set aside for a run created here
+        self._handed: dict[str, QueuedRun] = {}  # runs created already claimed by a loop
         self._stopping = False
         self._unsubscribe = [
             runtime.listener.on(RUNS_CHANNEL, self._wake),
@@ -133,16 +135,28 @@ class WorkerPool:
             if run_id in (key, ""):
                 event.set()
 
+    def reserve(self) -> str | None:
+        """Set an idle loop aside for a run this process is creating (``enqueue(...,
+        claim_for=...)``); ``None`` when none is idle. Always follow with ``handoff``."""
+        if self._stopping or not self._idle:
+            return None
+        worker_id = self._idle.pop()  # the most recently idle
+        self._reserved.add(worker_id)
+        return worker_id
+
+    def handoff(self, worker_id: str, run: QueuedRun | None) -> None:
+        """Give a reserved loop the run created claimed by it (``None``: it was queued
+        instead; the loop goes back to the queue)."""
+        self._reserved.discard(worker_id)
+        if run is not None:
+            self._handed[worker_id] = run
+        self._wakes[worker_id].set()
+
     async def _loop(self, worker_id: str) -> None:
         wake = self._wakes[worker_id]
-        while not self._stopping:
+        while not self._stopping or worker_id in self._handed:
             wake.clear()
-            try:
-                run = await self.runtime.queue.claim(worker_id)
-            except Exception:
-                log.exception("worker %s could not claim a run; retrying", worker_id)
-                await purge(self.runtime.queue.pool)  # drop connections a restart killed
-                run = None
+            run = self._handed.pop(worker_id, None) or await self._claim(worker_id)
             if run is None:
                 if wake.is_set():
                     continue  # woken while claiming: look again
@@ -150,6 +164,9 @@ class WorkerPool:
                 try:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), timeout=self.poll_s)
+                    while worker_id in self._reserved:  # until ``handoff``
+                        wake.clear()
+                        await wake.wait()
                 finally:
                     if worker_id in self._idle:
                         self._idle.remove(worker_id)
@@ -168,6 +185,14 @@ class WorkerPool:
                 self.running.pop(run.run_id, None)
                 # Waiters in this process learn the run ended without the NOTIFY round trip.
                 self.runtime.listener.local(EVENTS_CHANNEL, run.run_id)
+
+    async def _claim(self, worker_id: str) -> QueuedRun | None:
+        try:
+            return await self.runtime.queue.claim(worker_id)
+        except Exception:
+            log.exception("worker %s could not claim a run; retrying", worker_id)
+            await purge(self.runtime.queue.pool)  # drop connections a restart killed
+            return None
 
     async def _execute(self, execution: Execution) -> None:
         run_id = execution.run.run_id

@@ -30,7 +30,7 @@ from shipyard.server.queue import ACTIVE, NewRun, Pool, QueuedRun, ThreadBusyErr
 from shipyard.server.run_request import RunCreate, check, run_dict, run_kwargs
 from shipyard.server.state import ServerState, State
 from shipyard.server.threads import create_thread, tag_for_run
-from shipyard.server.worker import RunsRuntime, runs_runtime
+from shipyard.server.worker import RunsRuntime, WorkerPool, runs_runtime
 
 router = APIRouter(tags=["runs"])
 SSE = "text/event-stream; charset=utf-8"
@@ -72,9 +72,13 @@ async def _check_resume(state: ServerState, graph_id: str, thread_id: str, body:
 
 
 async def create_run(
-    state: ServerState, owner: str, body: RunCreate, thread_id: str | None
+    state: ServerState, owner: str, body: RunCreate, thread_id: str | None, *, now: bool = False
 ) -> tuple[QueuedRun, RunsRuntime]:
-    """Validate, then enqueue the run (creating a temporary thread for stateless runs)."""
+    """Validate, then enqueue the run (creating a temporary thread for stateless runs).
+
+    ``now`` (the client waits for the run: ``wait``, ``stream``): when a worker of this
+    process is idle, the run is created already claimed by it, and it starts at once.
+    """
     stateless = thread_id is None
     check(body, stateless=stateless)
     assistant = state.assistants.cached_default(body.assistant_id)
@@ -100,12 +104,23 @@ async def create_run(
         multitask_strategy=body.multitask_strategy,
         after_seconds=body.after_seconds,
     )
+    workers = state.extras.get("workers")
+    if not now or not isinstance(workers, WorkerPool):
+        workers = None
+    reserved = workers.reserve() if workers is not None else None
+    claimed: QueuedRun | None = None
     try:
-        run, _ = await runtime.queue.enqueue(new)
+        run, _ = await runtime.queue.enqueue(new, claim_for=reserved)
+        if reserved is not None and run.lease_owner == reserved:
+            claimed = run
     except ThreadBusyError as err:
         raise HTTPException(409, str(err)) from None
-    # Committed: this process's workers may claim it now, without waiting for the NOTIFY.
-    runtime.listener.local(RUNS_CHANNEL, run.run_id)
+    finally:
+        if workers is not None and reserved is not None:
+            workers.handoff(reserved, claimed)
+    if claimed is None:
+        # Committed: this process's workers may claim it now, without waiting for the NOTIFY.
+        runtime.listener.local(RUNS_CHANNEL, run.run_id)
     return run, runtime  # the enqueue marked the thread busy
 
 
@@ -171,7 +186,7 @@ async def stream_stateless(body: RunCreate, state: State, owner: Owner) -> Respo
 async def _create_and_stream(
     state: ServerState, owner: str, body: RunCreate, thread_id: str | None
 ) -> Response:
-    run, runtime = await create_run(state, owner, body, thread_id)
+    run, runtime = await create_run(state, owner, body, thread_id, now=True)
     spec = Follow(run.run_id, resumable=body.stream_resumable)
     return _stream(run, runtime, body.on_disconnect == "cancel", spec)
 
@@ -179,14 +194,14 @@ async def _create_and_stream(
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait(thread_id: str, body: RunCreate, state: State, owner: Owner) -> Response:
     """Create a run and answer with its final values once it ends."""
-    run, runtime = await create_run(state, owner, body, thread_id)
+    run, runtime = await create_run(state, owner, body, thread_id, now=True)
     return _wait(state, run, runtime, body.on_disconnect == "cancel", fresh=True)
 
 
 @router.post("/runs/wait")
 async def wait_stateless(body: RunCreate, state: State, owner: Owner) -> Response:
     """Create a run on a new thread and answer with its final values."""
-    run, runtime = await create_run(state, owner, body, None)
+    run, runtime = await create_run(state, owner, body, None, now=True)
     return _wait(state, run, runtime, body.on_disconnect == "cancel", fresh=True)
 
 
