@@ -1,11 +1,13 @@
 """Shipyard's server against ``langgraph dev`` with ``langgraph-sdk`` (issue 4, "How fast").
 
 Usage: ``.venv/bin/python benchmarks/server_load.py [--seconds 20] [--clients 1,8,32]
-[--samples 30] [--approvals 500] [--workers 10] [--processes 2] [--skip-dev] [--skip-crash]``
+[--samples 30] [--approvals 500] [--workers 10] [--split 2] [--skip-one-process] [--skip-dev]
+[--skip-crash]``
 
 Both servers serve the probe graphs (``probe_chain``: 10 nodes, ``probe_interrupt``) from a
-temporary ``langgraph.json``. Shipyard runs as ``shipyard serve --workers N`` (``--workers``,
-default 10 like the dev server's ``--n-jobs-per-worker``) on a fresh database
+temporary ``langgraph.json``. Shipyard runs as ``shipyard serve --workers N`` (``--workers``
+per process, default 10 like the dev server's ``--n-jobs-per-worker``; ``--processes`` left
+at its default, one per CPU up to 4) on a fresh database
 (``DATABASE_URL``'s server if set, else an embedded Postgres);
 the dev server as ``$SHIPYARD_LANGGRAPH_DEV dev`` (skipped with a message when unset). Each
 measurement runs against one server at a time, the other idle:
@@ -19,9 +21,10 @@ measurement runs against one server at a time, the other idle:
 * the floor: the same chain in-process (``ainvoke``) on LangGraph's ``AsyncPostgresSaver``
   and on Shipyard's checkpointer (the server's), interleaved.
 
-The same measurements are repeated on a split deployment (``--processes K``, default 2):
-``shipyard serve --workers 0`` answering HTTP plus K ``shipyard worker`` processes sharing
-the ``--workers`` loops — a legitimate production layout, reported separately.
+The same measurements are repeated with ``shipyard serve --processes 1`` (one Python process
+for everything; ``--skip-one-process`` skips it) and on a split deployment (``--split K``,
+default 2): ``shipyard serve --workers 0`` answering HTTP plus K ``shipyard worker`` processes
+sharing the ``--workers`` loops — a legitimate production layout, reported separately.
 
 Shipyard only: ``--approvals`` threads left waiting at the interrupt (worker busy count and RSS
 before/after, from ``/metrics``), and a ``shipyard worker`` killed with SIGKILL mid-run (time
@@ -64,6 +67,7 @@ from tests.e2e.langgraph_dev import (  # noqa: E402
 )
 
 from benchmarks.node_overhead import fresh_database  # noqa: E402
+from shipyard.server.processes import default_processes  # noqa: E402
 
 PROBES = ROOT / "src" / "shipyard" / "probes.py"
 SLOW = ROOT / "tests" / "e2e" / "slow_graph.py"
@@ -83,12 +87,15 @@ def write_config(directory: Path) -> Path:
 
 @contextlib.contextmanager
 def shipyard_serve(
-    url: str, config: Path, log: Path, workers: int = 1
+    url: str, config: Path, log: Path, workers: int = 1, processes: int | None = None
 ) -> Iterator[tuple[str, int]]:
-    """``shipyard serve`` on a free port; yields (base URL, pid)."""
+    """``shipyard serve`` on a free port (``--processes``: its default when ``None``);
+    yields (base URL, pid of the server or of its supervisor)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "OTEL_TRACES_EXPORTER": "none"}
     command = [SHIPYARD, "serve", "--port", str(port), "--workers", str(workers)]
+    if processes is not None:
+        command += ["--processes", str(processes)]
     with log.open("ab") as out:
         process = subprocess.Popen(
             [*command, "--config", str(config)],
@@ -138,7 +145,8 @@ async def split_deployment(
     """``shipyard serve --workers 0`` (HTTP only) plus ``processes`` ``shipyard worker``
     processes sharing ``workers`` worker loops; yields (base URL, every pid)."""
     each = max(1, -(-workers // processes))
-    with shipyard_serve(url, config, workdir / "split-serve.log", workers=0) as (base, pid):
+    serve_log = workdir / "split-serve.log"
+    with shipyard_serve(url, config, serve_log, workers=0, processes=1) as (base, pid):
         spawned = [
             spawn_worker(url, config, workdir / f"split-worker-{i}.log", each)
             for i in range(processes)
@@ -414,15 +422,21 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"database: {where}", flush=True)
         floors = await in_process_floor(url, args.samples)
         print(f"in-process floor: {floors}", flush=True)
-        print("shipyard serve:", flush=True)
+        print(f"shipyard serve ({default_processes()} processes, the default here):", flush=True)
         with shipyard_serve(url, config, workdir / "serve.log", args.workers) as (base, pid):
             ours = await measure(base, pid, args)
             if args.approvals:
                 ours["approvals"] = await approvals(base, pid, args.approvals)
+        one = None
+        if not args.skip_one_process:
+            print("shipyard serve --processes 1:", flush=True)
+            log = workdir / "serve-one.log"
+            with shipyard_serve(url, config, log, args.workers, processes=1) as (base, pid):
+                one = await measure(base, pid, args)
         split = None
-        if args.processes:
-            print(f"shipyard serve --workers 0 + {args.processes} shipyard worker:", flush=True)
-            async with split_deployment(url, config, workdir, args.processes, args.workers) as (
+        if args.split:
+            print(f"shipyard serve --workers 0 + {args.split} shipyard worker:", flush=True)
+            async with split_deployment(url, config, workdir, args.split, args.workers) as (
                 base,
                 pids,
             ):
@@ -439,9 +453,13 @@ async def main_async(args: argparse.Namespace) -> None:
                 pid = _listening_pid(base)
                 dev = await measure(base, pid, args)
         crash = None if args.skip_crash else await worker_death(url, config, workdir)
+    print(f"\nshipyard serve, default: {default_processes()} processes")
     report(ours, dev, floors, args)
+    if one is not None:
+        print("\nshipyard serve --processes 1:")
+        report(one, dev, floors, args)
     if split is not None:
-        print(f"\nsplit deployment (serve --workers 0 + {args.processes} worker processes):")
+        print(f"\nsplit deployment (serve --workers 0 + {args.split} worker processes):")
         report(split, dev, floors, args)
     if "approvals" in ours:
         a = ours["approvals"]
@@ -475,10 +493,13 @@ def main() -> None:
         "--workers", type=int, default=10, help="shipyard serve --workers (dev server: 10 jobs)"
     )
     parser.add_argument(
-        "--processes",
+        "--split",
         type=int,
         default=2,
         help="also measure serve --workers 0 + this many `shipyard worker` processes (0: skip)",
+    )
+    parser.add_argument(
+        "--skip-one-process", action="store_true", help="skip the serve --processes 1 pass"
     )
     parser.add_argument("--skip-dev", action="store_true")
     parser.add_argument("--skip-crash", action="store_true")

@@ -1,6 +1,7 @@
 """The server's CLI commands, registered by ``shipyard.cli.parser()``:
 
-* ``shipyard serve [--host 127.0.0.1] [--port 2024] [--workers N] [--config langgraph.json]``
+* ``shipyard serve [--host 127.0.0.1] [--port 2024] [--workers N] [--processes N]
+  [--config langgraph.json]``
 * ``shipyard worker [--workers N]`` — run workers only (another process or machine)
 * ``shipyard keys create NAME --owner O`` (prints the secret once) / ``list`` / ``revoke ID``
 
@@ -30,7 +31,12 @@ def add_server_commands(sub: Any) -> None:
     serve = sub.add_parser("serve", help="the LangGraph-compatible API server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=2024)
-    serve.add_argument("--workers", type=int, default=1, help="run workers in this process")
+    serve.add_argument("--workers", type=int, default=1, help="worker loops in each server process")
+    serve.add_argument(
+        "--processes",
+        help="server processes sharing the port, each with its own workers (default: one "
+        "per CPU, at most 4; or SHIPYARD_SERVE_PROCESSES)",
+    )
     serve.add_argument("--config", type=Path, help="langgraph.json (default: ./langgraph.json)")
     serve.add_argument(
         "--cors-origin",
@@ -88,9 +94,15 @@ async def serve_command(args: argparse.Namespace, _runner: object, console: Cons
 
     from shipyard.server.app import ServerOptions, create_app  # noqa: PLC0415
     from shipyard.server.auth import check_bind, is_loopback  # noqa: PLC0415
+    from shipyard.server.processes import (  # noqa: PLC0415
+        default_processes,
+        parse_processes,
+        serve_processes,
+    )
 
     if args.workers < 0:
         raise UserInputError("--workers must be 0 or more")
+    processes = parse_processes(args.processes) if args.processes else default_processes()
     settings = Settings.from_env()
     auth = _open_auth(settings)
     try:
@@ -111,7 +123,14 @@ async def serve_command(args: argparse.Namespace, _runner: object, console: Cons
         if keys_exist or options.require_keys
         else ("no API keys: single owner 'local', loopback only")
     )
-    console.print(f"Shipyard server on http://{args.host}:{args.port} ({mode})")
+    each = f"{processes} processes, {args.workers} worker(s) each" if processes > 1 else ""
+    console.print(
+        f"Shipyard server on http://{args.host}:{args.port} ({mode}"
+        + (f"; {each})" if each else ")")
+    )
+    if processes > 1:
+        serve_processes(args.host, args.port, processes, options)  # blocks until stopped
+        return 0
     app = create_app(settings, options)
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, ws="none"))
     await server.serve()

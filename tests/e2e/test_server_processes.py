@@ -1,0 +1,115 @@
+"""``shipyard serve --processes N``: N server processes on one port, driven through the CLI
+and ``langgraph-sdk``: runs complete, a killed process is replaced while the others keep
+answering, SIGTERM stops every process; a bad count is refused before anything starts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+from langgraph_sdk.client import LangGraphClient
+
+from shipyard.settings import Settings
+from tests.e2e.langgraph_dev import free_port, wait_ok
+from tests.e2e.runs_support import ROOT
+
+
+def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+    assert settings.database_url is not None
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "SHIPYARD_HOME": str(settings.home),
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    command = [sys.executable, "-m", "shipyard.cli", "serve", "--port", str(port)]
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [*command, "--processes", "2", "--workers", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _servers(parent: int) -> list[psutil.Process]:
+    """The server processes under the supervisor (not multiprocessing's helpers)."""
+    found = []
+    for child in psutil.Process(parent).children():
+        try:
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+async def _chain_runs(sdk: LangGraphClient, n: int) -> list[int]:
+    async def one() -> int:
+        thread = await sdk.threads.create()
+        result = await sdk.runs.wait(thread["thread_id"], "probe_chain", input={"count": 0})
+        return int(result["count"])  # type: ignore[index, call-overload]
+
+    return await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def test_processes_share_the_port_and_a_dead_one_is_replaced(
+    settings: Settings, tmp_path: Path, make_client: Callable[..., LangGraphClient]
+) -> None:
+    port, log = free_port(), tmp_path / "serve.log"
+    process = _serve(settings, port, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ok(url, process, log, 120)
+        sdk = make_client(url)
+        deadline = time.monotonic() + 60
+        while len(_servers(process.pid)) < 2 or log.read_text().count("startup complete") < 2:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        assert await _chain_runs(sdk, 12) == [10] * 12
+
+        victim = _servers(process.pid)[0]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        assert await _chain_runs(sdk, 6) == [10] * 6  # the other process answers meanwhile
+        while (
+            victim.pid in {p.pid for p in _servers(process.pid)} or len(_servers(process.pid)) < 2
+        ):
+            assert time.monotonic() < deadline + 60, log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        assert "died" in log.read_text()
+        assert await _chain_runs(sdk, 6) == [10] * 6
+
+        children = _servers(process.pid)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        assert not any(child.is_running() and child.status() != "zombie" for child in children)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def test_a_bad_process_count_is_refused(settings: Settings) -> None:
+    assert settings.database_url is not None
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "SHIPYARD_HOME": str(settings.home)}
+    for bad in ("0", "two"):
+        refused = subprocess.run(
+            [sys.executable, "-m", "shipyard.cli", "serve", "--port", "0", "--processes", bad],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert f"--processes must be a whole number of at least 1, not {bad!r}" in refused.stderr
