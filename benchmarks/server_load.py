@@ -1,13 +1,13 @@
 """Shipyard's server against ``langgraph dev`` with ``langgraph-sdk`` (issue 4, "How fast").
 
 Usage: ``.venv/bin/python benchmarks/server_load.py [--seconds 20] [--clients 1,8,32]
-[--samples 30] [--approvals 500] [--workers 10] [--split 2] [--skip-one-process] [--skip-dev]
+[--samples 30] [--approvals 500] [--workers 10] [--skip-one-process] [--skip-dev]
 [--skip-crash]``
 
 Both servers serve the probe graphs (``probe_chain``: 10 nodes, ``probe_interrupt``) from a
 temporary ``langgraph.json``. Shipyard runs as ``shipyard serve --workers N`` (``--workers``
-per process, default 10 like the dev server's ``--n-jobs-per-worker``; ``--processes`` left
-at its default, one per CPU up to 4) on a fresh database
+per worker process, default 10 like the dev server's ``--n-jobs-per-worker``;
+``--worker-processes`` left at its default, one per CPU up to 4) on a fresh database
 (``DATABASE_URL``'s server if set, else an embedded Postgres);
 the dev server as ``$SHIPYARD_LANGGRAPH_DEV dev`` (skipped with a message when unset). Each
 measurement runs against one server at a time, the other idle:
@@ -21,14 +21,13 @@ measurement runs against one server at a time, the other idle:
 * the floor: the same chain in-process (``ainvoke``) on LangGraph's ``AsyncPostgresSaver``
   and on Shipyard's checkpointer (the server's), interleaved.
 
-The same measurements are repeated with ``shipyard serve --processes 1`` (one Python process
-for everything; ``--skip-one-process`` skips it) and on a split deployment (``--split K``,
-default 2): ``shipyard serve --workers 0`` answering HTTP plus K ``shipyard worker`` processes
-sharing the ``--workers`` loops — a legitimate production layout, reported separately.
+The same measurements are repeated with ``shipyard serve --worker-processes 0`` (one Python
+process for everything; ``--skip-one-process`` skips it).
 
-Shipyard only: ``--approvals`` threads left waiting at the interrupt (worker busy count and RSS
-before/after, from ``/metrics``), and a ``shipyard worker`` killed with SIGKILL mid-run (time
-until another worker holds the run, and until it finished) with the default lease.
+Shipyard only: ``--approvals`` threads left waiting at the interrupt, on the one-process
+server (worker busy count and RSS before/after, from ``/metrics``), and a ``shipyard worker``
+killed with SIGKILL mid-run (time until another worker holds the run, and until it
+finished) with the default lease.
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +88,13 @@ def write_config(directory: Path) -> Path:
 def shipyard_serve(
     url: str, config: Path, log: Path, workers: int = 1, processes: int | None = None
 ) -> Iterator[tuple[str, int]]:
-    """``shipyard serve`` on a free port (``--processes``: its default when ``None``);
-    yields (base URL, pid of the server or of its supervisor)."""
+    """``shipyard serve`` on a free port (``--worker-processes``: its default when
+    ``None``); yields (base URL, pid of the server)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "OTEL_TRACES_EXPORTER": "none"}
     command = [SHIPYARD, "serve", "--port", str(port), "--workers", str(workers)]
     if processes is not None:
-        command += ["--processes", str(processes)]
+        command += ["--worker-processes", str(processes)]
     with log.open("ab") as out:
         process = subprocess.Popen(
             [*command, "--config", str(config)],
@@ -136,27 +135,6 @@ def tree_rss_mb(pid: int | list[int]) -> float:
             with contextlib.suppress(psutil.Error):
                 total += child.memory_info().rss
     return total / 2**20
-
-
-@contextlib.asynccontextmanager
-async def split_deployment(
-    url: str, config: Path, workdir: Path, processes: int, workers: int
-) -> AsyncIterator[tuple[str, list[int]]]:
-    """``shipyard serve --workers 0`` (HTTP only) plus ``processes`` ``shipyard worker``
-    processes sharing ``workers`` worker loops; yields (base URL, every pid)."""
-    each = max(1, -(-workers // processes))
-    serve_log = workdir / "split-serve.log"
-    with shipyard_serve(url, config, serve_log, workers=0, processes=1) as (base, pid):
-        spawned = [
-            spawn_worker(url, config, workdir / f"split-worker-{i}.log", each)
-            for i in range(processes)
-        ]
-        try:
-            await asyncio.sleep(6.0)  # every worker process up and polling
-            yield base, [pid, *(w.pid for w in spawned)]
-        finally:
-            for process in spawned:
-                stop(process)
 
 
 def stats(samples: list[float]) -> tuple[float, float]:
@@ -422,25 +400,17 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"database: {where}", flush=True)
         floors = await in_process_floor(url, args.samples)
         print(f"in-process floor: {floors}", flush=True)
-        print(f"shipyard serve ({default_processes()} processes, the default here):", flush=True)
+        print(f"shipyard serve ({default_processes()} worker processes):", flush=True)
         with shipyard_serve(url, config, workdir / "serve.log", args.workers) as (base, pid):
             ours = await measure(base, pid, args)
-            if args.approvals:
-                ours["approvals"] = await approvals(base, pid, args.approvals)
         one = None
         if not args.skip_one_process:
-            print("shipyard serve --processes 1:", flush=True)
+            print("shipyard serve --worker-processes 0:", flush=True)
             log = workdir / "serve-one.log"
-            with shipyard_serve(url, config, log, args.workers, processes=1) as (base, pid):
+            with shipyard_serve(url, config, log, args.workers, processes=0) as (base, pid):
                 one = await measure(base, pid, args)
-        split = None
-        if args.split:
-            print(f"shipyard serve --workers 0 + {args.split} shipyard worker:", flush=True)
-            async with split_deployment(url, config, workdir, args.split, args.workers) as (
-                base,
-                pids,
-            ):
-                split = await measure(base, pids, args)
+                if args.approvals:
+                    one["approvals"] = await approvals(base, pid, args.approvals)
         dev = None
         executable = langgraph_executable()
         if args.skip_dev or executable is None:
@@ -453,16 +423,13 @@ async def main_async(args: argparse.Namespace) -> None:
                 pid = _listening_pid(base)
                 dev = await measure(base, pid, args)
         crash = None if args.skip_crash else await worker_death(url, config, workdir)
-    print(f"\nshipyard serve, default: {default_processes()} processes")
+    print(f"\nshipyard serve, default here: {default_processes()} worker processes")
     report(ours, dev, floors, args)
     if one is not None:
-        print("\nshipyard serve --processes 1:")
+        print("\nshipyard serve --worker-processes 0 (one process):")
         report(one, dev, floors, args)
-    if split is not None:
-        print(f"\nsplit deployment (serve --workers 0 + {args.split} worker processes):")
-        report(split, dev, floors, args)
-    if "approvals" in ours:
-        a = ours["approvals"]
+    if one is not None and "approvals" in one:
+        a = one["approvals"]
         print(
             f"\n{args.approvals} waiting threads: approvals_waiting={a['waiting']:.0f}, workers "
             f"busy {a['busy_before']:.0f} → {a['busy_after']:.0f}, RSS {a['rss_before_mb']:.0f}"
@@ -493,13 +460,7 @@ def main() -> None:
         "--workers", type=int, default=10, help="shipyard serve --workers (dev server: 10 jobs)"
     )
     parser.add_argument(
-        "--split",
-        type=int,
-        default=2,
-        help="also measure serve --workers 0 + this many `shipyard worker` processes (0: skip)",
-    )
-    parser.add_argument(
-        "--skip-one-process", action="store_true", help="skip the serve --processes 1 pass"
+        "--skip-one-process", action="store_true", help="skip the --worker-processes 0 pass"
     )
     parser.add_argument("--skip-dev", action="store_true")
     parser.add_argument("--skip-crash", action="store_true")

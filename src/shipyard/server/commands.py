@@ -1,6 +1,6 @@
 """The server's CLI commands, registered by ``shipyard.cli.parser()``:
 
-* ``shipyard serve [--host 127.0.0.1] [--port 2024] [--workers N] [--processes N]
+* ``shipyard serve [--host 127.0.0.1] [--port 2024] [--workers N] [--worker-processes N]
   [--config langgraph.json]``
 * ``shipyard worker [--workers N]`` — run workers only (another process or machine)
 * ``shipyard keys create NAME --owner O`` (prints the secret once) / ``list`` / ``revoke ID``
@@ -31,11 +31,11 @@ def add_server_commands(sub: Any) -> None:
     serve = sub.add_parser("serve", help="the LangGraph-compatible API server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=2024)
-    serve.add_argument("--workers", type=int, default=1, help="worker loops in each server process")
+    serve.add_argument("--workers", type=int, default=1, help="worker loops in each worker process")
     serve.add_argument(
-        "--processes",
-        help="server processes sharing the port, each with its own workers (default: one "
-        "per CPU, at most 4; or SHIPYARD_SERVE_PROCESSES)",
+        "--worker-processes",
+        help="worker processes to start (0: workers run in the server process; default: one "
+        "per CPU, at most 4, none on one CPU; or SHIPYARD_WORKER_PROCESSES)",
     )
     serve.add_argument("--config", type=Path, help="langgraph.json (default: ./langgraph.json)")
     serve.add_argument(
@@ -97,12 +97,13 @@ async def serve_command(args: argparse.Namespace, _runner: object, console: Cons
     from shipyard.server.processes import (  # noqa: PLC0415
         default_processes,
         parse_processes,
-        serve_processes,
+        serve_with_worker_processes,
     )
 
     if args.workers < 0:
         raise UserInputError("--workers must be 0 or more")
-    processes = parse_processes(args.processes) if args.processes else default_processes()
+    given = args.worker_processes
+    processes = parse_processes(given) if given is not None else default_processes()
     settings = Settings.from_env()
     auth = _open_auth(settings)
     try:
@@ -123,17 +124,21 @@ async def serve_command(args: argparse.Namespace, _runner: object, console: Cons
         if keys_exist or options.require_keys
         else ("no API keys: single owner 'local', loopback only")
     )
-    each = f"{processes} processes, {args.workers} worker(s) each" if processes > 1 else ""
+    where = f"{processes} worker processes" if processes else "in this process"
     console.print(
-        f"Shipyard server on http://{args.host}:{args.port} ({mode}"
-        + (f"; {each})" if each else ")")
+        f"Shipyard server on http://{args.host}:{args.port} ({mode}; "
+        f"{args.workers} worker(s) {'each, ' if processes else ''}{where})"
     )
-    if processes > 1:
-        serve_processes(args.host, args.port, processes, options)  # blocks until stopped
-        return 0
-    app = create_app(settings, options)
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, ws="none"))
-    await server.serve()
+
+    async def serve(serving: ServerOptions) -> None:
+        app = create_app(settings, serving)
+        config = uvicorn.Config(app, host=args.host, port=args.port, ws="none")
+        await uvicorn.Server(config).serve()
+
+    if processes:
+        await serve_with_worker_processes(serve, processes, options)
+    else:
+        await serve(options)
     return 0
 
 

@@ -1,91 +1,193 @@
-"""Several server processes on one port (``shipyard serve --processes N``).
+"""Worker processes started by ``shipyard serve`` (``--worker-processes N``).
 
-One Python process runs one thread of Python at a time: graph steps, HTTP parsing and the
-database driver of every run share it. ``serve_processes`` binds the port once and starts
-``N`` identical processes on it (uvicorn's supervisor: a process that dies is replaced, and
-SIGTERM/SIGINT reach every process, which drains its runs as a single server does). Each
-process is a whole server — HTTP, its own worker loops, pools and listener — and a run a
-client waits for runs in the process that took the request (``routes.runs.create_run``), so
-nothing crosses processes but what always goes through Postgres. The options reach the
-processes through ``CHILD_ENV``: the supervisor starts them fresh (``spawn``) and they build
-their app with ``app_from_env``.
+One Python process runs one thread of Python at a time, and a run's graph steps and
+database driver cost far more than answering its HTTP requests. So by default ``serve``
+answers HTTP in its own process and runs graphs in ``N`` worker processes it starts
+(``spawn``) and supervises — the deployment of ``shipyard serve --workers 0`` plus ``N``
+``shipyard worker`` processes, under one command. Runs reach the workers through the queue
+in Postgres (``FOR UPDATE SKIP LOCKED``: whichever worker is free takes the next run), as
+they reach workers on other machines. A worker process that dies is replaced (its runs
+continue elsewhere once their leases expire, as always); one that cannot start stops the
+server with its error; SIGTERM/SIGINT drain every worker process and the server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import multiprocessing
 import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from pathlib import Path
-
-from fastapi import FastAPI
+from types import FrameType
 
 from shipyard.errors import UserInputError
-from shipyard.server.app import ServerOptions, create_app
+from shipyard.server.app import ServerOptions
 from shipyard.settings import Settings
 
-CHILD_ENV = "SHIPYARD_SERVE_CHILD"
-"""The options of a process started by ``serve_processes`` (JSON)."""
-
-PROCESSES_ENV = "SHIPYARD_SERVE_PROCESSES"
-"""Default for ``--processes``."""
+PROCESSES_ENV = "SHIPYARD_WORKER_PROCESSES"
+"""Default for ``--worker-processes``."""
 
 MAX_DEFAULT_PROCESSES = 4
-POOL_CONNECTIONS = 40
-"""Database connections the processes' checkpointer pools share (each gets at least 10)."""
+WORKER_POOL = 10
+"""Checkpointer pool size of one worker process."""
+
+START_TIMEOUT_S = 120.0
+STOP_GRACE_S = 30.0
+"""How long stopping waits for a process beyond its drain time before killing it."""
+
+Started = tuple[BaseProcess, Event]
 
 
 def default_processes() -> int:
-    """``SHIPYARD_SERVE_PROCESSES``, else one per CPU, at most ``MAX_DEFAULT_PROCESSES``."""
+    """``SHIPYARD_WORKER_PROCESSES``, else one per CPU (at most ``MAX_DEFAULT_PROCESSES``),
+    or none on a single CPU (workers then run in the server process)."""
     given = os.environ.get(PROCESSES_ENV)
     if given:
         return parse_processes(given, PROCESSES_ENV)
-    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_PROCESSES))
+    cpus = os.cpu_count() or 1
+    return 0 if cpus < 2 else min(cpus, MAX_DEFAULT_PROCESSES)
 
 
-def parse_processes(text: str, source: str = "--processes") -> int:
+def parse_processes(text: str, source: str = "--worker-processes") -> int:
     """A process count from the command line or the environment (``UserInputError`` if bad)."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise UserInputError(f"{source} must be a whole number of at least 1, not {text!r}")
+        value = -1
+    if value < 0:
+        raise UserInputError(f"{source} must be a whole number (0 or more), not {text!r}")
     return value
 
 
-def serve_processes(host: str, port: int, processes: int, options: ServerOptions) -> None:
-    """Serve on ``host:port`` from ``processes`` processes until SIGTERM/SIGINT (blocks)."""
-    import uvicorn  # noqa: PLC0415  (heavy; only here)
-    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
+class WorkerProcesses:
+    """``count`` supervised worker processes, each with ``options.workers`` worker loops."""
 
-    pool_size = max(10, POOL_CONNECTIONS // processes)
-    os.environ[CHILD_ENV] = json.dumps(_encode(replace(options, pool_size=pool_size)))
-    config = uvicorn.Config(
-        f"{__name__}:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        ws="none",
-        workers=processes,
+    def __init__(self, count: int, options: ServerOptions) -> None:
+        self.count = count
+        self.options = replace(options, pool_size=WORKER_POOL)
+        self._encoded = json.dumps(_encode(self.options))
+        self._context = multiprocessing.get_context("spawn")
+        self.children: list[Started] = []
+
+    def _start(self) -> Started:
+        ready = self._context.Event()
+        child = self._context.Process(
+            target=_worker_child, args=(self._encoded, ready), name="shipyard-worker"
+        )
+        child.start()
+        return child, ready
+
+    async def start(self) -> None:
+        """Start every process; return once all are running (``UserInputError`` if one
+        cannot start: the database is unreachable, a graph does not load, ...)."""
+        self.children = [self._start() for _ in range(self.count)]
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not all(ready.is_set() for _, ready in self.children):
+            self._check_started(deadline)
+            await asyncio.sleep(0.1)
+
+    def _check_started(self, deadline: float) -> None:
+        for child, ready in self.children:
+            if not ready.is_set() and not child.is_alive():
+                raise UserInputError(
+                    f"a worker process could not start (exit code {child.exitcode}); "
+                    "its error is above"
+                )
+        if time.monotonic() > deadline:
+            raise UserInputError(f"a worker process did not start in {START_TIMEOUT_S:.0f} s")
+
+    async def supervise(self, poll_s: float = 0.5) -> None:
+        """Replace processes that die (runs forever; cancel it to stop supervising)."""
+        deadline = float("inf")
+        while True:
+            await asyncio.sleep(poll_s)
+            for i, (child, ready) in enumerate(self.children):
+                if child.is_alive():
+                    continue
+                if not ready.is_set():  # its replacement could not start either
+                    self._check_started(deadline)
+                    continue
+                print(
+                    f"shipyard serve: worker process {child.pid} exited "
+                    f"(code {child.exitcode}); starting another",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                self.children[i] = self._start()
+                deadline = time.monotonic() + START_TIMEOUT_S
+
+    def stop(self) -> None:
+        """SIGTERM every process (each drains its runs), wait, kill what is left (blocks)."""
+        for child, _ in self.children:
+            if child.is_alive() and child.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.options.drain_s + STOP_GRACE_S
+        for child, _ in self.children:
+            child.join(max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                child.kill()
+                child.join()
+
+
+async def serve_with_worker_processes(
+    serve: Callable[[ServerOptions], Awaitable[None]],
+    count: int,
+    options: ServerOptions,
+) -> None:
+    """Start ``count`` worker processes, then ``await serve(options with no workers)`` (the
+    HTTP server) while supervising them; stop them when it returns."""
+    workers = WorkerProcesses(count, options)
+    try:
+        await workers.start()
+        supervisor = asyncio.create_task(workers.supervise())
+        # uvicorn raises the signal it stopped on again once stopped, to die of it: let it
+        # land here instead, so the worker processes are stopped first.
+        previous = signal.signal(signal.SIGTERM, _stopped)
+        try:
+            await serve(replace(options, workers=0))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+    finally:
+        await asyncio.to_thread(workers.stop)
+
+
+def _stopped(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM after the HTTP server stopped: nothing left to do here."""
+
+
+def _worker_child(encoded: str, ready: Event) -> None:
+    """One worker process (``shipyard worker`` with the server's options)."""
+    from shipyard.server.worker import run_worker_process  # noqa: PLC0415
+
+    options = _decode(json.loads(encoded))
+    asyncio.run(
+        run_worker_process(
+            Settings.from_env(),
+            options.workers,
+            drain_s=options.drain_s,
+            graphs=options.graphs,
+            graphs_base=options.graphs_base,
+            pool_size=options.pool_size,
+            started=ready.set,
+        )
     )
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
-
-
-def app_from_env() -> FastAPI:
-    """The app of one process started by ``serve_processes``."""
-    encoded = os.environ.get(CHILD_ENV)
-    if not encoded:
-        raise RuntimeError(f"{CHILD_ENV} is not set: start processes with serve_processes")
-    return create_app(Settings.from_env(), _decode(json.loads(encoded)))
 
 
 def _encode(options: ServerOptions) -> dict[str, object]:
     return {
         "workers": options.workers,
-        "require_keys": options.require_keys,
-        "cors_origins": list(options.cors_origins),
-        "max_body_bytes": options.max_body_bytes,
         "drain_s": options.drain_s,
         "graphs": options.graphs,
         "graphs_base": str(options.graphs_base) if options.graphs_base else None,
@@ -97,9 +199,6 @@ def _decode(data: dict[str, object]) -> ServerOptions:
     base = data.get("graphs_base")
     return ServerOptions(
         workers=int(str(data["workers"])),
-        require_keys=bool(data["require_keys"]),
-        cors_origins=tuple(str(o) for o in data["cors_origins"]),  # type: ignore[attr-defined]
-        max_body_bytes=int(str(data["max_body_bytes"])),
         drain_s=float(str(data["drain_s"])),
         graphs=data["graphs"],  # type: ignore[arg-type]
         graphs_base=Path(str(base)) if base else None,

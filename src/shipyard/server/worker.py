@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -259,12 +260,15 @@ async def run_worker_process(
     drain_s: float = 10.0,
     graphs: dict[str, str] | None = None,
     graphs_base: Path | None = None,
+    pool_size: int | None = None,
+    started: Callable[[], None] | None = None,
 ) -> None:
     """The ``shipyard worker`` command: serve runs until SIGTERM/SIGINT, then drain.
 
     Opens the same resources as the server (through the app's lifespan, with no HTTP
     listener) so a worker process runs graphs exactly as an in-server worker does;
     ``graphs``/``graphs_base`` are the ``langgraph.json`` graphs (default: the packaged ones).
+    ``started`` is called once the workers run (``server.processes``).
     """
     from shipyard.server.app import ServerOptions, create_app  # noqa: PLC0415
 
@@ -277,6 +281,8 @@ async def run_worker_process(
         graphs=graphs,
         graphs_base=graphs_base,
     )
+    if pool_size is not None:
+        options = replace(options, pool_size=pool_size)
     app = create_app(settings, options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -284,6 +290,8 @@ async def run_worker_process(
         loop.add_signal_handler(sig, stop.set)
     async with app.router.lifespan_context(app):
         log.info("shipyard worker: %d worker(s) running", n)
+        if started is not None:
+            started()
         await stop.wait()
 
 
