@@ -1,13 +1,13 @@
 """Shipyard's server against ``langgraph dev`` with ``langgraph-sdk`` (issue 4, "How fast").
 
 Usage: ``.venv/bin/python benchmarks/server_load.py [--seconds 20] [--clients 1,8,32]
-[--samples 30] [--approvals 500] [--workers 10] [--skip-one-process] [--skip-dev]
+[--samples 30] [--approvals 500] [--workers 10] [--worker-processes 2] [--skip-dev]
 [--skip-crash]``
 
 Both servers serve the probe graphs (``probe_chain``: 10 nodes, ``probe_interrupt``) from a
-temporary ``langgraph.json``. Shipyard runs as ``shipyard serve --workers N`` (``--workers``
-per worker process, default 10 like the dev server's ``--n-jobs-per-worker``;
-``--worker-processes`` left at its default, one per CPU up to 4) on a fresh database
+temporary ``langgraph.json``. Shipyard runs as ``shipyard serve --workers N`` (``--workers``,
+default 10 like the dev server's ``--n-jobs-per-worker``; its default layout: the workers in
+the server process) on a fresh database
 (``DATABASE_URL``'s server if set, else an embedded Postgres);
 the dev server as ``$SHIPYARD_LANGGRAPH_DEV dev`` (skipped with a message when unset). Each
 measurement runs against one server at a time, the other idle:
@@ -21,13 +21,13 @@ measurement runs against one server at a time, the other idle:
 * the floor: the same chain in-process (``ainvoke``) on LangGraph's ``AsyncPostgresSaver``
   and on Shipyard's checkpointer (the server's), interleaved.
 
-The same measurements are repeated with ``shipyard serve --worker-processes 0`` (one Python
-process for everything; ``--skip-one-process`` skips it).
+The same measurements are repeated with ``shipyard serve --worker-processes K`` (default 2;
+0 skips it): HTTP in the server process, graphs in K worker processes with ``--workers``
+loops each.
 
-Shipyard only: ``--approvals`` threads left waiting at the interrupt, on the one-process
-server (worker busy count and RSS before/after, from ``/metrics``), and a ``shipyard worker``
-killed with SIGKILL mid-run (time until another worker holds the run, and until it
-finished) with the default lease.
+Shipyard only: ``--approvals`` threads left waiting at the interrupt (worker busy count and
+RSS before/after, from ``/metrics``), and a ``shipyard worker`` killed with SIGKILL mid-run
+(time until another worker holds the run, and until it finished) with the default lease.
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ from tests.e2e.langgraph_dev import (  # noqa: E402
 )
 
 from benchmarks.node_overhead import fresh_database  # noqa: E402
-from shipyard.server.processes import default_processes  # noqa: E402
 
 PROBES = ROOT / "src" / "shipyard" / "probes.py"
 SLOW = ROOT / "tests" / "e2e" / "slow_graph.py"
@@ -400,17 +399,18 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"database: {where}", flush=True)
         floors = await in_process_floor(url, args.samples)
         print(f"in-process floor: {floors}", flush=True)
-        print(f"shipyard serve ({default_processes()} worker processes):", flush=True)
-        with shipyard_serve(url, config, workdir / "serve.log", args.workers) as (base, pid):
+        print("shipyard serve:", flush=True)
+        with shipyard_serve(url, config, workdir / "serve.log", args.workers, 0) as (base, pid):
             ours = await measure(base, pid, args)
-        one = None
-        if not args.skip_one_process:
-            print("shipyard serve --worker-processes 0:", flush=True)
-            log = workdir / "serve-one.log"
-            with shipyard_serve(url, config, log, args.workers, processes=0) as (base, pid):
-                one = await measure(base, pid, args)
-                if args.approvals:
-                    one["approvals"] = await approvals(base, pid, args.approvals)
+            if args.approvals:
+                ours["approvals"] = await approvals(base, pid, args.approvals)
+        spread = None
+        if args.worker_processes:
+            k = args.worker_processes
+            print(f"shipyard serve --worker-processes {k}:", flush=True)
+            log = workdir / "serve-spread.log"
+            with shipyard_serve(url, config, log, args.workers, k) as (base, pid):
+                spread = await measure(base, pid, args)
         dev = None
         executable = langgraph_executable()
         if args.skip_dev or executable is None:
@@ -423,13 +423,13 @@ async def main_async(args: argparse.Namespace) -> None:
                 pid = _listening_pid(base)
                 dev = await measure(base, pid, args)
         crash = None if args.skip_crash else await worker_death(url, config, workdir)
-    print(f"\nshipyard serve, default here: {default_processes()} worker processes")
+    print("\nshipyard serve (default: workers in the server process)")
     report(ours, dev, floors, args)
-    if one is not None:
-        print("\nshipyard serve --worker-processes 0 (one process):")
-        report(one, dev, floors, args)
-    if one is not None and "approvals" in one:
-        a = one["approvals"]
+    if spread is not None:
+        print(f"\nshipyard serve --worker-processes {args.worker_processes}:")
+        report(spread, dev, floors, args)
+    if "approvals" in ours:
+        a = ours["approvals"]
         print(
             f"\n{args.approvals} waiting threads: approvals_waiting={a['waiting']:.0f}, workers "
             f"busy {a['busy_before']:.0f} → {a['busy_after']:.0f}, RSS {a['rss_before_mb']:.0f}"
@@ -460,7 +460,10 @@ def main() -> None:
         "--workers", type=int, default=10, help="shipyard serve --workers (dev server: 10 jobs)"
     )
     parser.add_argument(
-        "--skip-one-process", action="store_true", help="skip the --worker-processes 0 pass"
+        "--worker-processes",
+        type=int,
+        default=2,
+        help="also measure serve --worker-processes K (0: skip)",
     )
     parser.add_argument("--skip-dev", action="store_true")
     parser.add_argument("--skip-crash", action="store_true")

@@ -5,6 +5,7 @@ working, SIGTERM stops every process; a bad count is refused before anything sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -94,9 +95,9 @@ async def test_worker_processes_run_the_runs_and_a_dead_one_is_replaced(
         assert process.wait(60) == 0
         assert not any(child.is_running() and child.status() != "zombie" for child in children)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever is left of the group
+        process.wait(10)
 
 
 def test_a_bad_process_count_is_refused(settings: Settings) -> None:
@@ -124,3 +125,22 @@ def test_a_bad_process_count_is_refused(settings: Settings) -> None:
         assert f"--worker-processes must be a whole number (0 or more), not {bad!r}" in (
             refused.stderr
         )
+
+
+async def test_worker_processes_stop_when_the_server_is_killed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    port, log = free_port(), tmp_path / "serve.log"
+    process = _serve(settings, port, log)
+    try:
+        wait_ok(f"http://127.0.0.1:{port}", process, log, 120)
+        children = _servers(process.pid)
+        assert len(children) == 2
+        process.send_signal(signal.SIGKILL)  # no chance to stop them itself
+        process.wait(10)
+        _, alive = psutil.wait_procs(children, timeout=60)
+        assert not alive, [p.pid for p in alive]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)

@@ -34,8 +34,8 @@ def add_server_commands(sub: Any) -> None:
     serve.add_argument("--workers", type=int, default=1, help="worker loops in each worker process")
     serve.add_argument(
         "--worker-processes",
-        help="worker processes to start (0: workers run in the server process; default: one "
-        "per CPU, at most 4, none on one CPU; or SHIPYARD_WORKER_PROCESSES)",
+        help="worker processes to start, each with --workers loops (default 0: the workers "
+        "run in the server process; or SHIPYARD_WORKER_PROCESSES)",
     )
     serve.add_argument("--config", type=Path, help="langgraph.json (default: ./langgraph.json)")
     serve.add_argument(

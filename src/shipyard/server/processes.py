@@ -1,10 +1,11 @@
 """Worker processes started by ``shipyard serve`` (``--worker-processes N``).
 
 One Python process runs one thread of Python at a time, and a run's graph steps and
-database driver cost far more than answering its HTTP requests. So by default ``serve``
-answers HTTP in its own process and runs graphs in ``N`` worker processes it starts
-(``spawn``) and supervises — the deployment of ``shipyard serve --workers 0`` plus ``N``
-``shipyard worker`` processes, under one command. Runs reach the workers through the queue
+database driver cost far more than answering its HTTP requests. By default ``serve`` runs
+its workers in its own process; with ``--worker-processes N`` it answers HTTP in its own
+process and runs graphs in ``N`` worker processes it starts (``spawn``) and supervises —
+the deployment of ``shipyard serve --workers 0`` plus ``N`` ``shipyard worker`` processes,
+under one command, for a machine with cores to spare. Runs reach the workers through the queue
 in Postgres (``FOR UPDATE SKIP LOCKED``: whichever worker is free takes the next run), as
 they reach workers on other machines. A worker process that dies is replaced (its runs
 continue elsewhere once their leases expire, as always); one that cannot start stops the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import multiprocessing
 import os
@@ -35,7 +37,6 @@ from shipyard.settings import Settings
 PROCESSES_ENV = "SHIPYARD_WORKER_PROCESSES"
 """Default for ``--worker-processes``."""
 
-MAX_DEFAULT_PROCESSES = 4
 WORKER_POOL = 10
 """Checkpointer pool size of one worker process."""
 
@@ -43,17 +44,16 @@ START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 30.0
 """How long stopping waits for a process beyond its drain time before killing it."""
 
+PR_SET_PDEATHSIG = 1
+"""``prctl`` option: the signal a process gets when its parent dies (Linux)."""
+
 Started = tuple[BaseProcess, Event]
 
 
 def default_processes() -> int:
-    """``SHIPYARD_WORKER_PROCESSES``, else one per CPU (at most ``MAX_DEFAULT_PROCESSES``),
-    or none on a single CPU (workers then run in the server process)."""
+    """``SHIPYARD_WORKER_PROCESSES``, else 0 (the workers run in the server process)."""
     given = os.environ.get(PROCESSES_ENV)
-    if given:
-        return parse_processes(given, PROCESSES_ENV)
-    cpus = os.cpu_count() or 1
-    return 0 if cpus < 2 else min(cpus, MAX_DEFAULT_PROCESSES)
+    return parse_processes(given, PROCESSES_ENV) if given else 0
 
 
 def parse_processes(text: str, source: str = "--worker-processes") -> int:
@@ -171,6 +171,7 @@ def _worker_child(encoded: str, ready: Event) -> None:
     """One worker process (``shipyard worker`` with the server's options)."""
     from shipyard.server.worker import run_worker_process  # noqa: PLC0415
 
+    _stop_with_parent()
     options = _decode(json.loads(encoded))
     asyncio.run(
         run_worker_process(
@@ -183,6 +184,16 @@ def _worker_child(encoded: str, ready: Event) -> None:
             started=ready.set,
         )
     )
+
+
+def _stop_with_parent() -> None:
+    """On Linux, get SIGTERM (drain and exit) if the server process dies without stopping
+    this one (SIGKILL, OOM); elsewhere the worker keeps working like ``shipyard worker``."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _encode(options: ServerOptions) -> dict[str, object]:
