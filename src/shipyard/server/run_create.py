@@ -1,0 +1,107 @@
+"""Creating a run (reference §2.4), for the run routes.
+
+``create_run`` checks the thread (404, or created with ``if_not_exists="create"``), the
+assistant (422 for an unknown graph), a resume against what is pending (409 when nothing
+is, or when an approval's content hash is stale — before any run exists), then enqueues it
+under the thread's ``multitask_strategy`` (409 for ``reject`` on a busy thread). A run the
+client waits for goes straight to an idle worker of this process when there is one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, cast
+
+from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
+
+from shipyard.errors import NotWaitingError
+from shipyard.server.ledger import check_resume
+from shipyard.server.listener import RUNS_CHANNEL
+from shipyard.server.queue import NewRun, Pool, QueuedRun, ThreadBusyError
+from shipyard.server.run_request import RunCreate, check, run_kwargs
+from shipyard.server.state import ServerState
+from shipyard.server.threads import create_thread, tag_for_run
+from shipyard.server.worker import RunsRuntime, WorkerPool, runs_runtime
+
+
+async def _run_thread(
+    state: ServerState, owner: str, thread_id: str, tags: dict[str, Any], create: bool
+) -> None:
+    """The thread a run goes to exists (404, or created when ``create``) and names its
+    graph and assistant in its metadata."""
+    pool = cast(Pool, state.saver.conn)
+    if await tag_for_run(pool, owner, thread_id, tags):
+        return
+    if not create:
+        raise HTTPException(404, f"Thread {thread_id} not found.")
+    await create_thread(pool, owner, thread_id, tags, if_exists="do_nothing")
+    if not await tag_for_run(pool, owner, thread_id, tags):  # another owner's id
+        raise HTTPException(404, f"Thread {thread_id} not found.")
+
+
+async def _check_resume(state: ServerState, graph_id: str, thread_id: str, body: RunCreate) -> None:
+    registered = state.graphs.get(graph_id)
+    snapshot = await registered.graph.aget_state({"configurable": {"thread_id": thread_id}})
+    if not snapshot.interrupts:
+        raise NotWaitingError(
+            f"thread {thread_id} has no pending interrupt to resume; send input instead"
+        )
+    if registered.pins_workspace:
+        check_resume(snapshot, body.resume())
+
+
+async def create_run(
+    state: ServerState, owner: str, body: RunCreate, thread_id: str | None, *, now: bool = False
+) -> tuple[QueuedRun, RunsRuntime]:
+    """Validate, then enqueue the run (creating a temporary thread for stateless runs).
+
+    ``now`` (the client waits for the run: ``wait``, ``stream``): when a worker of this
+    process is idle, the run is created already claimed by it, and it starts at once.
+    """
+    stateless = thread_id is None
+    check(body, stateless=stateless)
+    assistant = state.assistants.cached_default(body.assistant_id)
+    if assistant is None:
+        assistant = await run_in_threadpool(state.assistants.resolve, owner, body.assistant_id)
+    graph_id = assistant["graph_id"]
+    tags = {"graph_id": graph_id, "assistant_id": str(assistant["assistant_id"])}
+    if thread_id is None:
+        thread_id = str(uuid.uuid4())
+        await create_thread(cast(Pool, state.saver.conn), owner, thread_id, tags)
+    elif body.resume() is not None:
+        await _run_thread(state, owner, thread_id, tags, create=False)  # never create to resume
+        await _check_resume(state, graph_id, thread_id, body)
+    else:
+        await _run_thread(state, owner, thread_id, tags, create=body.if_not_exists == "create")
+    runtime = await runs_runtime(state)
+    new = NewRun(
+        thread_id=thread_id,
+        owner=owner,
+        assistant_id=str(assistant["assistant_id"]),
+        kwargs=run_kwargs(body, assistant, temporary=stateless),
+        metadata=body.metadata or {},
+        multitask_strategy=body.multitask_strategy,
+        after_seconds=body.after_seconds,
+    )
+    workers = state.extras.get("workers")
+    if not now or not isinstance(workers, WorkerPool):
+        workers = None
+    reserved = workers.reserve() if workers is not None else None
+    claimed: QueuedRun | None = None
+    try:
+        run, _ = await runtime.queue.enqueue(new, claim_for=reserved)
+        if reserved is not None and run.lease_owner == reserved:
+            claimed = run
+    except ThreadBusyError as err:
+        raise HTTPException(409, str(err)) from None
+    finally:
+        if workers is not None and reserved is not None:
+            workers.handoff(reserved, claimed)
+    if claimed is None:
+        # Committed: this process's workers may claim it now, without waiting for the NOTIFY.
+        runtime.listener.local(RUNS_CHANNEL, run.run_id)
+    return run, runtime  # the enqueue marked the thread busy
+
+
+__all__ = ["create_run"]
