@@ -104,25 +104,25 @@ class WorkerProcesses:
         if time.monotonic() > deadline:
             raise UserInputError(f"a worker process did not start in {START_TIMEOUT_S:.0f} s")
 
-    async def supervise(self, poll_s: float = 0.5) -> None:
-        """Replace processes that die (runs forever; cancel it to stop supervising)."""
-        deadline = float("inf")
+    async def supervise(self, poll_s: float = 0.5, retry_s: float = 5.0) -> None:
+        """Replace processes that exit (runs until cancelled). A replacement that exits
+        before it started is tried again every ``retry_s`` (the database may be down)."""
         while True:
             await asyncio.sleep(poll_s)
             for i, (child, ready) in enumerate(self.children):
                 if child.is_alive():
                     continue
-                if not ready.is_set():  # its replacement could not start either
-                    self._check_started(deadline)
-                    continue
+                started = ready.is_set()
+                if not started:
+                    await asyncio.sleep(retry_s)
                 print(
-                    f"shipyard serve: worker process {child.pid} exited "
-                    f"(code {child.exitcode}); starting another",
+                    f"shipyard serve: worker process {child.pid} exited (code "
+                    f"{child.exitcode}{'' if started else ', before it started'}); "
+                    "starting another",
                     file=sys.stderr,
                     flush=True,
                 )
                 self.children[i] = self._start()
-                deadline = time.monotonic() + START_TIMEOUT_S
 
     def stop(self) -> None:
         """SIGTERM every process (each drains its runs), wait, kill what is left (blocks)."""
