@@ -42,7 +42,7 @@ def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _servers(parent: int) -> list[psutil.Process]:
+def _worker_processes(parent: int) -> list[psutil.Process]:
     """The worker processes under the server (not multiprocessing's helpers)."""
     found = []
     for child in psutil.Process(parent).children():
@@ -73,24 +73,25 @@ async def test_worker_processes_run_the_runs_and_a_dead_one_is_replaced(
         wait_ok(url, process, log, 120)
         sdk = make_client(url)
         deadline = time.monotonic() + 60
-        while len(_servers(process.pid)) < 2:
+        while len(_worker_processes(process.pid)) < 2:
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             await asyncio.sleep(0.2)
         assert await _chain_runs(sdk, 12) == [10] * 12
 
-        victim = _servers(process.pid)[0]
+        victim = _worker_processes(process.pid)[0]
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
         assert await _chain_runs(sdk, 6) == [10] * 6  # the other process works meanwhile
         while (
-            victim.pid in {p.pid for p in _servers(process.pid)} or len(_servers(process.pid)) < 2
+            victim.pid in {p.pid for p in _worker_processes(process.pid)}
+            or len(_worker_processes(process.pid)) < 2
         ):
             assert time.monotonic() < deadline + 60, log.read_text()[-3000:]
             await asyncio.sleep(0.2)
         assert f"worker process {victim.pid} exited" in log.read_text()
         assert await _chain_runs(sdk, 6) == [10] * 6
 
-        children = _servers(process.pid)
+        children = _worker_processes(process.pid)
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0
         assert not any(child.is_running() and child.status() != "zombie" for child in children)
@@ -134,7 +135,7 @@ async def test_worker_processes_stop_when_the_server_is_killed(
     process = _serve(settings, port, log)
     try:
         wait_ok(f"http://127.0.0.1:{port}", process, log, 120)
-        children = _servers(process.pid)
+        children = _worker_processes(process.pid)
         assert len(children) == 2
         process.send_signal(signal.SIGKILL)  # no chance to stop them itself
         process.wait(10)

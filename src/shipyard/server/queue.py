@@ -86,22 +86,32 @@ class RunQueue:
             "runs": RUNS_CHANNEL,
         }
         if new.multitask_strategy == "enqueue":
-            # Active runs do not matter: one statement, which still takes the thread's lock,
-            # so a concurrent ``reject`` or ``interrupt`` sees this run or comes first.
-            claimed = claim_for is not None and new.after_seconds <= 0
-            if claimed:
-                params.update(worker=claim_for, lease=self.lease_s)
-            async with self.pool.connection() as conn:
-                try:
-                    cur = await conn.execute(INSERT_CLAIMED if claimed else INSERT, params)
-                except psycopg.errors.UniqueViolation:
-                    if not claimed:
-                        raise
-                    # A run of the thread started meanwhile: queue this one behind it.
-                    cur = await conn.execute(INSERT, params)
-                row = await cur.fetchone()
-            assert row is not None
-            return QueuedRun.from_row({k: v for k, v in row.items() if k != "woken"}), []
+            return await self._insert(params, claim_for if new.after_seconds <= 0 else None), []
+        return await self._insert_superseding(new, params)
+
+    async def _insert(self, params: dict[str, Any], claim_for: str | None) -> QueuedRun:
+        """Strategy ``enqueue``: active runs do not matter — one statement, which still takes
+        the thread's lock, so a concurrent ``reject`` or ``interrupt`` sees this run or comes
+        first."""
+        if claim_for is not None:
+            params = {**params, "worker": claim_for, "lease": self.lease_s}
+        async with self.pool.connection() as conn:
+            try:
+                cur = await conn.execute(INSERT if claim_for is None else INSERT_CLAIMED, params)
+            except psycopg.errors.UniqueViolation:
+                if claim_for is None:
+                    raise
+                # A run of the thread started meanwhile: queue this one behind it.
+                cur = await conn.execute(INSERT, params)
+            row = await cur.fetchone()
+        assert row is not None
+        return QueuedRun.from_row({k: v for k, v in row.items() if k != "woken"})
+
+    async def _insert_superseding(
+        self, new: NewRun, params: dict[str, Any]
+    ) -> tuple[QueuedRun, list[str]]:
+        """Strategies ``reject``, ``interrupt`` and ``rollback``: one transaction holding the
+        thread's lock across the check of its active runs and the insert."""
         async with self.pool.connection() as conn, conn.transaction():
             # Serialise run creation per thread so the multitask check cannot race.
             await conn.execute(
