@@ -18,8 +18,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from shipyard.server.encoding import dumps, to_jsonable
 from shipyard.server.listener import EVENTS_CHANNEL, STORED, Listener, stored
 from shipyard.server.queue import TERMINAL, Pool
@@ -111,9 +109,9 @@ class EventLog:
 
 STORE_EVENTS = (
     "WITH stored AS (INSERT INTO run_stream_events (run_id, seq, event, data)"
-    " SELECT %b, seq, event, data FROM unnest(%b::integer[], %b::text[], %b::jsonb[])"
-    " AS e(seq, event, data) RETURNING 1)"
-    " SELECT pg_notify(%b, %b) FROM (SELECT count(*) FROM stored) AS n"
+    " SELECT %s, (e->>0)::integer, e->>1, e->2 FROM jsonb_array_elements(%s::jsonb) AS e"
+    " RETURNING 1)"
+    " SELECT pg_notify(%s, %s) FROM (SELECT count(*) FROM stored) AS n"
 )
 
 
@@ -122,15 +120,9 @@ def store_statement(
 ) -> tuple[str, list[Any]]:
     """The statement storing ``events`` (JSON-able) from ``first_seq`` and notifying
     followers (``EventLog.store``; or sent with a checkpoint, ``EventBatch``): one text for
-    any number of events (prepared once per connection)."""
-    seqs = list(range(first_seq, first_seq + len(events)))
-    names = [name for name, _ in events]
-    data = [Jsonb(d, dumps=_text) for _, d in events]
-    return STORE_EVENTS, [run_id, seqs, names, data, EVENTS_CHANNEL, stored(run_id)]
-
-
-def _text(obj: Any) -> str:
-    return dumps(obj).decode()
+    any number of events, which travel as one JSON array of ``[seq, event, data]``."""
+    rows = [[seq, name, data] for seq, (name, data) in enumerate(events, first_seq)]
+    return STORE_EVENTS, [run_id, dumps(rows).decode(), EVENTS_CHANNEL, stored(run_id)]
 
 
 Carrier = Callable[[str, Sequence[Any]], Awaitable[None]]

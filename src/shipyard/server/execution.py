@@ -43,7 +43,7 @@ from shipyard.server.graph_call import (
 from shipyard.server.graphs import GraphRegistry, RegisteredGraph
 from shipyard.server.ledger import Ledger
 from shipyard.server.queue import Pool, QueuedRun, RunQueue, ThreadOutcome
-from shipyard.store.saver import ShipyardSaver
+from shipyard.store.saver import ShipyardSaver, thread_known_empty
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,8 @@ class Execution:
         kwargs = run.kwargs
         modes = [MODE_OF.get(m, m) for m in kwargs.get("stream_mode") or ["values"]]
         try:
-            with invocation():  # journal timelines begun by this run's nodes (effects)
+            # invocation(): journal timelines begun by this run's nodes (effects)
+            with invocation(), self._head_hint(registered, config):
                 async for part in graph.astream(
                     graph_input,
                     config,
@@ -172,6 +173,18 @@ class Execution:
             run.run_id, self.worker_id, "success", thread=thread_outcome(status, snapshot)
         )
         self.outcome = "waiting" if snapshot.next else "success"
+
+    def _head_hint(
+        self, registered: RegisteredGraph, config: RunnableConfig
+    ) -> contextlib.AbstractContextManager[None]:
+        """Tell Shipyard's saver what the claim saw: a thread with no checkpoint yet (the
+        first run of a new thread) needs no read of its head."""
+        run = self.run
+        empty = run.head_known and run.latest_checkpoint_id is None
+        asks = config.get("configurable", {}).get("checkpoint_id")
+        if empty and not asks and isinstance(registered.graph.checkpointer, ShipyardSaver):
+            return thread_known_empty(run.thread_id)
+        return contextlib.nullcontext()
 
     async def _start(self, registered: RegisteredGraph) -> tuple[Any, RunnableConfig]:
         """The graph input and config of this attempt."""

@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 
 from shipyard.server.encoding import dumps
 from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNEL
-from shipyard.server.queue_sql import CLAIM, COLUMNS, FINISH, INSERT, INSERT_CLAIMED
+from shipyard.server.queue_sql import CLAIM, COLUMNS, FINISH, INSERT, INSERT_CLAIMED, OWNED
 from shipyard.server.run_records import (
     ACTIVE,
     TERMINAL,
@@ -32,6 +32,7 @@ from shipyard.server.run_records import (
     Conn,
     MultitaskStrategy,
     NewRun,
+    NoSuchThreadError,
     Pool,
     QueuedRun,
     RunStatus,
@@ -46,6 +47,7 @@ __all__ = [
     "Conn",
     "MultitaskStrategy",
     "NewRun",
+    "NoSuchThreadError",
     "Pool",
     "QueuedRun",
     "RunQueue",
@@ -68,7 +70,8 @@ class RunQueue:
         """Insert a pending run, applying ``multitask_strategy`` to the thread's active runs.
 
         Returns the run and the ids of runs it supersedes (cancelled with ``interrupt`` or
-        ``rollback``). Raises ``ThreadBusyError`` for ``reject`` on a busy thread. With
+        ``rollback``). Raises ``ThreadBusyError`` for ``reject`` on a busy thread and
+        ``NoSuchThreadError`` when the thread is not ``new.owner``'s (nothing inserted). With
         ``claim_for`` (a worker of this process, strategy ``enqueue``, no delay) the run
         comes back already claimed by that worker when its thread is free
         (``queue_sql.INSERT_CLAIMED``).
@@ -81,6 +84,7 @@ class RunQueue:
             "assistant_id": new.assistant_id,
             "kwargs": Jsonb(new.kwargs),
             "metadata": Jsonb(new.metadata),
+            "tags": Jsonb(new.tags),
             "strategy": new.multitask_strategy,
             "after": new.after_seconds,
             "runs": RUNS_CHANNEL,
@@ -104,7 +108,8 @@ class RunQueue:
                 # A run of the thread started meanwhile: queue this one behind it.
                 cur = await conn.execute(INSERT, params)
             row = await cur.fetchone()
-        assert row is not None
+        if row is None:
+            raise NoSuchThreadError(params["thread_id"])
         return QueuedRun.from_row({k: v for k, v in row.items() if k != "woken"})
 
     async def _insert_superseding(
@@ -114,9 +119,12 @@ class RunQueue:
         thread's lock across the check of its active runs and the insert."""
         async with self.pool.connection() as conn, conn.transaction():
             # Serialise run creation per thread so the multitask check cannot race.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", [new.thread_id]
+            cur = await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%(thread_id)s, 7)), " + OWNED,
+                {"thread_id": new.thread_id, "owner": new.owner},
             )
+            if not (await cur.fetchone() or {}).get("exists"):
+                raise NoSuchThreadError(new.thread_id)  # before anything is cancelled
             active = await _active(conn, new.thread_id)
             superseded: list[str] = []
             if active and new.multitask_strategy == "reject":
@@ -133,7 +141,8 @@ class RunQueue:
                     await _cancel(conn, run, action)
             cur = await conn.execute(INSERT, params)
             row = await cur.fetchone()
-        assert row is not None
+        if row is None:
+            raise NoSuchThreadError(new.thread_id)
         return QueuedRun.from_row(row), superseded
 
     async def claim(self, worker_id: str) -> QueuedRun | None:

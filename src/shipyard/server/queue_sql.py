@@ -54,26 +54,38 @@ FROM claimed
 a first attempt it records the thread's newest checkpoint as the run's start (for rollback
 and to tell a retry whether the run made progress). ``more``: other runs are waiting."""
 
+OWNED = """EXISTS (SELECT 1 FROM threads
+    WHERE thread_id = %(thread_id)s AND owner = %(owner)s)"""
+"""The thread a run is inserted for exists and is the run's owner's."""
+
+BUSY = """
+UPDATE threads SET status = 'busy', error = NULL, updated_at = now(),
+    metadata = CASE WHEN metadata ? 'graph_id' AND metadata ? 'assistant_id' THEN metadata
+                    ELSE metadata || %(tags)s END
+WHERE thread_id IN (SELECT thread_id FROM created)"""
+"""Marks the thread of the run just inserted ``busy`` and, when its metadata lacks
+``graph_id`` or ``assistant_id``, merges the run's ``tags`` into it."""
+
 INSERT = (
     sql.SQL("""
 WITH created AS (
 INSERT INTO api_runs (run_id, thread_id, owner, assistant_id, kwargs, metadata,
     multitask_strategy, not_before)
-SELECT %(run_id)s, %(thread_id)s, %(owner)s, %(assistant_id)s, %(kwargs)s, %(metadata)s,
+SELECT %(run_id)s, %(thread_id)s, %(owner)s::text, %(assistant_id)s, %(kwargs)s, %(metadata)s,
     %(strategy)s, now() + make_interval(secs => %(after)s)
 FROM (SELECT pg_advisory_xact_lock(hashtextextended(%(thread_id)s, 7))) AS thread_lock
+WHERE {owned}
 RETURNING {columns}),
-busy AS (
-UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
-WHERE thread_id IN (SELECT thread_id FROM created))
+busy AS ({busy})
 SELECT created.* FROM created
 CROSS JOIN (SELECT pg_notify(%(runs)s, %(run_id)s)) AS wake
 """)
-    .format(columns=COLUMNS)
+    .format(columns=COLUMNS, owned=sql.SQL(OWNED), busy=sql.SQL(BUSY))
     .as_string()
 )
-"""Inserts a pending run, marks its thread ``busy`` and wakes workers (at commit). Holds the
-thread's run-creation lock until its transaction ends (taken before the row is inserted)."""
+"""Inserts a pending run, marks its thread ``busy`` (tagging it, ``BUSY``) and wakes workers
+(at commit). Holds the thread's run-creation lock until its transaction ends (taken before
+the row is inserted). Inserts nothing when the thread is not the owner's (``OWNED``)."""
 
 INSERT_CLAIMED = (
     sql.SQL("""
@@ -83,26 +95,25 @@ SELECT NOT EXISTS (SELECT 1 FROM api_runs o WHERE o.thread_id = %(thread_id)s
     (SELECT c.checkpoint_id FROM checkpoints c
      WHERE c.thread_id = %(thread_id)s AND c.checkpoint_ns = ''
      ORDER BY c.checkpoint_id DESC LIMIT 1) AS latest
-FROM (SELECT pg_advisory_xact_lock(hashtextextended(%(thread_id)s, 7))) AS thread_lock),
+FROM (SELECT pg_advisory_xact_lock(hashtextextended(%(thread_id)s, 7))) AS thread_lock
+WHERE {owned}),
 created AS (
 INSERT INTO api_runs (run_id, thread_id, owner, assistant_id, kwargs, metadata,
     multitask_strategy, not_before, status, lease_owner, lease_expires_at, attempts,
     start_checkpoint_id)
-SELECT %(run_id)s, %(thread_id)s, %(owner)s, %(assistant_id)s, %(kwargs)s, %(metadata)s,
+SELECT %(run_id)s, %(thread_id)s, %(owner)s::text, %(assistant_id)s, %(kwargs)s, %(metadata)s,
     %(strategy)s, now(), CASE WHEN free THEN 'running' ELSE 'pending' END,
     CASE WHEN free THEN %(worker)s END,
     CASE WHEN free THEN now() + make_interval(secs => %(lease)s) END,
     CASE WHEN free THEN 1 ELSE 0 END, CASE WHEN free THEN latest END
 FROM thread
 RETURNING {columns}),
-busy AS (
-UPDATE threads SET status = 'busy', error = NULL, updated_at = now()
-WHERE thread_id IN (SELECT thread_id FROM created))
+busy AS ({busy})
 SELECT created.*, thread.latest AS latest_checkpoint_id, (SELECT count(*) FROM (
     SELECT pg_notify(%(runs)s, %(run_id)s) WHERE created.status = 'pending') AS n) AS woken
 FROM created CROSS JOIN thread
 """)
-    .format(columns=COLUMNS)
+    .format(columns=COLUMNS, owned=sql.SQL(OWNED), busy=sql.SQL(BUSY))
     .as_string()
 )
 """``INSERT`` for a run this process will execute at once: when the thread has no other

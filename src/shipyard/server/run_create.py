@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from shipyard.errors import NotWaitingError
 from shipyard.server.ledger import check_resume
 from shipyard.server.listener import RUNS_CHANNEL
-from shipyard.server.queue import NewRun, Pool, QueuedRun, ThreadBusyError
+from shipyard.server.queue import NewRun, NoSuchThreadError, Pool, QueuedRun, ThreadBusyError
 from shipyard.server.run_request import RunCreate, check, run_kwargs
 from shipyard.server.state import ServerState
 from shipyard.server.threads import create_thread, tag_for_run
@@ -72,9 +72,6 @@ async def create_run(
     elif body.resume() is not None:
         await _run_thread(state, owner, thread_id, tags, create=False)  # never create to resume
         await _check_resume(state, graph_id, thread_id, body)
-    else:
-        await _run_thread(state, owner, thread_id, tags, create=body.if_not_exists == "create")
-    runtime = await runs_runtime(state)
     new = NewRun(
         thread_id=thread_id,
         owner=owner,
@@ -83,7 +80,28 @@ async def create_run(
         metadata=body.metadata or {},
         multitask_strategy=body.multitask_strategy,
         after_seconds=body.after_seconds,
+        tags=tags,
     )
+    runtime = await runs_runtime(state)
+    try:
+        run = await _enqueue(state, runtime, new, now=now)
+    except NoSuchThreadError:
+        if body.if_not_exists != "create":
+            raise HTTPException(404, f"Thread {thread_id} not found.") from None
+        await create_thread(
+            cast(Pool, state.saver.conn), owner, thread_id, tags, if_exists="do_nothing"
+        )
+        try:
+            run = await _enqueue(state, runtime, new, now=now)
+        except NoSuchThreadError:  # another owner's id
+            raise HTTPException(404, f"Thread {thread_id} not found.") from None
+    return run, runtime  # the enqueue marked the thread busy
+
+
+async def _enqueue(
+    state: ServerState, runtime: RunsRuntime, new: NewRun, *, now: bool
+) -> QueuedRun:
+    """Enqueue ``new``; with ``now``, claimed by an idle worker of this process if any."""
     workers = state.extras.get("workers")
     if not now or not isinstance(workers, WorkerPool):
         workers = None
@@ -101,7 +119,7 @@ async def create_run(
     if claimed is None:
         # Committed: this process's workers may claim it now, without waiting for the NOTIFY.
         runtime.listener.local(RUNS_CHANNEL, run.run_id)
-    return run, runtime  # the enqueue marked the thread busy
+    return run
 
 
 __all__ = ["create_run"]

@@ -3,7 +3,7 @@ its thread at, and the statuses and strategies they use (see ``queue.py``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -36,6 +36,10 @@ class ThreadBusyError(Exception):
     """``multitask_strategy="reject"`` and the thread already has a pending or running run."""
 
 
+class NoSuchThreadError(Exception):
+    """The thread a run was enqueued for does not exist or is another owner's."""
+
+
 @dataclass(frozen=True)
 class QueuedRun:
     """A row of ``api_runs``."""
@@ -58,6 +62,9 @@ class QueuedRun:
     updated_at: datetime
     latest_checkpoint_id: str | None = None
     """Set by a claim: the thread's newest checkpoint when the run was claimed."""
+    head_known: bool = False
+    """Whether ``latest_checkpoint_id`` was read by the claim (``None`` then means the
+    thread had no checkpoint), not merely absent from the row."""
     more: bool = False
     """Set by a claim: other runs were waiting to be claimed."""
 
@@ -65,6 +72,7 @@ class QueuedRun:
     def from_row(cls, row: DictRow) -> QueuedRun:
         """Build from a row with every column of ``api_runs`` (and a claim's extras)."""
         fields = dict(row)
+        fields["head_known"] = "latest_checkpoint_id" in fields
         if fields["status"] not in get_args(RunStatus):
             raise ValueError(f"run {fields['run_id']} has unknown status {fields['status']!r}")
         return cls(**fields)
@@ -82,3 +90,6 @@ class NewRun:
     multitask_strategy: MultitaskStrategy = "enqueue"
     after_seconds: float = 0.0
     run_id: str | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+    """Merged into the thread's metadata unless it names a ``graph_id`` and an
+    ``assistant_id`` already."""

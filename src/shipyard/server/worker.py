@@ -93,6 +93,8 @@ class WorkerPool:
         self._wakes = {w: asyncio.Event() for w in self.worker_ids}
         self._idle: list[str] = []  # loops waiting after finding nothing, longest first
         self._executing: set[str] = set()
+        self._claiming: set[str] = set()  # loops inside a claim statement right now
+        self._missed = False  # a wake came while no loop could look at the queue
         self._checks: dict[str, asyncio.Event] = {}
         self._reserved: set[str] = set()  # idle loops set aside for a run created here
         self._handed: dict[str, QueuedRun] = {}  # runs created already claimed by a loop
@@ -121,15 +123,18 @@ class WorkerPool:
         """A run may be claimable: wake every loop that is claiming right now (its claim may
         have missed it) and ONE idle loop. A loop that claims a run passes the wake on, so
         a burst of runs still reaches every idle loop without each notification making
-        every idle loop query the queue."""
-        for worker_id, event in self._wakes.items():
-            if worker_id not in self._idle and worker_id not in self._executing:
-                event.set()
+        every idle loop query the queue. When no loop is claiming or idle (all execute, or
+        are set aside for a run created here), the wake is kept for the next loop that
+        finishes a run: only then does a finished loop look at the queue before it idles."""
+        for worker_id in self._claiming:
+            self._wakes[worker_id].set()
         if self._stopping:
             for event in self._wakes.values():
                 event.set()
         elif self._idle:
             self._wakes[self._idle.pop(0)].set()
+        elif not self._claiming:
+            self._missed = True
 
     def _check(self, run_id: str) -> None:
         for key, event in self._checks.items():
@@ -155,9 +160,14 @@ class WorkerPool:
 
     async def _loop(self, worker_id: str) -> None:
         wake = self._wakes[worker_id]
+        look = True  # at the queue: at start, after a wake or poll, after a missed wake
         while not self._stopping or worker_id in self._handed:
             wake.clear()
-            run = self._handed.pop(worker_id, None) or await self._claim(worker_id)
+            run = self._handed.pop(worker_id, None)
+            if run is None and (look or self._missed):
+                self._missed = False
+                run = await self._claim(worker_id)
+            look = True
             if run is None:
                 if wake.is_set():
                     continue  # woken while claiming: look again
@@ -186,14 +196,20 @@ class WorkerPool:
                 self.running.pop(run.run_id, None)
                 # Waiters in this process learn the run ended without the NOTIFY round trip.
                 self.runtime.listener.local(EVENTS_CHANNEL, run.run_id)
+            # Every change that makes a run claimable wakes a loop (``_wake``): unless a
+            # wake was missed meanwhile, idle at once instead of claiming for nothing.
+            look = False
 
     async def _claim(self, worker_id: str) -> QueuedRun | None:
+        self._claiming.add(worker_id)
         try:
             return await self.runtime.queue.claim(worker_id)
         except Exception:
             log.exception("worker %s could not claim a run; retrying", worker_id)
             await purge(self.runtime.queue.pool)  # drop connections a restart killed
             return None
+        finally:
+            self._claiming.discard(worker_id)
 
     async def _execute(self, execution: Execution) -> None:
         run_id = execution.run.run_id

@@ -3,7 +3,7 @@
 ``ShipyardSaver`` turns each call (a checkpoint, a task's writes, a statement sent along)
 into rows and hands them to ``GroupCommit.send``, which returns once they are committed.
 One writer sends at a time: whatever is handed over while a transaction is in flight (from
-any run of the process) goes in the next one, as one multi-row statement per table — so N
+any run of the process) goes in the next one, as one statement for every table — so N
 concurrent runs cost one round trip and one commit per step instead of N, and a lone run
 waits no longer than before (a step's writes and its checkpoint, handed over a few turns of
 the event loop apart, still go together). Transactions commit in the order their rows were
@@ -19,12 +19,15 @@ stock saver's (``tests/integration/test_store_saver.py``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import AsyncCursor, sql
 from psycopg_pool import AsyncConnectionPool
@@ -38,12 +41,16 @@ for its checkpoint, concurrent runs for each other)."""
 Row = Sequence[Any]
 Statement = tuple[str | sql.Composed, Sequence[Any]]
 
+# Each table's rows travel as ONE jsonb array of row arrays (orjson, bytes as base64): one
+# C call instead of psycopg dumping every array element in Python, which was most of a
+# commit's CPU. Checkpoint and metadata columns come as JSON text made by ``json.dumps``, as
+# the stock saver's ``Jsonb`` makes it, so what Postgres stores and refuses is the same.
+_ROWS = "FROM jsonb_array_elements(%s::jsonb) AS r"
 _WRITES_FROM = (
     "INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id,"
-    " task_path, idx, channel, type, blob) SELECT * FROM unnest("
-    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::integer[], %b::text[],"
-    " %b::text[], %b::bytea[]) ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id,"
-    " idx)"
+    " task_path, idx, channel, type, blob) SELECT r->>0, r->>1, r->>2, r->>3, r->>4,"
+    " (r->>5)::integer, r->>6, r->>7, decode(r->>8, 'base64') " + _ROWS + " ON CONFLICT"
+    " (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)"
 )
 INSERT_WRITES = _WRITES_FROM + " DO NOTHING"
 UPSERT_WRITES = (
@@ -52,16 +59,37 @@ UPSERT_WRITES = (
 )
 INSERT_BLOBS = (
     "INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)"
-    " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
-    " %b::bytea[]) ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
+    " SELECT r->>0, r->>1, r->>2, r->>3, r->>4, decode(r->>5, 'base64') "
+    + _ROWS
+    + " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
 )
 UPSERT_CHECKPOINTS = (
     "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
-    " checkpoint, metadata) SELECT * FROM unnest(%b::text[], %b::text[], %b::text[],"
-    " %b::text[], %b::jsonb[], %b::jsonb[]) ON CONFLICT (thread_id, checkpoint_ns,"
-    " checkpoint_id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint,"
-    " metadata = EXCLUDED.metadata"
+    " checkpoint, metadata) SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::jsonb,"
+    " (r->>5)::jsonb " + _ROWS + " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)"
+    " DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata"
 )
+_TABLES = (INSERT_WRITES, UPSERT_WRITES, INSERT_BLOBS, UPSERT_CHECKPOINTS)
+
+
+@cache
+def _statement(present: tuple[bool, ...]) -> str:
+    """ONE statement writing the tables marked present (in ``_TABLES`` order): the
+    data-modifying ``WITH`` clauses all run, in one snapshot — the tables do not read each
+    other, and a key appears once per upsert (``_last_per_key``)."""
+    parts = [query for query, used in zip(_TABLES, present, strict=True) if used]
+    if len(parts) == 1:
+        return parts[0]
+    return "WITH " + ", ".join(f"t{i} AS ({q})" for i, q in enumerate(parts)) + " SELECT 1"
+
+
+def rows_json(rows: Sequence[Row]) -> str:
+    """Rows as the jsonb array the statements read (``bytes`` as base64)."""
+    return orjson.dumps([[_cell(v) for v in row] for row in rows]).decode()
+
+
+def _cell(value: Any) -> Any:
+    return base64.b64encode(value).decode() if isinstance(value, bytes) else value
 
 
 @dataclass
@@ -153,18 +181,16 @@ class GroupCommit:
             for rows in batch:
                 for query, params in rows.statements:
                     await cur.execute(query, params)
-            writes = [row for rows in batch for row in rows.writes]
-            special = _last_per_key([r for rows in batch for r in rows.special], 5)
-            blobs = [row for rows in batch for row in rows.blobs]
-            checkpoints = _last_per_key([r for rows in batch for r in rows.checkpoints], 3)
-            for query, table in (
-                (INSERT_WRITES, writes),
-                (UPSERT_WRITES, special),
-                (INSERT_BLOBS, blobs),
-                (UPSERT_CHECKPOINTS, checkpoints),
-            ):
-                if table:
-                    await cur.execute(query, _columns(table))
+            tables = (
+                [row for rows in batch for row in rows.writes],
+                _last_per_key([r for rows in batch for r in rows.special], 5),
+                [row for rows in batch for row in rows.blobs],
+                _last_per_key([r for rows in batch for r in rows.checkpoints], 3),
+            )
+            present = tuple(bool(table) for table in tables)
+            if any(present):
+                params = [rows_json(table) for table in tables if table]
+                await cur.execute(_statement(present), params)
 
     @asynccontextmanager
     async def _pipeline(self, *, carry: bool) -> AsyncIterator[AsyncCursor[Any]]:
@@ -188,11 +214,6 @@ class GroupCommit:
             raise
         if batch is not None:
             batch.land()
-
-
-def _columns(rows: Sequence[Row]) -> list[list[Any]]:
-    """Rows as one list per column: the arrays ``unnest`` takes."""
-    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _last_per_key(rows: list[Row], width: int) -> list[Row]:

@@ -2,14 +2,18 @@
 
 * **Group commit.** Every write (a checkpoint, a task's writes, a statement sent along with
   ``carry``) goes through ``store.group_commit``: one transaction at a time for the whole
-  process, carrying whatever was handed over meanwhile by any run, as one multi-row
-  statement per table. A step's writes and its checkpoint (with ``sync`` durability it
+  process, carrying whatever was handed over meanwhile by any run, as one statement
+  for all tables. A step's writes and its checkpoint (with ``sync`` durability it
   comes at once) go in one round trip and transaction; concurrent runs share theirs. The
   journal and audit rows queued behind so far ride in the same transaction: a checkpoint
   never lands without the rows of the step before it.
 * **No lock around the pool.** The stock saver takes one lock around every cursor, which a
   single shared connection needs and a pool does not: reads never queue behind writes or
   each other.
+* **A head known to be empty is not read.** Inside ``thread_known_empty(thread_id)`` (the
+  server's worker, whose claim read the thread's newest checkpoint in the same statement and
+  found none) the first read of that thread's latest checkpoint answers "none" without a
+  round trip — the read LangGraph makes as a run starts on a new thread.
 * **Values are serialized on the event loop.** The stock saver hands every ``aput_writes``
   and every ``aput`` with a non-primitive channel to ``asyncio.to_thread`` to serialize
   (and every checkpoint read to load its pending writes).
@@ -21,8 +25,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import json
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -39,7 +45,6 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from psycopg import AsyncCursor, sql
 from psycopg.rows import DictRow, dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from shipyard.store.group_commit import GroupCommit, Rows
@@ -47,6 +52,41 @@ from shipyard.store.group_commit import GroupCommit, Rows
 _INLINE = (str, int, float, bool)
 """Channel values the saver keeps inside the checkpoint row (with ``None``); every other
 value is a row of ``checkpoint_blobs``."""
+
+
+class _EmptyHead:
+    """A thread known to have no checkpoint, until its head is first read."""
+
+    def __init__(self, thread_id: str) -> None:
+        self.thread_id = thread_id
+        self.read = False
+
+    def answers(self, config: RunnableConfig) -> bool:
+        """Whether this read of ``config`` is the first read of the thread's head."""
+        configurable = config.get("configurable") or {}
+        if self.read or configurable.get("thread_id") != self.thread_id:
+            return False
+        if configurable.get("checkpoint_ns") or configurable.get("checkpoint_id"):
+            return False
+        self.read = True
+        return True
+
+
+_EMPTY_HEAD: ContextVar[_EmptyHead | None] = ContextVar("shipyard_empty_head", default=None)
+
+
+@contextmanager
+def thread_known_empty(thread_id: str) -> Iterator[None]:
+    """Within this block (and the tasks it starts), the first ``aget_tuple`` of the latest
+    root checkpoint of ``thread_id`` returns ``None`` without reading. Only for a caller that
+    knows the thread has no checkpoint and that nothing writes one before that read (the
+    server's worker: its claim read the head under the thread's lock, and a thread's
+    checkpoints are written only by the one run that holds it)."""
+    token = _EMPTY_HEAD.set(_EmptyHead(thread_id))
+    try:
+        yield
+    finally:
+        _EMPTY_HEAD.reset(token)
 
 
 class ShipyardSaver(AsyncPostgresSaver):
@@ -86,8 +126,10 @@ class ShipyardSaver(AsyncPostgresSaver):
             ns,
             checkpoint["id"],
             configurable.get("checkpoint_id"),
-            Jsonb({**checkpoint, "channel_values": inline}),
-            Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+            # JSON text as the stock saver's ``Jsonb`` dumps it (``json.dumps``), now: the
+            # objects may change once this returns.
+            json.dumps({**checkpoint, "channel_values": inline}),
+            json.dumps(get_serializable_checkpoint_metadata(config, metadata)),
         )
         versioned = self._dump_blobs(thread_id, ns, blobs, versions) if versions else []
         await self.group.send(Rows(blobs=versioned, checkpoints=[row]))
@@ -115,6 +157,13 @@ class ShipyardSaver(AsyncPostgresSaver):
         """Run ``query`` in the next transaction of the process's checkpoint writes (it
         commits with whatever steps are being written meanwhile)."""
         await self.group.send(Rows(statements=[(query, params)]))
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The stock read, unless ``thread_known_empty`` already answers it."""
+        head = _EMPTY_HEAD.get()
+        if head is not None and head.answers(config):
+            return None
+        return await super().aget_tuple(config)
 
     async def _load_checkpoint_tuple(self, value: DictRow) -> CheckpointTuple:
         """A row read back as a ``CheckpointTuple``, as the stock saver builds it — but on the
