@@ -4,15 +4,19 @@ the official SDK, on a graph whose side effects are counted in a file."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
 from shipyard.server import ServerOptions
+from shipyard.server.outcome import KEEPALIVE_S
 from tests.e2e.runs_support import GRAPHS, ROOT, effects
 
 
@@ -132,3 +136,44 @@ async def test_dropped_client_cancels_or_continues_as_asked(sdk, tmp_path) -> No
     await sdk.runs.join(tid, first.data["run_id"])
     assert (await sdk.runs.get(tid, first.data["run_id"]))["status"] == "success"
     assert effects(tmp_path / "b")[-1] == "last"
+
+
+async def test_wait_answers_plain_json_or_keeps_the_connection_alive(
+    start_server, tmp_path
+) -> None:
+    running = start_server(ServerOptions(workers=1, graphs=GRAPHS, graphs_base=ROOT))
+    async with httpx.AsyncClient(base_url=running.url, timeout=60) as http:
+        quick = await http.post("/runs/wait", json={"assistant_id": "probe_chain", "input": {}})
+        assert quick.status_code == 200 and quick.json()["count"] == 10
+        assert quick.headers["content-length"] == str(len(quick.content))  # not streamed
+        assert quick.headers["content-location"].startswith("/threads/")
+
+        (tmp_path / "s").mkdir()
+        slow_body = {"assistant_id": "slow", "input": slow_input(tmp_path / "s", KEEPALIVE_S + 1)}
+        chunks: list[bytes] = []
+        async with http.stream("POST", "/runs/wait", json=slow_body) as slow:
+            assert slow.status_code == 200 and "content-length" not in slow.headers
+            async for chunk in slow.aiter_raw():
+                chunks.append(chunk)
+    body = b"".join(chunks)
+    assert chunks[0] == b"\n"  # a keep-alive came before the run ended
+    assert json.loads(body)["log"] == ["first", "hold", "last"]  # JSON allows the whitespace
+    assert effects(tmp_path / "s") == ["first", "hold-start", "hold-done", "last"]
+
+
+async def test_wait_with_cancel_on_disconnect_cancels_a_dropped_wait(sdk, tmp_path) -> None:
+    tid = (await sdk.threads.create())["thread_id"]
+    (tmp_path / "w").mkdir()
+    waiting = asyncio.create_task(
+        sdk.runs.wait(tid, "slow", input=slow_input(tmp_path / "w", 60), on_disconnect="cancel")
+    )
+    await until(lambda: "hold-start" in effects(tmp_path / "w"))
+    waiting.cancel()  # the client goes away while the run holds
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    run = (await sdk.runs.list(tid))[0]
+    # Noticed at once, not when the first keep-alive is due.
+    ended = await asyncio.wait_for(sdk.runs.join(tid, run["run_id"]), KEEPALIVE_S - 1)
+    assert ended is not None
+    assert (await sdk.runs.get(tid, run["run_id"]))["status"] == "interrupted"
+    assert "hold-done" not in effects(tmp_path / "w")

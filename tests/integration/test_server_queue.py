@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from shipyard.server.listener import CANCEL_CHANNEL, RUNS_CHANNEL, Listener
-from shipyard.server.queue import NewRun, Pool, RunQueue, ThreadBusyError
+from shipyard.server.queue import NewRun, NoSuchThreadError, Pool, RunQueue, ThreadBusyError
 from shipyard.store import open_checkpointer, psycopg_conninfo
 
 
@@ -212,3 +212,30 @@ async def test_concurrent_runs_created_for_local_workers_run_one_at_a_time(pool:
     )
     statuses = sorted(run.status for run, _ in created)
     assert statuses == ["pending"] * 5 + ["running"]
+
+
+async def test_enqueue_refuses_a_thread_that_is_not_the_owners_and_tags_the_thread(
+    pool: Pool,
+) -> None:
+    queue = RunQueue(pool)
+    theirs = await make_thread(pool, "theirs", owner="someone-else")
+    running, _ = await queue.enqueue(NewRun(**{**new(theirs).__dict__, "owner": "someone-else"}))
+    for strategy in ("enqueue", "reject", "interrupt", "rollback"):
+        for claim_for in (None, "w-local"):
+            with pytest.raises(NoSuchThreadError):
+                await queue.enqueue(new(theirs, strategy), claim_for=claim_for)
+            with pytest.raises(NoSuchThreadError):
+                await queue.enqueue(new("missing", strategy), claim_for=claim_for)
+    # Nothing of the other owner's changed: no run added, none cancelled.
+    assert [r.run_id for r in await queue.active(theirs)] == [running.run_id]
+    assert (await queue.get(running.run_id)).cancel_action is None  # type: ignore[union-attr]
+
+    mine = await make_thread(pool, "mine")
+    tags = {"graph_id": "g", "assistant_id": "a"}
+    await queue.enqueue(NewRun(**{**new(mine).__dict__, "tags": tags}), claim_for="w")
+    await queue.enqueue(NewRun(**{**new(mine).__dict__, "tags": {"graph_id": "other"}}))
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT metadata, status FROM threads WHERE thread_id = 'mine'")
+        ).fetchone()
+    assert row == {"metadata": tags, "status": "busy"}  # tagged once, never re-tagged

@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 from shipyard.contracts import Usage, Verdict
 from shipyard.probes import build_chain
 from shipyard.store import make_serializer, open_checkpointer, psycopg_conninfo
+from shipyard.store.saver import thread_known_empty
 
 
 class _State(TypedDict, total=False):
@@ -172,3 +173,28 @@ async def test_shipyard_saver_reads_back_what_langgraphs_saver_reads(db_url: str
         assert len(mine) >= 5 and any(t.pending_writes for t in mine)
         assert mine == theirs
         assert await ours.aget_tuple(config) == await stock.aget_tuple(config)
+
+
+async def test_a_head_known_empty_is_answered_once_without_reading(db_url: str) -> None:
+    # The server's worker knows from its claim that a new thread has no checkpoint: the
+    # read LangGraph makes as the run starts is answered at once — only that first read of
+    # that thread's root head, only inside the block.
+    async with open_checkpointer(db_url) as saver:
+        graph = build_chain().compile(checkpointer=saver)
+        config: RunnableConfig = {"configurable": {"thread_id": "t-known"}}
+        await graph.ainvoke({"count": 0}, config)  # the thread does have checkpoints now
+        head = await saver.aget_tuple(config)
+        assert head is not None
+        other: RunnableConfig = {"configurable": {"thread_id": "t-other"}}
+        exact: RunnableConfig = {"configurable": {**head.config["configurable"]}}
+        with thread_known_empty("t-known"):
+            assert await saver.aget_tuple(other) is None  # another thread: really read
+            assert await saver.aget_tuple(exact) == head  # a given checkpoint: read
+            assert await saver.aget_tuple(config) is None  # the head: answered
+            assert await saver.aget_tuple(config) == head  # once
+        with thread_known_empty("t-known"):
+            # A run inside the block starts from nothing, as on a new thread.
+            assert len((await graph.ainvoke({"count": 0}, config))["visited"]) == 10
+        assert len((await graph.ainvoke({"count": 0}, config))["visited"]) == 20  # read
+        assert (await saver.aget_tuple(config)) != head
+        assert await saver.aget_tuple(config) is not None

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
+
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from shipyard.server.encoding import dumps
 from shipyard.server.graphs import GraphRegistry
@@ -48,28 +51,38 @@ class RunEnd:
         if payload in (self.run_id, ""):
             self._wake.set()
 
-    async def wait(self, poll_s: float = 1.0) -> AsyncIterator[None]:
+    async def wait(self, poll_s: float = 1.0) -> AsyncGenerator[None, None]:
         """Return once the run has ended (or was deleted); yields after each idle ``poll_s``
         so the caller can send keep-alives."""
         look = not self.fresh
-        try:
-            while True:
-                if look:
-                    self._wake.clear()
-                    async with self.runtime.queue.pool.connection() as conn:
-                        row = await (await conn.execute(END, [self.run_id])).fetchone()
-                    if row is None or row["status"] in TERMINAL:
-                        self.row = row
-                        return
-                look = True
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=poll_s)
-                except TimeoutError:
-                    yield
-        finally:
-            self._unsubscribe()
+        while True:
+            if look:
+                self._wake.clear()
+                async with self.runtime.queue.pool.connection() as conn:
+                    row = await (await conn.execute(END, [self.run_id])).fetchone()
+                if row is None or row["status"] in TERMINAL:
+                    self.row = row
+                    return
+            look = True
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_s)
+            except TimeoutError:
+                yield
+
+    async def within(self, seconds: float, poll_s: float = 1.0) -> bool:
+        """Whether the run ends before ``seconds`` of idle polls have passed; after
+        ``False``, ``wait`` goes on from there."""
+        idle = 0.0
+        async with contextlib.aclosing(self.wait(poll_s)) as waits:
+            async for _ in waits:
+                idle += poll_s
+                if idle >= seconds:
+                    self.fresh = False  # a later ``wait`` must look first
+                    return False
+        return True
 
     def close(self) -> None:
+        """Stop listening (the wait is over, or abandoned)."""
         self._unsubscribe()
 
 
@@ -99,11 +112,16 @@ async def wait_body(
     graph_id: str,
     *,
     cancel_on_disconnect: bool = False,
+    idle_s: float = 0.0,
 ) -> AsyncIterator[bytes]:
-    """The streamed body of ``runs.wait`` / ``join`` / ``cancel?wait=1``."""
+    """The streamed body of ``runs.wait`` / ``join`` / ``cancel?wait=1``; ``idle_s``: how
+    long the run was already waited for without a byte sent."""
     done = False
     try:
-        idle = 0.0
+        idle = idle_s
+        if idle >= KEEPALIVE_S:
+            idle = 0.0
+            yield b"\n"
         async for _ in end.wait():
             idle += 1.0
             if idle >= KEEPALIVE_S:
@@ -117,6 +135,54 @@ async def wait_body(
             await asyncio.shield(cancel_quietly(runtime, end.run_id))
 
 
+class WaitResponse(Response):
+    """The ``runs.wait`` / ``join`` response. A run that ends before the first keep-alive
+    is due (the usual case) is answered as a plain JSON response; a longer one becomes the
+    streamed ``wait_body``. A client that asked for ``cancel_on_disconnect`` is watched
+    from the start (the streamed body notices a disconnect)."""
+
+    media_type = "application/json"
+
+    def __init__(
+        self,
+        runtime: RunsRuntime,
+        graphs: GraphRegistry,
+        end: RunEnd,
+        graph_id: str,
+        *,
+        cancel_on_disconnect: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(headers=headers)
+        self.wait_args = (runtime, graphs, end, graph_id)
+        self.cancel_on_disconnect = cancel_on_disconnect
+        self.given_headers = dict(headers or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer once the run ended, or stream keep-alives until it does."""
+        runtime, graphs, end, graph_id = self.wait_args
+        if not self.cancel_on_disconnect:
+            try:
+                ended = await end.within(KEEPALIVE_S)
+                if ended:
+                    self.body = dumps(await final_values(runtime, graphs, end, graph_id))
+                    self.init_headers(self.given_headers)
+            except BaseException:
+                end.close()
+                raise
+            if ended:
+                end.close()
+                await super().__call__(scope, receive, send)
+                return
+        body = wait_body(
+            *self.wait_args,
+            cancel_on_disconnect=self.cancel_on_disconnect,
+            idle_s=0.0 if self.cancel_on_disconnect else KEEPALIVE_S,
+        )
+        streamed = StreamingResponse(body, media_type=self.media_type, headers=self.given_headers)
+        await streamed(scope, receive, send)
+
+
 async def cancel_quietly(runtime: RunsRuntime, run_id: str) -> None:
     """Cancel the run (``interrupt``) if it still exists — after a client went away."""
     run = await runtime.queue.get(run_id)
@@ -125,4 +191,12 @@ async def cancel_quietly(runtime: RunsRuntime, run_id: str) -> None:
             await runtime.queue.cancel(run, "interrupt")
 
 
-__all__ = ["END", "KEEPALIVE_S", "RunEnd", "cancel_quietly", "final_values", "wait_body"]
+__all__ = [
+    "END",
+    "KEEPALIVE_S",
+    "RunEnd",
+    "WaitResponse",
+    "cancel_quietly",
+    "final_values",
+    "wait_body",
+]

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from shipyard.server.auth import Owner
 from shipyard.server.encoding import JSONResponse
 from shipyard.server.events import Follow, follow
-from shipyard.server.outcome import RunEnd, cancel_quietly, wait_body
+from shipyard.server.outcome import RunEnd, WaitResponse, cancel_quietly
 from shipyard.server.queue import ACTIVE, QueuedRun
 from shipyard.server.run_create import create_run
 from shipyard.server.run_request import RunCreate, run_dict
@@ -63,9 +63,10 @@ def _wait(
     """The wait body; ``fresh``: the run was just created (this request subscribed first)."""
     end = RunEnd(runtime, run.run_id, fresh=fresh)
     graph_id = str(run.kwargs.get("graph_id"))
-    body = wait_body(runtime, state.graphs, end, graph_id, cancel_on_disconnect=cancel)
     headers = {"Location": f"{_location(run)}/join", "Content-Location": _location(run)}
-    return StreamingResponse(body, media_type="application/json", headers=headers)
+    return WaitResponse(
+        runtime, state.graphs, end, graph_id, cancel_on_disconnect=cancel, headers=headers
+    )
 
 
 # --- creating runs ------------------------------------------------------------------------
