@@ -402,6 +402,16 @@ def report(
         print(f"| {label} | {ours[key]:.0f} | {theirs} |")
     print(f"| in-process chain, AsyncPostgresSaver ms | {fmt(floors['stock'])} | |")
     print(f"| in-process chain, Shipyard's saver ms | {fmt(floors['shipyard'])} | |")
+    targets(ours, dev, floors, args)
+
+
+def targets(
+    ours: dict[str, Any],
+    dev: dict[str, Any] | None,
+    floors: dict[str, tuple[float, float]],
+    args: argparse.Namespace,
+) -> None:
+    """Issue 4's targets, each with its ratio and whether it is met."""
     print("\n| target | measured | met |\n|---|---:|---|")
     for name, floor in floors.items():
         ratio = ours["wait"][0] / floor[0]
@@ -427,6 +437,31 @@ def report(
                 )
 
 
+def start_servers(
+    stack: contextlib.ExitStack, url: str, config: Path, workdir: Path, args: argparse.Namespace
+) -> dict[str, tuple[str, int | list[int]]]:
+    """Every server, up until ``stack`` closes: name → (base URL, pid or pids). Each Shipyard
+    layout has its own database (of the same Postgres server), so one's workers never take
+    the other's runs."""
+    servers: dict[str, tuple[str, int | list[int]]] = {}
+    serve = (url, config, workdir / "serve.log", args.workers, 0)
+    servers["shipyard"] = stack.enter_context(shipyard_serve(*serve))
+    if args.worker_processes:
+        second, _ = stack.enter_context(fresh_database(url))
+        log = workdir / "serve-spread.log"
+        spread = (second, config, log, args.workers, args.worker_processes)
+        servers["spread"] = stack.enter_context(shipyard_serve(*spread))
+    executable = langgraph_executable()
+    if args.skip_dev or executable is None:
+        print("langgraph dev: skipped (set SHIPYARD_LANGGRAPH_DEV to its langgraph CLI)")
+    else:
+        devdir = workdir / "dev"
+        devdir.mkdir()
+        base = stack.enter_context(langgraph_dev(executable, devdir))
+        servers["dev"] = (base, _listening_pid(base))
+    return servers
+
+
 async def main_async(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="shipyard-bench-server-"))
@@ -436,24 +471,7 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"database: {where}", flush=True)
         floors = await in_process_floor(url, args.samples)
         print(f"in-process floor: {floors}", flush=True)
-        # Every server is up for the whole run, each Shipyard layout on its own database
-        # (of the same Postgres server) so one's workers never take the other's runs.
-        servers: dict[str, tuple[str, int | list[int]]] = {}
-        serve = (url, config, workdir / "serve.log", args.workers, 0)
-        servers["shipyard"] = stack.enter_context(shipyard_serve(*serve))
-        if args.worker_processes:
-            second, _ = stack.enter_context(fresh_database(url))
-            log = workdir / "serve-spread.log"
-            spread = (second, config, log, args.workers, args.worker_processes)
-            servers["spread"] = stack.enter_context(shipyard_serve(*spread))
-        executable = langgraph_executable()
-        if args.skip_dev or executable is None:
-            print("langgraph dev: skipped (set SHIPYARD_LANGGRAPH_DEV to its langgraph CLI)")
-        else:
-            devdir = workdir / "dev"
-            devdir.mkdir()
-            base = stack.enter_context(langgraph_dev(executable, devdir))
-            servers["dev"] = (base, _listening_pid(base))
+        servers = start_servers(stack, url, config, workdir, args)
         results: dict[str, dict[str, Any]] = {}
         for name, (base, pid) in servers.items():
             print(f"{name}: latencies", flush=True)
@@ -476,8 +494,15 @@ async def main_async(args: argparse.Namespace) -> None:
     if "spread" in results:
         print(f"\nshipyard serve --worker-processes {args.worker_processes}:")
         report(results["spread"], dev, floors, args)
-    if "approvals" in results["shipyard"]:
-        a = results["shipyard"]["approvals"]
+    print_extras(results["shipyard"].get("approvals"), crash, args)
+
+
+def print_extras(
+    approvals: dict[str, float] | None, crash: dict[str, float] | None, args: argparse.Namespace
+) -> None:
+    """The Shipyard-only measurements: runs parked at an approval, a worker's death."""
+    if approvals:
+        a = approvals
         print(
             f"\n{args.approvals} waiting threads: approvals_waiting={a['waiting']:.0f}, workers "
             f"busy {a['busy_before']:.0f} → {a['busy_after']:.0f}, RSS {a['rss_before_mb']:.0f}"
