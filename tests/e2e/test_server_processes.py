@@ -128,6 +128,28 @@ def test_a_bad_process_count_is_refused(settings: Settings) -> None:
         )
 
 
+def test_a_bad_gc_threshold_is_refused_before_anything_starts(settings: Settings) -> None:
+    assert settings.database_url is not None
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "SHIPYARD_HOME": str(settings.home),
+        "SHIPYARD_GC_THRESHOLD": "lots",
+    }
+    for command in (["serve", "--port", "0"], ["worker"]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "shipyard.cli", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert "SHIPYARD_GC_THRESHOLD must be 'off'" in refused.stderr
+        assert "not 'lots'" in refused.stderr
+
+
 async def test_worker_processes_stop_when_the_server_is_killed(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+
 import httpx
 
+from shipyard.server.gc_tuning import DEFAULT_THRESHOLD
 from shipyard.server.graphs import default_assistant_id
 
 
@@ -19,3 +22,13 @@ async def test_ok_info_and_default_assistants(server, client) -> None:
     chain = await sdk.assistants.get("probe_chain")
     assert chain["assistant_id"] == default_assistant_id("probe_chain")
     assert chain["metadata"] == {"created_by": "system"}
+
+
+def test_the_collector_is_tuned_while_the_server_runs(start_server) -> None:
+    before = gc.get_threshold()
+    running = start_server()
+    assert gc.get_threshold() == DEFAULT_THRESHOLD
+    assert gc.get_freeze_count() > 0  # what startup made is out of the collector's way
+    running.stop()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

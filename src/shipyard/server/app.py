@@ -27,6 +27,7 @@ from shipyard.server.assistants import AssistantStore
 from shipyard.server.auth import Auth
 from shipyard.server.encoding import JSONResponse
 from shipyard.server.errors import install_error_handlers
+from shipyard.server.gc_tuning import tuned_gc
 from shipyard.server.graphs import GraphRegistry
 from shipyard.server.limits import DEFAULT_MAX_BODY, BodyLimit
 from shipyard.server.listener import KEYS_CHANNEL
@@ -133,7 +134,8 @@ def _lifespan(settings: Settings, options: ServerOptions) -> Callable[[FastAPI],
                 app.state.server = state
                 with opened(state.extras, os.environ):
                     async with _workers(state, options):
-                        yield
+                        with tuned_gc(os.environ):  # everything open: freeze it
+                            yield
         finally:
             engine.dispose()
 

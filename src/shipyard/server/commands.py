@@ -11,6 +11,7 @@ Each command opens its own resources (no ``Runner``): ``opens_own_resources`` te
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shipyard.errors import UserInputError
+from shipyard.server.gc_tuning import threshold_from
 from shipyard.settings import Settings
 
 
@@ -104,6 +106,7 @@ async def serve_command(args: argparse.Namespace, _runner: object, console: Cons
         raise UserInputError("--workers must be 0 or more")
     given = args.worker_processes
     processes = parse_processes(given) if given is not None else default_processes()
+    threshold_from(os.environ)  # a bad SHIPYARD_GC_THRESHOLD stops here, not in the lifespan
     settings = Settings.from_env()
     auth = _open_auth(settings)
     try:
@@ -147,6 +150,7 @@ async def worker_command(args: argparse.Namespace, _runner: object, console: Con
     """Run workers until SIGTERM/SIGINT (they drain before exiting)."""
     from shipyard.server.worker import run_worker_process  # noqa: PLC0415  (heavy; only here)
 
+    threshold_from(os.environ)
     graphs, base = _graphs(args.config)
     console.print(f"shipyard worker: {args.workers} worker(s); stop with Ctrl-C")
     await run_worker_process(
