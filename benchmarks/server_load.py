@@ -88,12 +88,17 @@ def write_config(directory: Path) -> Path:
 
 @contextlib.contextmanager
 def shipyard_serve(
-    url: str, config: Path, log: Path, workers: int = 1, processes: int | None = None
+    url: str,
+    config: Path,
+    log: Path,
+    workers: int = 1,
+    processes: int | None = None,
+    environ: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """``shipyard serve`` on a free port (``--worker-processes``: its default when
-    ``None``); yields (base URL, pid of the server)."""
+    ``None``; ``environ``: variables set for it only); yields (base URL, pid of the server)."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "OTEL_TRACES_EXPORTER": "none"}
+    env = {**os.environ, "DATABASE_URL": url, "OTEL_TRACES_EXPORTER": "none", **(environ or {})}
     command = [SHIPYARD, "serve", "--port", str(port), "--workers", str(workers)]
     if processes is not None:
         command += ["--worker-processes", str(processes)]

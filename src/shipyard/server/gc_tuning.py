@@ -16,11 +16,14 @@ first at least 1), or ``"off"`` to leave the collector as CPython set it.
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from shipyard.errors import UserInputError
+
+log = logging.getLogger(__name__)
 
 THRESHOLD_ENV = "SHIPYARD_GC_THRESHOLD"
 DEFAULT_THRESHOLD = (50_000, 20, 20)
@@ -65,6 +68,11 @@ class _Tuning:
                 gc.collect()
                 gc.freeze()
                 gc.set_threshold(*threshold)
+                log.info(
+                    "garbage collector: %d objects frozen, thresholds %s",
+                    gc.get_freeze_count(),
+                    ",".join(map(str, threshold)),
+                )
 
     def leave(self) -> None:
         with self.lock:

@@ -19,12 +19,26 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shipyard.server.encoding import dumps
 from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNEL
-from shipyard.server.queue_sql import CLAIM, COLUMNS, FINISH, INSERT, INSERT_CLAIMED, OWNED
+from shipyard.server.queue_sql import (
+    ACTIVE_OF_THREAD,
+    ASK_TO_STOP,
+    CLAIM,
+    DELETE_PENDING,
+    END,
+    FINISH,
+    FOR_THREAD,
+    GET,
+    INSERT,
+    INSERT_CLAIMED,
+    INTERRUPT_PENDING,
+    OWNED,
+    OWNED_WITH_STATUS,
+    RENEW,
+)
 from shipyard.server.run_records import (
     ACTIVE,
     TERMINAL,
@@ -159,12 +173,7 @@ class RunQueue:
     async def renew(self, run_id: str, worker_id: str) -> tuple[bool, CancelAction | None]:
         """Extend the lease. Returns ``(still ours, requested cancel action)``."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                """UPDATE api_runs SET lease_expires_at = now() + make_interval(secs => %s)
-                   WHERE run_id = %s AND lease_owner = %s AND status = 'running'
-                   RETURNING cancel_action""",
-                [self.lease_s, run_id, worker_id],
-            )
+            cur = await conn.execute(RENEW, [self.lease_s, run_id, worker_id])
             row = await cur.fetchone()
         if row is None:
             return False, None
@@ -210,13 +219,7 @@ class RunQueue:
 
     async def _end(self, run_id: str, worker: str, status: RunStatus, error: str | None) -> bool:
         async with self.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                """UPDATE api_runs SET status = %s, error = %s, lease_owner = NULL,
-                       lease_expires_at = NULL, updated_at = now()
-                   WHERE run_id = %s AND lease_owner = %s AND status = 'running'
-                   RETURNING run_id""",
-                [status, error, run_id, worker],
-            )
+            cur = await conn.execute(END, [status, error, run_id, worker])
             ended = await cur.fetchone() is not None
             await _notify(conn, run_id)
         return ended
@@ -224,13 +227,7 @@ class RunQueue:
     async def get(self, run_id: str, *, owner: str | None = None) -> QueuedRun | None:
         """The run, or ``None`` (also when it belongs to another owner)."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                sql.SQL(
-                    "SELECT {columns} FROM api_runs WHERE run_id = %s"
-                    " AND (%s::text IS NULL OR owner = %s)"
-                ).format(columns=COLUMNS),
-                [run_id, owner, owner],
-            )
+            cur = await conn.execute(GET, [run_id, owner, owner])
             row = await cur.fetchone()
         return QueuedRun.from_row(row) if row else None
 
@@ -245,24 +242,13 @@ class RunQueue:
     ) -> list[QueuedRun]:
         """The thread's runs, newest first."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                sql.SQL("""SELECT {columns} FROM api_runs WHERE owner = %s AND thread_id = %s
-                    AND (%s::text IS NULL OR status = %s)
-                    ORDER BY created_at DESC, run_id LIMIT %s OFFSET %s""").format(columns=COLUMNS),
-                [owner, thread_id, status, status, limit, offset],
-            )
+            cur = await conn.execute(FOR_THREAD, [owner, thread_id, status, status, limit, offset])
             return [QueuedRun.from_row(r) for r in await cur.fetchall()]
 
     async def owned_with_status(self, owner: str, statuses: Sequence[str]) -> list[QueuedRun]:
         """The owner's runs with one of ``statuses``, oldest first."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                sql.SQL(
-                    "SELECT {columns} FROM api_runs WHERE owner = %s AND status = ANY(%s)"
-                    " ORDER BY created_at"
-                ).format(columns=COLUMNS),
-                [owner, list(statuses)],
-            )
+            cur = await conn.execute(OWNED_WITH_STATUS, [owner, list(statuses)])
             return [QueuedRun.from_row(r) for r in await cur.fetchall()]
 
     async def active(self, thread_id: str) -> list[QueuedRun]:
@@ -292,32 +278,16 @@ class RunQueue:
 
 
 async def _active(conn: Conn, thread_id: str) -> list[QueuedRun]:
-    cur = await conn.execute(
-        sql.SQL("""SELECT {columns} FROM api_runs WHERE thread_id = %s
-            AND status IN ('pending', 'running') ORDER BY created_at""").format(columns=COLUMNS),
-        [thread_id],
-    )
+    cur = await conn.execute(ACTIVE_OF_THREAD, [thread_id])
     return [QueuedRun.from_row(r) for r in await cur.fetchall()]
 
 
 async def _cancel(conn: Conn, run: QueuedRun, action: CancelAction) -> None:
-    if action == "rollback":
-        # A pending run is gone at once; a running one is deleted by its worker after it
-        # stopped and removed the checkpoints the run wrote.
-        await conn.execute(
-            "DELETE FROM api_runs WHERE run_id = %s AND status = 'pending'", [run.run_id]
-        )
-    else:
-        await conn.execute(
-            """UPDATE api_runs SET status = 'interrupted', updated_at = now()
-               WHERE run_id = %s AND status = 'pending'""",
-            [run.run_id],
-        )
-    await conn.execute(
-        """UPDATE api_runs SET cancel_action = %s, updated_at = now()
-           WHERE run_id = %s AND status = 'running'""",
-        [action, run.run_id],
-    )
+    # rollback: a pending run is gone at once; a running one is deleted by its worker after
+    # it stopped and removed the checkpoints the run wrote.
+    ended = DELETE_PENDING if action == "rollback" else INTERRUPT_PENDING
+    await conn.execute(ended, [run.run_id])
+    await conn.execute(ASK_TO_STOP, [action, run.run_id])
     await conn.execute("SELECT pg_notify(%s, %s)", [CANCEL_CHANNEL, run.run_id])
     await _notify(conn, run.run_id)
 
@@ -332,17 +302,3 @@ async def _notify(conn: Conn, run_id: str) -> None:
         "SELECT pg_notify(%s, %s), pg_notify(%s, %s)",
         [RUNS_CHANNEL, run_id, EVENTS_CHANNEL, run_id],
     )
-
-
-__all__ = [
-    "ACTIVE",
-    "TERMINAL",
-    "CancelAction",
-    "MultitaskStrategy",
-    "NewRun",
-    "QueuedRun",
-    "RunQueue",
-    "RunStatus",
-    "ThreadBusyError",
-    "ThreadOutcome",
-]

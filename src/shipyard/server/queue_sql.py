@@ -1,7 +1,6 @@
-"""The run queue's hot statements (``server.queue``): each is one round trip and its own
-transaction, so a worker's claim, a route's enqueue and a run's end cost one statement each.
-They are rendered to text once, here (composing them on every call costs more than
-sending them)."""
+"""The run queue's statements (``server.queue``). The hot ones (claim, enqueue, a run's end)
+are each one round trip and its own transaction, so they cost one statement each. All are
+rendered to text once, here (composing them on every call costs more than sending them)."""
 
 from __future__ import annotations
 
@@ -142,3 +141,37 @@ SELECT (SELECT count(*) FROM ended) AS ended, pg_notify(%(events)s, %(run_id)s),
 """Ends a run held by ``worker`` and records its thread's status and latest state — one
 statement, so whoever sees the run ended sees the thread. Workers are woken only when a
 run was waiting for the thread."""
+
+
+def _select(where: str) -> str:
+    """Every column of the runs matching ``where`` (static text of this module)."""
+    query = sql.SQL("SELECT {columns} FROM api_runs WHERE {where}")
+    return query.format(columns=COLUMNS, where=sql.SQL(where)).as_string()
+
+
+RENEW = """UPDATE api_runs SET lease_expires_at = now() + make_interval(secs => %s)
+    WHERE run_id = %s AND lease_owner = %s AND status = 'running' RETURNING cancel_action"""
+"""Extends a lease still held by the worker; says whether a cancel was asked for."""
+
+END = """UPDATE api_runs SET status = %s, error = %s, lease_owner = NULL,
+        lease_expires_at = NULL, updated_at = now()
+    WHERE run_id = %s AND lease_owner = %s AND status = 'running' RETURNING run_id"""
+"""Ends (or, with status ``pending``, releases) a run held by the worker, thread untouched."""
+
+GET = _select("run_id = %s AND (%s::text IS NULL OR owner = %s)")
+FOR_THREAD = _select(
+    "owner = %s AND thread_id = %s AND (%s::text IS NULL OR status = %s)"
+    " ORDER BY created_at DESC, run_id LIMIT %s OFFSET %s"
+)
+OWNED_WITH_STATUS = _select("owner = %s AND status = ANY(%s) ORDER BY created_at")
+ACTIVE_OF_THREAD = _select(
+    "thread_id = %s AND status IN ('pending', 'running') ORDER BY created_at"
+)
+
+DELETE_PENDING = "DELETE FROM api_runs WHERE run_id = %s AND status = 'pending'"
+INTERRUPT_PENDING = """UPDATE api_runs SET status = 'interrupted', updated_at = now()
+    WHERE run_id = %s AND status = 'pending'"""
+ASK_TO_STOP = """UPDATE api_runs SET cancel_action = %s, updated_at = now()
+    WHERE run_id = %s AND status = 'running'"""
+"""A running run is stopped by its worker, which sees ``cancel_action`` (or is told on
+``shipyard_cancel``)."""
