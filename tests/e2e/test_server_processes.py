@@ -101,53 +101,38 @@ async def test_worker_processes_run_the_runs_and_a_dead_one_is_replaced(
         process.wait(10)
 
 
-def test_a_bad_process_count_is_refused(settings: Settings) -> None:
-    assert settings.database_url is not None
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "SHIPYARD_HOME": str(settings.home)}
-    for bad in ("-1", "two"):
-        refused = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "shipyard.cli",
-                "serve",
-                "--port",
-                "0",
-                "--worker-processes",
-                bad,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert refused.returncode == 2, refused.stderr
-        assert f"--worker-processes must be a whole number (0 or more), not {bad!r}" in (
-            refused.stderr
-        )
-
-
-def test_a_bad_gc_threshold_is_refused_before_anything_starts(settings: Settings) -> None:
+def _refused(settings: Settings, args: list[str], **environ: str) -> str:
+    """Run ``shipyard ARGS``, which must exit 2 before it starts anything: its stderr."""
     assert settings.database_url is not None
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "SHIPYARD_HOME": str(settings.home),
-        "SHIPYARD_GC_THRESHOLD": "lots",
+        **environ,
     }
+    done = subprocess.run(
+        [sys.executable, "-m", "shipyard.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    return done.stderr
+
+
+def test_a_bad_process_count_is_refused(settings: Settings) -> None:
+    for bad in ("-1", "two"):
+        stderr = _refused(settings, ["serve", "--port", "0", "--worker-processes", bad])
+        assert f"--worker-processes must be a whole number (0 or more), not {bad!r}" in stderr
+
+
+def test_a_bad_gc_threshold_is_refused_before_anything_starts(settings: Settings) -> None:
     for command in (["serve", "--port", "0"], ["worker"]):
-        refused = subprocess.run(
-            [sys.executable, "-m", "shipyard.cli", *command],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert refused.returncode == 2, refused.stderr
-        assert "SHIPYARD_GC_THRESHOLD must be 'off'" in refused.stderr
-        assert "not 'lots'" in refused.stderr
+        stderr = _refused(settings, command, SHIPYARD_GC_THRESHOLD="lots")
+        assert "SHIPYARD_GC_THRESHOLD must be 'off'" in stderr
+        assert "not 'lots'" in stderr
 
 
 async def test_worker_processes_stop_when_the_server_is_killed(

@@ -3,11 +3,11 @@
 Every run allocates and frees thousands of short-lived containers (LangGraph's tasks and
 channel values, futures, the HTTP stack's request objects). With CPython's default
 thresholds (700, 10, 10) a ``shipyard serve`` process at 8 clients spent about 5% of its
-time in collections, most of them scanning what startup left behind: imported modules,
-compiled graphs, pools (``benchmarks/README.md``, "Server"). Once every resource is open,
-``tuned_gc`` collects once, moves everything that survived to the permanent generation
-(``gc.freeze``: no collection scans it again) and raises the thresholds; both are undone
-when the app's lifespan ends. Reference cycles are still collected, only less often.
+time in collections, two thirds of it scanning what startup left behind: imported modules,
+compiled graphs, pools (``benchmarks/README.md``, "Server GC tuning"). Once every resource
+is open, ``tuned_gc`` collects once, moves everything that survived to the permanent
+generation (``gc.freeze``: no collection scans it again) and raises the thresholds; both are
+undone when the app's lifespan ends. Reference cycles are still collected, less often.
 
 ``SHIPYARD_GC_THRESHOLD``: ``"N"`` or ``"N,N,N"`` (``gc.set_threshold``'s three values, the
 first at least 1), or ``"off"`` to leave the collector as CPython set it.
