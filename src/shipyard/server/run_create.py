@@ -21,7 +21,7 @@ from shipyard.server.listener import RUNS_CHANNEL
 from shipyard.server.queue import NewRun, NoSuchThreadError, Pool, QueuedRun, ThreadBusyError
 from shipyard.server.run_request import RunCreate, check, run_kwargs
 from shipyard.server.state import ServerState
-from shipyard.server.threads import create_thread, tag_for_run
+from shipyard.server.thread_writes import create_thread, tag_for_run
 from shipyard.server.worker import RunsRuntime, WorkerPool, runs_runtime
 
 

@@ -19,7 +19,8 @@ from shipyard.server.errors import unprocessable
 from shipyard.server.queue import Pool
 from shipyard.server.routes.assistants import pagination
 from shipyard.server.state import ServerState, State
-from shipyard.server.threads import ThreadStatus, create_thread
+from shipyard.server.thread_writes import create_thread
+from shipyard.server.threads import ThreadStatus
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
