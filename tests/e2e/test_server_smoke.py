@@ -26,6 +26,7 @@ async def test_ok_info_and_default_assistants(server, client) -> None:
 
 def test_the_collector_is_tuned_while_the_server_runs(start_server) -> None:
     before = gc.get_threshold()
+    assert before != DEFAULT_THRESHOLD  # so the restore below is seen
     running = start_server()
     assert gc.get_threshold() == DEFAULT_THRESHOLD
     assert gc.get_freeze_count() > 0  # what startup made is out of the collector's way

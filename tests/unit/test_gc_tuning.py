@@ -35,6 +35,9 @@ def test_the_variable_names_thresholds_or_off(
     text: str, expected: tuple[int, int, int] | None
 ) -> None:
     assert threshold_from({THRESHOLD_ENV: text}) == expected
+
+
+def test_unset_means_the_default() -> None:
     assert threshold_from({}) == DEFAULT_THRESHOLD
 
 
