@@ -148,7 +148,7 @@ async def serve_command(args: argparse.Namespace, _runner: object, console: Cons
 @_flag
 async def worker_command(args: argparse.Namespace, _runner: object, console: Console) -> int:
     """Run workers until SIGTERM/SIGINT (they drain before exiting)."""
-    from shipyard.server.worker import run_worker_process  # noqa: PLC0415  (heavy; only here)
+    from shipyard.server.worker_process import run_worker_process  # noqa: PLC0415  (heavy; only here)
 
     threshold_from(os.environ)
     graphs, base = _graphs(args.config)

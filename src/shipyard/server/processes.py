@@ -169,7 +169,7 @@ def _stopped(_signum: int, _frame: FrameType | None) -> None:
 
 def _worker_child(encoded: str, ready: Event) -> None:
     """One worker process (``shipyard worker`` with the server's options)."""
-    from shipyard.server.worker import run_worker_process  # noqa: PLC0415
+    from shipyard.server.worker_process import run_worker_process  # noqa: PLC0415
 
     _stop_with_parent()
     options = _decode(json.loads(encoded))

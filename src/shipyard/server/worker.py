@@ -1,12 +1,13 @@
 """Run workers: asyncio tasks that claim queued runs and execute them.
 
 ``start_workers(state, n)`` starts ``n`` worker loops in the server process (the app's
-lifespan calls it and ``await pool.stop(drain_s)`` at shutdown); ``run_worker_process``
-is the ``shipyard worker`` command — the same loops in a process of their own, on any
-machine that reaches the database. A loop claims a run (woken by ``NOTIFY`` or a poll),
-executes it while a heartbeat renews its lease every third of the lease, and stops the
-execution when the run is cancelled or the lease was lost. ``stop`` drains: running runs
-get ``drain_s`` to finish, then go back to the queue to continue elsewhere.
+lifespan calls it and ``await pool.stop(drain_s)`` at shutdown);
+``worker_process.run_worker_process`` is the ``shipyard worker`` command — the same loops in
+a process of their own, on any machine that reaches the database. A loop claims a run
+(woken by ``NOTIFY`` or a poll), executes it while a heartbeat renews its lease every third
+of the lease, and stops the execution when the run is cancelled or the lease was lost.
+``stop`` drains: running runs get ``drain_s`` to finish, then go back to the queue to
+continue elsewhere.
 
 The lease defaults to ``DEFAULT_LEASE_S``; ``state.extras["lease_s"]`` overrides it.
 """
@@ -17,12 +18,9 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, cast
 
 from langgraph.types import StateSnapshot
@@ -34,7 +32,6 @@ from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNE
 from shipyard.server.queue import Pool, QueuedRun, RunQueue
 from shipyard.server.state import ServerState
 from shipyard.server.telemetry import TracedRunQueue, telemetry_of
-from shipyard.settings import Settings
 from shipyard.store import psycopg_conninfo
 
 DEFAULT_LEASE_S = 10.0
@@ -268,54 +265,10 @@ def _thread_status_setter(state: ServerState) -> Any:
     return set_status
 
 
-async def run_worker_process(
-    settings: Settings,
-    n: int,
-    *,
-    lease_s: float | None = None,
-    drain_s: float = 10.0,
-    graphs: dict[str, str] | None = None,
-    graphs_base: Path | None = None,
-    pool_size: int | None = None,
-    started: Callable[[], None] | None = None,
-) -> None:
-    """The ``shipyard worker`` command: serve runs until SIGTERM/SIGINT, then drain.
-
-    Opens the same resources as the server (through the app's lifespan, with no HTTP
-    listener) so a worker process runs graphs exactly as an in-server worker does;
-    ``graphs``/``graphs_base`` are the ``langgraph.json`` graphs (default: the packaged ones).
-    ``started`` is called once the workers run (``server.processes``).
-    """
-    from shipyard.server.app import ServerOptions, create_app  # noqa: PLC0415
-
-    extras: dict[str, Any] = {"lease_s": lease_s} if lease_s else {}
-    options = replace(
-        ServerOptions(),
-        workers=n,
-        drain_s=drain_s,
-        extras=extras,
-        graphs=graphs,
-        graphs_base=graphs_base,
-    )
-    if pool_size is not None:
-        options = replace(options, pool_size=pool_size)
-    app = create_app(settings, options)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with app.router.lifespan_context(app):
-        log.info("shipyard worker: %d worker(s) running", n)
-        if started is not None:
-            started()
-        await stop.wait()
-
-
 __all__ = [
     "DEFAULT_LEASE_S",
     "RunsRuntime",
     "WorkerPool",
-    "run_worker_process",
     "runs_runtime",
     "start_workers",
 ]
