@@ -1,14 +1,7 @@
-"""The state diagram of one run (DESIGN §1): wiring and routers only.
+"""The state diagram of one run (docs/architecture.md §1): wiring and routers only.
 
-::
-
-    intake ─► plan ─► approve_plan ─► execute ─► validate ─┬─► approve_changes ─► finalize
-                ▲          │  ▲           ▲                 │          │ revise ▲
-                │ revise   │  │           └── refine ◄──────┤ fails,   └─► execute
-                └──────────┘  │                             │ attempts left
-                              └ next step ◄─────────────────┤ passed, steps left
-                                                            └─► escalate ─► finalize
-
+The drawing is generated, never hand-drawn: ``graph.get_graph().draw_mermaid()`` gives it,
+and the README shows that output (``tests/unit/test_routers.py`` keeps the two equal).
 Every ending goes through ``finalize``, which writes the report for any status. Routers are
 pure functions of state returning ``Literal`` node names; the model never decides whether
 something passed, is done, or is approved.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,3 +138,9 @@ def test_graph_schemas_render_for_studio_and_langgraph_dev() -> None:
     assert set(context_schema["properties"]) == {"review"}
     assert not context_schema.get("required")
     assert "status" in graph.graph.get_output_jsonschema()["properties"]
+
+
+def test_readme_shows_the_generated_drawing() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert block.strip() == graph.graph.get_graph().draw_mermaid().strip()
