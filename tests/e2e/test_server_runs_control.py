@@ -177,3 +177,26 @@ async def test_wait_with_cancel_on_disconnect_cancels_a_dropped_wait(sdk, tmp_pa
     assert ended is not None
     assert (await sdk.runs.get(tid, run["run_id"]))["status"] == "interrupted"
     assert "hold-done" not in effects(tmp_path / "w")
+
+
+@pytest.mark.parametrize("action", ["interrupt", "rollback"])
+async def test_cancelling_a_pending_run_frees_its_thread(sdk, tmp_path, action) -> None:
+    tid = (await sdk.threads.create())["thread_id"]
+    run = await sdk.runs.create(tid, "slow", input=slow_input(tmp_path, 0), after_seconds=600)
+    assert (await sdk.threads.get(tid))["status"] == "busy"
+    await sdk.runs.cancel(tid, run["run_id"], action=action)
+    assert (await sdk.threads.get(tid))["status"] == "idle"
+    assert [t["thread_id"] for t in await sdk.threads.search(status="busy")] == []
+    await sdk.threads.update_state(tid, {"log": ["edited"]})  # a busy thread would be 409
+    assert (await sdk.threads.get_state(tid))["values"]["log"] == ["edited"]
+    assert effects(tmp_path) == []
+
+
+async def test_cancelling_one_of_two_pending_runs_keeps_the_thread_busy(sdk, tmp_path) -> None:
+    tid = (await sdk.threads.create())["thread_id"]
+    first = await sdk.runs.create(tid, "slow", input=slow_input(tmp_path, 0), after_seconds=600)
+    await sdk.runs.create(
+        tid, "slow", input=slow_input(tmp_path, 0), after_seconds=600, multitask_strategy="enqueue"
+    )
+    await sdk.runs.cancel(tid, first["run_id"], action="interrupt")
+    assert (await sdk.threads.get(tid))["status"] == "busy"

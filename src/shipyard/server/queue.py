@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from shipyard.server.encoding import dumps
+from shipyard.server.encoding import jsonb
 from shipyard.server.listener import CANCEL_CHANNEL, EVENTS_CHANNEL, RUNS_CHANNEL
 from shipyard.server.queue_sql import (
     ACTIVE_OF_THREAD,
@@ -31,6 +31,7 @@ from shipyard.server.queue_sql import (
     END,
     FINISH,
     FOR_THREAD,
+    FREE_THREAD,
     GET,
     INSERT,
     INSERT_CLAIMED,
@@ -96,9 +97,9 @@ class RunQueue:
             "thread_id": new.thread_id,
             "owner": new.owner,
             "assistant_id": new.assistant_id,
-            "kwargs": Jsonb(new.kwargs),
-            "metadata": Jsonb(new.metadata),
-            "tags": Jsonb(new.tags),
+            "kwargs": jsonb(new.kwargs),
+            "metadata": jsonb(new.metadata),
+            "tags": jsonb(new.tags),
             "strategy": new.multitask_strategy,
             "after": new.after_seconds,
             "runs": RUNS_CHANNEL,
@@ -286,14 +287,16 @@ async def _cancel(conn: Conn, run: QueuedRun, action: CancelAction) -> None:
     # rollback: a pending run is gone at once; a running one is deleted by its worker after
     # it stopped and removed the checkpoints the run wrote.
     ended = DELETE_PENDING if action == "rollback" else INTERRUPT_PENDING
-    await conn.execute(ended, [run.run_id])
+    cur = await conn.execute(ended, [run.run_id])
+    if cur.rowcount:
+        await conn.execute(FREE_THREAD, {"thread_id": run.thread_id})
     await conn.execute(ASK_TO_STOP, [action, run.run_id])
     await conn.execute("SELECT pg_notify(%s, %s)", [CANCEL_CHANNEL, run.run_id])
     await _notify(conn, run.run_id)
 
 
 def _jsonb(value: Any) -> Jsonb | None:
-    return None if value is None else Jsonb(value, dumps=lambda v: dumps(v).decode())
+    return None if value is None else jsonb(value)
 
 
 async def _notify(conn: Conn, run_id: str) -> None:

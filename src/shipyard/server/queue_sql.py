@@ -171,6 +171,14 @@ ACTIVE_OF_THREAD = _select(
 DELETE_PENDING = "DELETE FROM api_runs WHERE run_id = %s AND status = 'pending'"
 INTERRUPT_PENDING = """UPDATE api_runs SET status = 'interrupted', updated_at = now()
     WHERE run_id = %s AND status = 'pending'"""
+FREE_THREAD = """UPDATE threads SET updated_at = now(),
+    status = CASE WHEN interrupts IN ('{}'::jsonb, '[]'::jsonb, 'null'::jsonb)
+                  THEN 'idle' ELSE 'interrupted' END
+    WHERE thread_id = %(thread_id)s AND status = 'busy' AND NOT EXISTS (
+        SELECT 1 FROM api_runs WHERE thread_id = %(thread_id)s
+          AND status IN ('pending', 'running'))"""
+"""After a pending run ended without running: its thread is no longer ``busy`` unless another
+run holds it — ``interrupted`` when the thread still waits at an interrupt, else ``idle``."""
 ASK_TO_STOP = """UPDATE api_runs SET cancel_action = %s, updated_at = now()
     WHERE run_id = %s AND status = 'running'"""
 """A running run is stopped by its worker, which sees ``cancel_action`` (or is told on
