@@ -1,4 +1,4 @@
-"""Shipyard's server against ``langgraph dev`` with ``langgraph-sdk`` (issue 4, "How fast").
+"""Shipyard's server against ``langgraph dev`` with ``langgraph-sdk``.
 
 Usage: ``.venv/bin/python benchmarks/server_load.py [--seconds 20] [--clients 1,8,32]
 [--rounds 3] [--samples 30] [--approvals 500] [--workers 10] [--worker-processes 2]

@@ -1,16 +1,68 @@
-"""What the CLI shows a person: node progress, evidence, approval requests, reports."""
+"""What the CLI shows a person: node progress, evidence, approval requests, reports.
+
+Everything goes through a ``RedactingConsole``: secrets are masked (``shipyard.redact``) in
+each string before it is laid out, so wrapping cannot split a value, and again in the text
+written to the terminal.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import IO, TYPE_CHECKING, Any, cast
 
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from shipyard.contracts import ApprovalRequest, Evidence, Plan, RunReport, Verdict
-from shipyard.runner import Stop
-from shipyard.store import Run
+from shipyard.redact import redact
+
+if TYPE_CHECKING:  # the runner brings LangGraph: ``shipyard runs`` must not pay for it
+    from shipyard.runner import Stop
+    from shipyard.store import Run
+
+
+class RedactingConsole(Console):
+    """A rich ``Console`` on stdout (or stderr) that never shows a secret."""
+
+    def __init__(self, *, stderr: bool = False, **options: Any) -> None:
+        super().__init__(file=cast(IO[str], _RedactedStream(stderr)), **options)
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """``Console.print`` with each string object redacted first."""
+        super().print(*(redact(o) if isinstance(o, str) else o for o in objects), **options)
+
+    def rule(self, title: Any = "", **options: Any) -> None:
+        """``Console.rule`` with a string title redacted first."""
+        super().rule(redact(title) if isinstance(title, str) else title, **options)
+
+
+class _RedactedStream:
+    """Writes to the current ``sys.stdout`` / ``sys.stderr`` with secrets masked."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+
+    @property
+    def _target(self) -> IO[str]:
+        return sys.stderr if self._stderr else sys.stdout
+
+    def write(self, text: str) -> int:
+        return self._target.write(redact(text))
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+    def fileno(self) -> int:
+        return self._target.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._target, "encoding", None) or "utf-8"
 
 
 class Display:
@@ -30,11 +82,16 @@ class Display:
             return
         if node == "__interrupt__":
             return
+        if node == "notice":  # the runner says what it is waiting for
+            self.console.print(f"[yellow]… {escape(str(update))}[/yellow]")
+            return
         self.console.print(f"[bold cyan]▸ {node}[/bold cyan] {escape(_describe(node, update))}")
         verdict = update.get("verdict") if isinstance(update, dict) else None
         if node == "validate" and isinstance(verdict, Verdict):
             for ev in verdict.evidence:
                 print_evidence(self.console, ev)
+            for f in verdict.findings:  # the reviewer's verdict, among others
+                self.console.print(f"    {escape(f.source)} ({f.severity}): {escape(f.message)}")
 
     def _task(self, event: Any) -> None:
         """A spinner naming the node at work, for long checks and model calls."""
@@ -131,18 +188,58 @@ def print_report(console: Console, report: RunReport) -> None:
     )
 
 
-def runs_table(runs: list[Run]) -> Table:
+def runs_table(runs: list[Run]) -> RunList:
     """``shipyard runs`` (the branch of a run is always ``shipyard/<run>``)."""
-    table = Table()
-    table.add_column("run", no_wrap=True, min_width=12)
-    table.add_column("status", no_wrap=True)
-    table.add_column("updated", no_wrap=True)
-    table.add_column("goal", overflow="ellipsis", no_wrap=True)
-    for run in runs:
-        table.add_row(
-            run.id,
-            run.status,
-            run.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
-            escape(run.goal),
-        )
-    return table
+    return RunList(runs)
+
+
+class RunList:
+    """One line per run at any width, on a terminal or not: the id, status and time are
+    always whole (a column as wide as its widest value); the goal gets the columns left,
+    cut with "…". With fewer than ``MIN_GOAL`` left, the goal goes on a line of its own
+    under its run: nothing a person acts on is ever cut off."""
+
+    HEADER = ("run", "status", "updated", "goal")
+    MIN_GOAL = 8
+    GAP = "  "
+
+    def __init__(self, runs: list[Run]) -> None:
+        self.rows = [
+            (r.id, shown_status(r), f"{r.updated_at:%Y-%m-%d %H:%M:%S}", " ".join(r.goal.split()))
+            for r in runs
+        ]
+        self.notes = [interrupted_note(r) for r in runs if r.interrupted]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """The header and the rows, fitted to ``options.max_width``."""
+        if not self.rows:
+            yield Text("no runs yet")
+            return
+        rows = [self.HEADER, *self.rows]
+        widths = [max(cell_len(row[i]) for row in rows) for i in range(3)]
+        room = options.max_width - sum(widths) - 3 * len(self.GAP)
+        below = room < self.MIN_GOAL
+        for n, row in enumerate(rows):
+            style = "bold" if n == 0 else ""
+            goal = Text(row[3], style=style)
+            if below:  # unpadded: each line as short as its own values
+                yield Text(self.GAP.join(row[:3]), style=style, overflow="fold")
+                goal.truncate(options.max_width - 2, overflow="ellipsis")
+                yield Text("  ", style=style) + goal
+                continue
+            cells = [c + " " * (w - cell_len(c)) for c, w in zip(row[:3], widths, strict=True)]
+            goal.truncate(room, overflow="ellipsis")
+            yield Text(self.GAP.join([*cells, ""]), style=style) + goal
+        for note in self.notes:
+            yield Text(note, style="yellow", overflow="fold")
+
+
+def shown_status(run: Run) -> str:
+    """The run's status as a person should read it: a ``running`` run whose process is gone
+    is ``interrupted``."""
+    return "interrupted" if run.interrupted else run.status
+
+
+def interrupted_note(run: Run) -> str:
+    """What to do about an interrupted run."""
+    return f"{run.id}: interrupted — resume with shipyard resume {run.id}"

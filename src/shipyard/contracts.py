@@ -1,4 +1,5 @@
-"""The public contracts of DESIGN §2: what crosses a boundary (model output, API, reports).
+"""The public contracts (docs/architecture.md §2): what crosses a boundary — model output,
+API payloads, reports.
 
 Names are part of the contract: fields may grow, never be renamed. Every model here is
 also registered with the checkpoint serializer's allowlist (see ``store/checkpointer.py``),
@@ -99,6 +100,10 @@ class Evidence(Contract):
     log_ref: str | None = Field(default=None, description="Artifact reference of the full log.")
     isolation: IsolationReport | None = None
     cached: bool = False
+    cached_from: str | None = Field(
+        default=None,
+        description="The run whose check produced this result, when it came from the cache.",
+    )
 
 
 class Finding(Contract):
@@ -225,6 +230,9 @@ class RunReport(Contract):
     plan: Plan | None = None
     steps: list[StepOutcome] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
+    findings: list[Finding] = Field(
+        default_factory=list, description="the last verdict's findings (the reviewer's among them)"
+    )
     diff_stat: str = ""
     approvals: list[ApprovalRecord] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
@@ -232,6 +240,10 @@ class RunReport(Contract):
     models: dict[str, str] = Field(default_factory=dict, description="role -> model label")
     report_path: str | None = None
     patch_path: str | None = None
+    abandoned: list[str] = Field(
+        default_factory=list,
+        description="refs keeping commits a fork dropped from the branch (refs/shipyard/...)",
+    )
 
 
 CONTRACT_TYPES: tuple[type[BaseModel], ...] = (

@@ -2,7 +2,8 @@
 
 The scripted model (labelled as such in the report) makes a first attempt that fixes only
 half the bug, so validation fails; refine feeds the failing test back; the second attempt
-passes. Both approval gates are shown. The result is a branch whose tests pass.
+passes, and the reviewer (on in the example's ``.shipyard.toml``) reads its diff and
+approves with a remark. Both approval gates are shown. The result is a branch whose tests pass.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from shipyard.cli.dispatch import own_resources
 from shipyard.console import Display, print_request, print_stop
 from shipyard.contracts import Decision, RunInput
 from shipyard.runner import Runner, Stop
@@ -43,6 +45,7 @@ def copy_example(dest: Path) -> Path:
     return dest
 
 
+@own_resources
 async def demo_command(args: argparse.Namespace, _runner: object, console: Console) -> int:
     """Run the demo; returns the exit code."""
     root = args.dir or Path(tempfile.mkdtemp(prefix="shipyard-demo-"))

@@ -1,4 +1,4 @@
-"""Journaled side effects (DESIGN §4, rule 2).
+"""Journaled side effects (docs/architecture.md §4, rule 2).
 
 Every effect of a step attempt — a model call, a tool call, a commit — goes through an
 ``EffectLog``. When a node re-runs after a crash, a completed effect is replayed from its

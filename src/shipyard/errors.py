@@ -14,6 +14,8 @@
     │   ├── DatabaseUnavailableError   says which URL and how to fix it
     │   └── ModelUnavailableError      endpoint unreachable after retries; the run is resumable
     └── SandboxError               the launcher could not start a command (not a failing one)
+        └── CommandRefusedError    this command as given cannot start (program not found, NUL
+                                   in argv, too many forbidden matches): the model is told
 
 Errors the developer model can fix (bad path, no match, failing command) are not exceptions
 that escape a node: they are ``tools.ToolError`` values returned to the model as tool results.
@@ -88,3 +90,8 @@ class ModelUnavailableError(InfrastructureError):
 
 class SandboxError(ShipyardError):
     """The launcher could not start a command (as opposed to a command that failed)."""
+
+
+class CommandRefusedError(SandboxError):
+    """The command as given cannot start, though the sandbox works: the developer model
+    gets the message as the command's result and can ask for another one."""

@@ -72,10 +72,13 @@ def after_validate(
     return "refine" if state["attempt"] < budgets.attempts_per_step else "escalate"
 
 
-def after_changes_approval(state: RunState) -> Literal["execute", "finalize"]:
-    if _running(state) and _last_decision(state, "changes") == "revise":
+def after_changes_approval(state: RunState) -> Literal["execute", "validate", "finalize"]:
+    if not _running(state):
+        return "finalize"
+    decision = _last_decision(state, "changes")
+    if decision == "revise":
         return "execute"
-    return "finalize"
+    return "validate" if decision == "approve" and state.get("recheck") else "finalize"
 
 
 def build_graph() -> StateGraph[RunState, Context, InputState, RunState]:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shipyard.console import print_evidence, print_report
+from shipyard.console import interrupted_note, print_evidence, print_report, shown_status
 from shipyard.runner import Runner
 from shipyard.tools import git
 
@@ -16,7 +16,9 @@ from shipyard.tools import git
 async def show_run(runner: Runner, run_ref: str, console: Console) -> None:
     """Print everything a person needs to judge a run."""
     run = runner.context.runs.get_run(run_ref)
-    console.rule(f"[bold]run {run.id}[/bold] — {run.status}")
+    console.rule(f"[bold]run {run.id}[/bold] — {shown_status(run)}")
+    if run.interrupted:
+        console.print(f"[yellow]{interrupted_note(run)}[/yellow]", soft_wrap=True)
     console.print(f"goal: {escape(run.goal)}\nrepo: {run.repo}\nbranch: {run.branch or '-'}")
     if run.error:
         console.print(f"[yellow]reason:[/yellow] {escape(run.error)}")

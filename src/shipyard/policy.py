@@ -1,4 +1,5 @@
-"""The declarative policy of DESIGN §6: what may run, what may change, and how much it may cost.
+"""The declarative policy (docs/architecture.md §6): what may run, what may change, and how
+much it may cost.
 
 A policy is ``.shipyard.toml`` in the target repository, deep-merged with per-run overrides
 (tables merge key by key; any other value, lists included, is replaced by the override).
@@ -19,21 +20,36 @@ would split it (``shlex``). Each pattern matches one argument with ``fnmatch``; 
     default = "ask"                        # for commands no rule matches: "ask" or "deny"
     builtin = true                         # also apply the built-in rules (below)
 
-Order: the project's ``deny``, ``ask``, ``allow``; then the built-in ``deny``, ``ask``,
-``allow``; then ``default``. For ``allow``/``ask`` the program pattern matches ``argv[0]``
-exactly (``./pytest`` is not ``pytest``); ``deny`` also matches its basename
+Order: the project's ``deny``; the exec-form check; the project's ``ask``, ``allow``; then
+the built-in ``deny``, ``ask``, ``allow``; then ``default``. The exec-form check refuses,
+whatever any ``allow`` says, forms by which a program runs another program, runs code from
+an argument, loads code or configuration, or writes a file it was not asked to (``git grep
+-O``, ``git -c core.pager=...``, ``git -C``, ``git diff --ext-diff``, ``rg --pre``, ``mypy
+--python-executable``, ``find -exec``, ``python -c``, ``sh -c``, ``xargs``, ``npx`` and their
+kin, in every spelling the program accepts); the decision names the built-in rule
+``exec-option``, ``exec-program`` or ``unknown-form`` (the forms: ``exec_forms``). A wrapper
+(``env``, ``nice``, ``timeout``, ...) gets the stricter of its own decision and that of the
+command it runs. ``pytest`` runs the repository's code by design (``-p`` included): the
+sandbox, not this list, is the boundary. For ``allow``/``ask`` the program pattern matches
+``argv[0]`` exactly (``./pytest`` is not ``pytest``); ``deny`` also matches its basename
 (``/usr/bin/curl`` is ``curl``). Commands run without a shell. A ``;``, ``&``, ``|``, ``<``,
 ``>``, backtick, ``$(``, parenthesis or newline outside quotes is denied unless a ``shell``
 rule matches the whole line; in a ``shell`` rule ``*`` never matches those characters.
 Quoted metacharacters are plain arguments. An ``ask`` may be turned into ``allow`` by a
-pattern a human approved for the rest of the run (``remembered``); a ``deny`` never is.
+pattern a human approved for the rest of the run (``remembered``); a ``deny`` never is. A
+``shell`` line's simple commands meet the exec-form check too.
 
 Paths
 -----
 ``[paths] protected`` (a change needs approval) and ``forbidden`` (no read, no write) are
 globs relative to the workspace root: ``*`` stays within a directory, ``**`` crosses them,
 ``dir/**`` includes ``dir`` itself, and a glob without ``/`` matches at any depth. They add
-to the built-in protected set ``.git/**``, ``.github/workflows/**``, ``.shipyard.toml``.
+to the built-in protected set ``.git/**``, ``.github/workflows/**``, ``.shipyard.toml`` and
+the files that decide how a change is tested by name: ``conftest.py`` (any depth),
+``pytest.ini``, ``.pytest.ini``, ``tox.ini``, ``noxfile.py``. Files that decide it by content
+(``pyproject.toml``'s ``[tool.pytest…]``, ``package.json`` scripts, plugins the test
+configuration names, the scripts a check runs) are found by ``tools/testconfig.py`` at validation
+and approval; either way such a change is never approved automatically.
 """
 
 from __future__ import annotations
@@ -53,6 +69,7 @@ from pydantic import (
     field_validator,
 )
 
+from shipyard.command_rules import RuleSet, decide, shell_refusal
 from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, Usage, content_hash
 from shipyard.policy_syntax import (
     glob_regex,
@@ -60,8 +77,6 @@ from shipyard.policy_syntax import (
     policy_error_from_validation,
     read_toml,
     remember_pattern,
-    rule_matches,
-    rule_tokens,
     shell_metachar,
     shell_rule_regex,
     valid_rule,
@@ -99,7 +114,11 @@ BUILTIN_RULES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 """Rules applied after the project's own unless ``[commands] builtin = false``."""
 
-BUILTIN_PROTECTED = (".git/**", ".github/workflows/**", POLICY_FILE)
+BUILTIN_PROTECTED = (
+    ".git/**", ".github/workflows/**", POLICY_FILE,
+    "conftest.py", "pytest.ini", ".pytest.ini", "tox.ini", "noxfile.py",
+)  # fmt: skip
+"""Globs every policy protects (a glob without ``/`` matches at any depth)."""
 
 
 class _Table(BaseModel):
@@ -135,6 +154,8 @@ class Budgets(_Table):
     tokens: int = Field(default=2_000_000, ge=1)
     cost_usd: float = Field(default=5.0, ge=0)
     wall_s: float = Field(default=3600, gt=0)
+    workspace_mb: int = Field(default=1024, ge=1)
+    """The run's worktree may hold at most this many MiB (``tools.quota``)."""
 
 
 class Approvals(_Table):
@@ -142,6 +163,16 @@ class Approvals(_Table):
 
     plan: Literal["always", "auto-low-risk", "never"] = "always"
     changes: Literal["protected-only", "always"] = "protected-only"
+
+
+class Review(_Table):
+    """``[review]``: ask the reviewer model about a step whose checks passed. Its findings
+    can only make the step fail (an error sends it back to refine); it is never asked about
+    failing evidence. ``SHIPYARD_REVIEW=1`` turns it on for every run whatever this says
+    (``shipyard.nodes.validate.review_enabled``). The model is the reviewer role's
+    (``SHIPYARD_REVIEWER_MODEL``)."""
+
+    enabled: bool = False
 
 
 class CheckSpec(_Table):
@@ -170,6 +201,11 @@ class Checks(_Table):
 
     detect: bool = True
     run: list[CheckSpec] = Field(default_factory=list)
+    cache: bool = True
+    """Reuse a check's result for the same tree, check, toolchain, environment and policy;
+    ``false`` runs every check every time."""
+    timeout_s: float = Field(default=600.0, gt=0)
+    """Wall-clock limit of every check (a configured check's own ``timeout`` may be lower)."""
 
 
 class Decision(BaseModel):
@@ -205,6 +241,7 @@ class Policy(_Table):
     min_isolation: IsolationLevel = "none"
     below_min_isolation: Literal["refuse", "ask"] = "refuse"
     checks: Checks = Field(default_factory=Checks)
+    review: Review = Field(default_factory=Review)
     _source: str = PrivateAttr(default="built-in defaults")
 
     @field_validator("network")
@@ -247,18 +284,16 @@ class Policy(_Table):
             return CommandDecision(
                 action="deny", argv=[], rule="default", reason=f"cannot parse command: {err}"
             )
-        decision = self._rule_decision(argv)
-        if decision.action != "ask":
-            return decision
-        for pattern in remembered:
-            if rule_matches(rule_tokens(pattern), argv, loose_program=False):
-                reason = f"approved earlier in this run as {pattern!r}"
-                return CommandDecision(action="allow", argv=argv, rule=pattern, reason=reason)
-        return decision
+        verdict = decide(argv, self._rule_set(), remembered)
+        return CommandDecision(
+            action=verdict.action, argv=argv, rule=verdict.rule, reason=verdict.reason
+        )
 
     def _shell_decision(self, text: str, meta: str) -> CommandDecision:
         for rule in self.commands.shell:
             if shell_rule_regex(rule).fullmatch(text):
+                if (refused := shell_refusal(text)) is not None:
+                    return _through_shell("deny", text, refused.rule, refused.reason)
                 reason = f"shell allowed by [commands].shell rule {rule!r}"
                 return _through_shell("allow", text, rule, reason)
         reason = (
@@ -267,23 +302,13 @@ class Policy(_Table):
         )
         return _through_shell("deny", text, "default", reason)
 
-    def _rule_decision(self, argv: list[str]) -> CommandDecision:
-        for origin, rules in self._ordered_rules():
-            for action, rule in rules:
-                if rule_matches(rule_tokens(rule), argv, loose_program=action == "deny"):
-                    reason = f"{action} by {origin} rule {rule!r} in [commands].{action}"
-                    return CommandDecision(action=action, argv=argv, rule=rule, reason=reason)
-        default = self.commands.default
-        reason = f"no rule matches; [commands].default is {default!r}"
-        return CommandDecision(action=default, argv=argv, rule="default", reason=reason)
-
-    def _ordered_rules(self) -> list[tuple[str, list[tuple[Action, str]]]]:
+    def _rule_set(self) -> RuleSet:
         c = self.commands
         order: list[Action] = ["deny", "ask", "allow"]
         own = {"deny": c.deny, "ask": c.ask, "allow": c.allow}
         project = [(a, r) for a in order for r in own[a]]
         builtin = [(a, r) for a in order for r in BUILTIN_RULES[a]] if c.builtin else []
-        return [("project", project), ("built-in", builtin)]
+        return RuleSet(project=project, builtin=builtin, default=c.default)
 
     def check_path(self, path: str, op: Literal["read", "write"]) -> PathDecision:
         """Decide a read or write of ``path`` (relative to the workspace root).
@@ -339,11 +364,25 @@ def budget_exceeded(usage: Usage, budgets: Budgets) -> str | None:
          f"model-call budget spent: {usage.model_calls} of {budgets.model_calls} model calls"),
         (tokens >= budgets.tokens, f"token budget spent: {tokens} of {budgets.tokens} tokens"),
         (usage.cost_usd >= budgets.cost_usd,
-         f"cost budget spent: ${usage.cost_usd:.2f} of ${budgets.cost_usd:.2f}"),
+         f"cost budget spent: ${_dollars(usage.cost_usd)} of ${_dollars(budgets.cost_usd)}"),
         (usage.wall_s >= budgets.wall_s,
-         f"wall-time budget spent: {usage.wall_s:.0f} s of {budgets.wall_s:.0f} s"),
+         f"wall-time budget spent: {_seconds(usage.wall_s)} s of {_seconds(budgets.wall_s)} s"),
     ]  # fmt: skip
     return next((sentence for spent, sentence in checks if spent), None)
+
+
+def _figure(value: float) -> str:
+    """Three significant digits, never in exponent form: 0.5, 0.042, 12.3."""
+    text = f"{value:.3g}"
+    return text if "e" not in text else f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else _figure(value)
+
+
+def _dollars(value: float) -> str:
+    return f"{value:.2f}" if value >= 0.1 or value == 0 else _figure(value)
 
 
 def load_policy(repo: Path, overrides: Mapping[str, Any] | None = None) -> Policy:
@@ -387,6 +426,7 @@ __all__ = [
     "PathDecision",
     "PathRules",
     "Policy",
+    "Review",
     "budget_exceeded",
     "load_policy",
     "remember_pattern",

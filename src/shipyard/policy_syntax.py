@@ -11,7 +11,7 @@ import posixpath
 import re
 import shlex
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shipyard.errors import PolicyError
+from shipyard.exec_forms import unwrap
 
 _METACHARS = ";&|<>`()\n\r"
 _SHELL_STAR = r"[^;&|<>`()$\n\r]*"
@@ -31,6 +32,24 @@ def shell_metachar(text: str) -> str | None:
     Quoting follows POSIX sh: nothing is special inside single quotes, a backslash escapes
     the next character outside them. Without a shell, quoted text is a literal argument.
     """
+    for start, size in _unquoted_metachars(text):
+        return "a newline" if text[start] in "\n\r" else repr(text[start : start + size])
+    return None
+
+
+def shell_segments(text: str) -> list[str]:
+    """The simple commands of a shell command line: the non-blank text between unquoted
+    metacharacters (a ``$(...)`` or backtick substitution is a segment of its own)."""
+    parts, last = [], 0
+    for start, size in _unquoted_metachars(text):
+        parts.append(text[last:start])
+        last = start + size
+    parts.append(text[last:])
+    return [part for part in parts if part.strip()]
+
+
+def _unquoted_metachars(text: str) -> Iterator[tuple[int, int]]:
+    """``(index, length)`` of every shell metacharacter (or ``$(``) outside quotes."""
     quote = ""
     i = 0
     while i < len(text):
@@ -47,11 +66,11 @@ def shell_metachar(text: str) -> str | None:
         elif char in "'\"":
             quote = char
         elif char in _METACHARS:
-            return "a newline" if char in "\n\r" else repr(char)
+            yield i, 1
         elif text.startswith("$(", i):
-            return "'$('"
+            yield i, 2
+            i += 1
         i += 1
-    return None
 
 
 def valid_rule(rule: str) -> str:
@@ -71,13 +90,19 @@ def valid_shell_rule(rule: str) -> str:
 
 
 def rule_tokens(rule: str) -> list[str]:
+    """The tokens of a command rule or remembered pattern; ``PolicyError`` when unparsable."""
+    return list(_rule_tokens(rule))
+
+
+@lru_cache(maxsize=1024)
+def _rule_tokens(rule: str) -> tuple[str, ...]:
     try:
         tokens = shlex.split(rule)
     except ValueError as err:
         raise PolicyError(f"cannot parse command pattern {rule!r}: {err}") from None
     if not tokens:
         raise PolicyError("an empty command pattern matches nothing")
-    return tokens
+    return tuple(tokens)
 
 
 def rule_matches(tokens: Sequence[str], argv: Sequence[str], *, loose_program: bool) -> bool:
@@ -111,18 +136,28 @@ def remember_pattern(argv: Sequence[str]) -> str:
     """Generalise an approved command to a pattern for the rest of the run.
 
     Keeps the program and its subcommand (``git commit -m x`` -> ``git commit *``,
-    ``python -m build .`` -> ``python -m build *``, ``ls src`` -> ``ls *``).
+    ``python -m build .`` -> ``python -m build *``, ``ls src`` -> ``ls *``). For a wrapper
+    it keeps the wrapper's own arguments and generalises the command it runs
+    (``timeout 60 make -j4`` -> ``timeout 60 make *``), so the approval never covers
+    another program behind the same wrapper.
     """
     if not argv:
         raise ValueError("cannot remember an empty command")
+    start = unwrap(argv)
+    if start is not None and start < len(argv):
+        wrapper = " ".join(shlex.quote(_escaped(token)) for token in argv[:start])
+        return f"{wrapper} {remember_pattern(argv[start:])}"
     keep = [argv[0]]
     rest = list(argv[1:])
     if len(rest) >= 2 and rest[0] == "-m":
         keep += rest[:2]
     elif rest and _is_subcommand(rest[0]):
         keep.append(rest[0])
-    escaped = ["".join(f"[{c}]" if c in "*?[" else c for c in token) for token in keep]
-    return " ".join([*(shlex.quote(token) for token in escaped), "*"])
+    return " ".join([*(shlex.quote(_escaped(token)) for token in keep), "*"])
+
+
+def _escaped(token: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in token)
 
 
 def _is_subcommand(token: str) -> bool:

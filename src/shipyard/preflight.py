@@ -1,16 +1,24 @@
 """Bad input refused before anything is recorded (the CLI's ``run`` and the server's
-Shipyard runs): a missing or non-git repository, an unknown base ref, a dirty tree."""
+Shipyard runs): a missing or non-git repository, an unknown base ref, a dirty tree, and (for
+the CLI) a policy that does not validate."""
 
 from __future__ import annotations
 
 from shipyard.contracts import RunInput
 from shipyard.errors import RepoError
+from shipyard.policy import load_policy
 from shipyard.tools import git
 
 
-def preflight(run_input: RunInput) -> None:
-    """Refuse bad input before anything is recorded: missing or non-git repo, dirty tree."""
+def preflight(run_input: RunInput, *, policy: bool = False) -> None:
+    """Refuse bad input before anything is recorded: missing or non-git repo, unknown base
+    ref, dirty tree; with ``policy``, also the repository's ``.shipyard.toml`` merged with the
+    run's overrides (``PolicyError`` naming the file, line and field). Without it (the
+    server), such a policy ends the run ``failed`` at intake and the thread takes corrected
+    input."""
     root = git.repo_root(run_input.repo)
+    if policy:
+        load_policy(root, run_input.policy)
     if run_input.base_ref:
         git.resolve_commit(root, run_input.base_ref)
     dirty = git.is_dirty(root)

@@ -1,13 +1,21 @@
 """Masking credentials in text and data before they are stored or shown to a model.
 
-Known key formats are replaced by ``[REDACTED:<kind>]``; in assignments (``API_KEY=…``,
-``"password": "…"``, ``postgresql://user:pass@host``) only the value is masked and the name
-is kept, so a reader still knows what was there. Git SHAs, UUIDs, ``sha256:`` digests and
-ordinary words are left alone: every pattern needs a vendor prefix or an assignment.
+Two layers, values first:
+
+* **By value** (``shipyard.secret_values``): the value of every secret-named variable of this
+  process's environment (``OPENAI_API_KEY``, ``AWS_SECRET_ACCESS_KEY``, ``DATABASE_URL``'s
+  password, the names in ``SHIPYARD_SECRET_NAMES`` …) becomes ``[REDACTED:<VAR_NAME>]``
+  wherever it appears, whatever surrounds it.
+* **By pattern**: known key formats are replaced by ``[REDACTED:<kind>]``; in assignments
+  (``API_KEY=…``, ``"password": "…"``, ``postgresql://user:pass@host``) only the value is
+  masked and the name is kept, so a reader still knows what was there. Git SHAs, UUIDs,
+  ``sha256:`` digests and ordinary words are left alone: every pattern needs a vendor prefix
+  or an assignment.
 
 ::
 
     redact("OPENAI_API_KEY=sk-proj-abc…")  ->  "OPENAI_API_KEY=[REDACTED:openai-key]"
+    redact("expected wJalrXUt…")           ->  "expected [REDACTED:AWS_SECRET_ACCESS_KEY]"
     redact_obj({"password": "hunter22"})   ->  {"password": "[REDACTED:password]"}
 """
 
@@ -18,6 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
+
+from shipyard.secret_values import redact_values
 
 _Sub = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 
@@ -129,7 +139,9 @@ _SECRET_FIELD = re.compile(rf"(?i)(?:^|[_\-.]){_CODE_WORDS}$|^(?:pass|pwd)$")
 
 
 def redact(text: str) -> str:
-    """``text`` with every credential-looking value replaced by ``[REDACTED:<kind>]``."""
+    """``text`` with every secret value of the environment replaced by
+    ``[REDACTED:<VAR_NAME>]`` and every credential-looking value by ``[REDACTED:<kind>]``."""
+    text = redact_values(text)
     for pattern, sub in _VENDOR:
         text = pattern.sub(sub, text)
     if "=" in text or ":" in text:

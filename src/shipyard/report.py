@@ -27,11 +27,13 @@ def build_report(state: RunState, status: RunStatus, diff_stat: str) -> RunRepor
         plan=Plan.model_validate(plan) if plan is not None else None,
         steps=list(state.get("steps_done", [])),
         evidence=list(verdict.evidence) if verdict else [],
+        findings=list(verdict.findings) if verdict else [],
         diff_stat=diff_stat,
         approvals=list(state.get("approvals", [])),
         usage=state.get("usage") or Usage(),
         isolation=state.get("isolation"),
         models=dict(state.get("models", {})),
+        abandoned=list(state.get("abandoned", [])),
     )
 
 
@@ -73,6 +75,7 @@ def render_markdown(report: RunReport) -> str:
         f"**Status:** {report.status} — {report.summary}",
         f"**Repository:** {report.repo}  **Branch:** {report.branch or '-'}",
         f"**Commits:** {report.base_commit or '-'} → {report.head_commit or '-'}",
+        *(f"**Abandoned by a fork, still reachable at:** {ref}" for ref in report.abandoned),
         "",
         "## Plan",
     ]
@@ -88,6 +91,9 @@ def render_markdown(report: RunReport) -> str:
     for ev in report.evidence:
         mark = "PASS" if ev.passed else "FAIL"
         lines.append(f"- [{mark}] {ev.check}: {ev.summary} (log: {ev.log_ref or '-'})")
+    if report.findings:
+        lines += ["", "## Findings"]
+        lines += [f"- {f.source} ({f.severity}): {f.message}" for f in report.findings]
     lines += ["", "## Approvals"]
     lines += [f"- {a.kind}: {a.decision} by {a.by} {a.comment}".rstrip() for a in report.approvals]
     lines += ["", "## Diff", "```", report.diff_stat or "(no changes)", "```", "", "## Usage"]

@@ -8,6 +8,7 @@ checkpoints: every stop (end, interrupt, pause) is written before control return
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -29,17 +30,19 @@ from shipyard.contracts import (
     RunReport,
     RunStatus,
 )
-from shipyard.effects import invocation, new_timeline
 from shipyard.errors import (
-    ModelUnavailableError,
     NotWaitingError,
     StaleApprovalError,
     UnknownRunError,
 )
 from shipyard.graph import build_graph
-from shipyard.pin import pin_workspace
+from shipyard.nodes.approve import REFUSED, decision_outcome
+from shipyard.pin import fork_workspace, pin_workspace
 from shipyard.preflight import preflight
+from shipyard.run_cancel import cancel_run
+from shipyard.run_drive import drive
 from shipyard.sandbox import Launcher
+from shipyard.secret_values import load_secrets
 from shipyard.settings import Role, Settings
 from shipyard.state import RunState
 from shipyard.store import (
@@ -64,14 +67,27 @@ class Stop:
     request: ApprovalRequest | None = None
     report: RunReport | None = None
     error: str | None = None
+    notice: str | None = None
+    """Why the run asks again instead of applying the decision it was given (the content
+    changed since the request was shown), in words; or where a fork left the newer commits."""
 
 
 class Runner:
     """Starts, resumes and forks runs. Use ``async with Runner.open(settings) as runner``."""
 
-    def __init__(self, graph: CompiledStateGraph[Any, Any, Any, Any], context: Context) -> None:
+    def __init__(
+        self,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        context: Context,
+        database_url: str = "",
+    ) -> None:
         self.graph = graph
         self.context = context
+        self.database_url = database_url
+        """Where the runner waits for the database to come back after losing it."""
+        self._answers: dict[str, tuple[ApprovalDecision, str]] = {}
+        """Per run: the decision being driven and the interrupt it answers, recorded once
+        the graph showed whether it took effect."""
 
     @classmethod
     @asynccontextmanager
@@ -85,6 +101,7 @@ class Runner:
     ) -> AsyncIterator[Runner]:
         """Connect (starting the embedded Postgres when ``DATABASE_URL`` is unset), migrate,
         and open the checkpointer for the lifetime of the block."""
+        load_secrets()  # the values to mask are those of the environment the run starts in
         url = resolve_database_url(settings)
         check_reachable(url)
         migrate(url)
@@ -94,15 +111,16 @@ class Runner:
                 context = Context.build(
                     settings, engine, models=models, launcher=launcher, review=review
                 )
-                yield cls(build_graph().compile(checkpointer=saver), context)
+                yield cls(build_graph().compile(checkpointer=saver), context, url)
         finally:
             engine.dispose()
 
     async def start(
         self, run_input: RunInput, *, run_id: str | None = None, on_event: OnEvent | None = None
     ) -> Stop:
-        """Preflight the input, record the run and drive it to its first stop."""
-        preflight(run_input)
+        """Preflight the input (policy included: a broken one is refused before the run is
+        recorded), record the run and drive it to its first stop."""
+        preflight(run_input, policy=True)
         run_id = run_id or uuid.uuid4().hex[:12]
         self.context.runs.create_run(run_input.goal, run_input.repo, run_id=run_id)
         graph_input = run_input.model_dump(mode="json", exclude_none=True)
@@ -129,7 +147,15 @@ class Runner:
             interrupt = snapshot.interrupts[0]
             self._check_decision(run.id, interrupt.id, interrupt.value, decision)
             command: Command[str] = Command(resume={interrupt.id: decision.model_dump(mode="json")})
-            return await self._drive(run.id, command, _config(run.id), on_event)
+            self._answers[run.id] = (decision, interrupt.id)
+            try:
+                stop = await self._drive(run.id, command, _config(run.id), on_event)
+            except BaseException:  # failed, taken over, database lost: record nothing now
+                self._answers.pop(run.id, None)
+                raise
+            if run.id in self._answers:  # a stop that recorded nothing (paused)
+                await self._settle_answer(run.id, None)
+            return stop
         if decision is not None:
             raise NotWaitingError(f"run {run.id} is not waiting for an approval ({run.status})")
         if snapshot.values.get("status") in TERMINAL_STATUSES or not snapshot.next:
@@ -205,22 +231,36 @@ class Runner:
     async def fork(
         self, run_id: str, checkpoint_id: str, *, on_event: OnEvent | None = None
     ) -> Stop:
-        """Continue the run from an older checkpoint, its workspace rewound to that point."""
+        """Continue the run from an older checkpoint, its workspace rewound to that point.
+        The commits the rewind drops from the branch stay reachable at a ref the stop's
+        ``notice`` and the run's report name (``pin.fork_workspace``)."""
         run = self.context.runs.get_run(run_id)
         config = _config(run.id, checkpoint_id)
         snapshot = await self.graph.aget_state(config)
         if not snapshot.values or snapshot.config["configurable"].get("checkpoint_id") is None:
             raise UnknownRunError(f"run {run.id} has no checkpoint {checkpoint_id!r}")
-        pin_workspace(snapshot.values)
+        fork = fork_workspace(snapshot.values)
         epoch = uuid.uuid4().hex[:8]
-        forked = await self.graph.aupdate_state(config, {"epoch": epoch})
+        forked = await self.graph.aupdate_state(config, {"epoch": epoch, **fork.update()})
         self.context.runs.update_run(run.id, status="running", error=None)
-        return await self._drive(run.id, None, forked, on_event, new_epoch=epoch)
+        stop = await self._drive(run.id, None, forked, on_event, new_epoch=epoch)
+        if fork.kept is None:
+            return stop
+        notice = f"the newer commits stay reachable at {fork.kept}"
+        return dataclasses.replace(stop, notice=notice)
 
     async def history(self, run_id: str) -> list[StateSnapshot]:
         """The run's checkpoints, newest first."""
         run = self.context.runs.get_run(run_id)
         return [s async for s in self.graph.aget_state_history(_config(run.id))]
+
+    async def cancel(self, run_id: str, *, by: str = "cli", wait_s: float = 60.0) -> Stop:
+        """Stop a running or waiting run; it ends ``cancelled`` (``shipyard.run_cancel``)."""
+        return await cancel_run(self, run_id, by=by, wait_s=wait_s)
+
+    async def stop_of(self, run_id: str) -> Stop:
+        """Record where the run stands now (on its row) and return it."""
+        return await self._record_stop(run_id)
 
     async def _drive(
         self,
@@ -231,32 +271,15 @@ class Runner:
         *,
         new_epoch: str | None = None,
     ) -> Stop:
-        """Run the graph to its next stop; ``new_epoch``: the journal timeline the update
-        before this started (a fork, guidance), which has no entries yet."""
-        runs = self.context.runs
-        runs.update_run(run_id, status="running", error=None)
-        try:
-            with invocation():
-                if new_epoch is not None:
-                    new_timeline(run_id, new_epoch)
-                async for mode, chunk in self.graph.astream(
-                    graph_input,
-                    config,
-                    context=self.context,
-                    stream_mode=["updates", "custom", "tasks"],
-                    durability="sync",
-                ):
-                    _emit(on_event, mode, chunk)
-        except ModelUnavailableError as err:
-            runs.update_run(run_id, status="paused", error=str(err))
-            return Stop(run_id, "paused", error=str(err))
-        except Exception as err:
-            runs.update_run(run_id, status="failed", error=f"{type(err).__name__}: {err}")
-            raise
-        return await self._record_stop(run_id)
+        """Run the graph to its next stop (``shipyard.run_drive``); ``new_epoch``: the journal
+        timeline the update before this started (a fork, guidance), which has no entries yet."""
+        return await drive(self, run_id, graph_input, config, on_event, new_epoch)
 
     async def _record_stop(self, run_id: str) -> Stop:
+        """Record where the run stands: first the decision it was driven with (decided, or
+        refused when the gate asked again), then the pending request or the end."""
         snapshot = await self.graph.aget_state(_config(run_id))
+        await self._settle_answer(run_id, snapshot)
         values = cast(RunState, snapshot.values)
         fields: dict[str, Any] = {
             k: values.get(k) for k in ("branch", "base_commit", "head_commit") if values.get(k)
@@ -268,7 +291,8 @@ class Runner:
             request = ApprovalRequest.model_validate(_request_fields(interrupt.value))
             self.context.runs.record_approval_request(run_id, interrupt.id, request)
             self.context.runs.update_run(run_id, status="awaiting_approval", **fields)
-            return Stop(run_id, "awaiting_approval", request=request)
+            notice = interrupt.value.get(REFUSED) if isinstance(interrupt.value, dict) else None
+            return Stop(run_id, "awaiting_approval", request=request, notice=notice)
         status: RunStatus = values.get("status", "failed")
         report = values.get("report")
         if report is not None:
@@ -276,11 +300,27 @@ class Runner:
         self.context.runs.update_run(run_id, status=status, error=values.get("reason"), **fields)
         return Stop(run_id, status, report=report, error=values.get("reason"))
 
+    async def _settle_answer(self, run_id: str, snapshot: StateSnapshot | None) -> None:
+        """Record the decision the run was driven with as it turned out: ``decided`` when it
+        took effect, ``refused`` when the gate asked again, nothing when the run never got
+        to it (``nodes.approve.decision_outcome``)."""
+        answer = self._answers.pop(run_id, None)
+        if answer is None:
+            return
+        decision, answered = answer
+        if snapshot is None:
+            snapshot = await self.graph.aget_state(_config(run_id))
+        outcome = decision_outcome(answered, snapshot.interrupts)
+        if outcome is not None:
+            self.context.runs.record_decision(run_id, decision, outcome, interrupt_id=answered)
+
     def _check_decision(
         self, run_id: str, interrupt_id: str, value: Any, decision: ApprovalDecision
     ) -> None:
+        """Refuse (and record as refused) a decision for content other than the pending
+        request's; a rejection needs no content and always goes through."""
         request = ApprovalRequest.model_validate(_request_fields(value))
-        if decision.content_hash != request.content_hash:
+        if decision.content_hash != request.content_hash and decision.decision != "reject":
             self.context.runs.record_decision(
                 run_id, decision, "refused", interrupt_id=interrupt_id
             )
@@ -289,7 +329,6 @@ class Runner:
                 f"{request.kind} approval of {request.content_hash}; look again with "
                 f"`shipyard show {run_id}` and decide on what is pending"
             )
-        self.context.runs.record_decision(run_id, decision, interrupt_id=interrupt_id)
 
 
 def _config(run_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
@@ -303,16 +342,6 @@ def _request_fields(value: Any) -> dict[str, Any]:
     fields = dict(value)
     fields.pop("refused", None)
     return fields
-
-
-def _emit(on_event: OnEvent | None, mode: str, chunk: Any) -> None:
-    if on_event is None:
-        return
-    if mode in ("custom", "tasks"):
-        on_event(mode, chunk)
-        return
-    for node, update in dict(chunk).items():
-        on_event(node, update)
 
 
 __all__ = ["OnEvent", "Runner", "Stop"]

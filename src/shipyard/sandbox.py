@@ -1,9 +1,11 @@
-"""The launcher: every command the agent or a check runs goes through it (DESIGN §5).
+"""The launcher: every command the agent or a check runs goes through it (docs/architecture.md §5).
 
 Always: argv without a shell (unless the caller — policy — allows one), an environment
 allowlist without secrets, a fresh session killed as a whole on timeout, output caps that
 keep the tail, rlimits. Then the strongest layers available (bubblewrap, a network
-namespace, Landlock, seccomp, a pids cgroup). What held and what is missing, with the
+namespace, Landlock, seccomp, a pids cgroup); bubblewrap or Landlock confine the command to
+the filesystem view of ``isolation.view``, and paths a caller names as hidden (the policy's
+forbidden globs) are masked where bubblewrap can. What held and what is missing, with the
 reason, is in ``report()`` and in every ``CommandResult.isolation``; nothing falls back
 silently.
 
@@ -28,12 +30,12 @@ from pydantic import BaseModel
 
 from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, IsolationReport
 from shipyard.errors import SandboxError
-from shipyard.isolation import bubblewrap, seccomp
+from shipyard.isolation import bubblewrap, seccomp, view
 from shipyard.isolation.cgroup import JOIN_FAILED, JOIN_FAILED_MARK, CgroupPool, PidsCgroup
 from shipyard.isolation.environment import build_env
 from shipyard.isolation.gate import Gate
 from shipyard.isolation.landlock import Ruleset
-from shipyard.isolation.layers import Layers, choose
+from shipyard.isolation.layers import Layers, choose, report_hidden
 from shipyard.isolation.limit import infer_limit
 from shipyard.isolation.namespace import NetworkUnsharer
 from shipyard.isolation.probe import probe
@@ -79,9 +81,47 @@ class Launcher(Protocol):
         env: Mapping[str, str] | None = None,
         limits: Limits | None = None,
         shell: bool = False,
+        hidden: Sequence[str] = (),
     ) -> CommandResult: ...
 
     def report(self) -> IsolationReport: ...
+
+
+@dataclass(frozen=True)
+class HidingLauncher:
+    """``inner`` with ``hidden`` (the policy's forbidden globs) added to every command."""
+
+    inner: Launcher
+    hidden: tuple[str, ...]
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        workspace: Path,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
+        shell: bool = False,
+        hidden: Sequence[str] = (),
+    ) -> CommandResult:
+        return self.inner.run(
+            argv,
+            workspace=workspace,
+            cwd=cwd,
+            env=env,
+            limits=limits,
+            shell=shell,
+            hidden=(*self.hidden, *hidden),
+        )
+
+    def report(self) -> IsolationReport:
+        return self.inner.report()
+
+
+def hiding(launcher: Launcher, globs: Sequence[str]) -> Launcher:
+    """``launcher`` hiding the existing matches of ``globs`` from every command it runs."""
+    return HidingLauncher(launcher, tuple(globs)) if globs else launcher
 
 
 def level_at_least(a: IsolationLevel, b: IsolationLevel) -> bool:
@@ -173,13 +213,18 @@ class SandboxLauncher:
         env: Mapping[str, str] | None = None,
         limits: Limits | None = None,
         shell: bool = False,
+        hidden: Sequence[str] = (),
     ) -> CommandResult:
         """Run ``argv`` (through ``/bin/sh -c`` only if ``shell``) with cwd inside
-        ``workspace``. A failing or limited command is a result; ``SandboxError`` only when
-        it could not be started at all (bad argv/cwd, missing program, refused layer)."""
+        ``workspace``. ``hidden`` are workspace-relative globs (the policy's forbidden
+        paths, same syntax) whose existing matches the command must not see; under
+        bubblewrap they are masked, below it the report says they are not. A failing or
+        limited command is a result; ``SandboxError`` only when it could not be started at
+        all (bad argv/cwd, missing program, refused layer, too many hidden paths)."""
         lim = limits or self._limits
         argv = checked_argv(argv, shell)
         workdir = checked_cwd(workspace, cwd)
+        masked = view.hidden_paths(workspace.resolve(), hidden)
         pairs = rlimit_pairs(
             cpu_s=lim.cpu_s,
             memory_bytes=lim.memory_bytes,
@@ -188,7 +233,8 @@ class SandboxLauncher:
         )
         with contextlib.ExitStack() as stack:
             group = self._cgroup(lim, stack)
-            plan = self._plan(argv, workspace.resolve(), workdir, env, lim, pairs, stack)
+            where = _Where(workspace.resolve(), workdir, masked)
+            plan = self._plan(argv, where, env, lim, pairs, stack)
             if group is not None and plan.gate is None:
                 plan.steps = [group.join, *(plan.steps or [])]
             elif group is not None and self._pool is not None and self._pool.fast_self_join:
@@ -209,6 +255,8 @@ class SandboxLauncher:
         if shell:
             report.held.remove("argv-no-shell")
             report.missing["argv-no-shell"] = "a shell was allowed by policy for this command"
+        if hidden:
+            report_hidden(report, masked, under_bwrap=self._layers.bwrap is not None)
         return _result(argv, outcome, lim, report, processes_hit=hit)
 
     def _cgroup(self, lim: Limits, stack: contextlib.ExitStack) -> PidsCgroup | None:
@@ -225,15 +273,14 @@ class SandboxLauncher:
     def _plan(
         self,
         argv: list[str],
-        root: Path,
-        workdir: Path,
+        where: _Where,
         extra_env: Mapping[str, str] | None,
         lim: Limits,
         pairs: list[tuple[int, tuple[int, int]]],
         stack: contextlib.ExitStack,
     ) -> _Plan:
         if self._layers.bwrap:
-            return self._bwrap_plan(argv, root, workdir, extra_env, lim, stack)
+            return self._bwrap_plan(argv, where, extra_env, lim, stack)
         steps: list[Callable[[], None]] = [lambda: apply_rlimits(pairs)]
         priv = stack.enter_context(
             tempfile.TemporaryDirectory(prefix="shipyard-cmd-", dir=self._tmp_root)
@@ -244,10 +291,12 @@ class SandboxLauncher:
         if self._netns is not None:
             steps.append(self._netns)
         if self._layers.landlock_abi:
+            path_var = plan.env.get("PATH", "")
             ruleset = Ruleset(
                 self._layers.landlock_abi,
-                [str(root), priv, "/dev/shm"],
+                view.landlock_rules(where.root, priv, path_var),
                 deny_tcp=self._netns is None,
+                under=view.landlock_mask_ruleset(self._layers.landlock_abi),
             )
             stack.callback(ruleset.close)
             steps.append(ruleset.restrict_self)
@@ -258,8 +307,7 @@ class SandboxLauncher:
     def _bwrap_plan(
         self,
         argv: list[str],
-        root: Path,
-        workdir: Path,
+        where: _Where,
         extra_env: Mapping[str, str] | None,
         lim: Limits,
         stack: contextlib.ExitStack,
@@ -275,17 +323,28 @@ class SandboxLauncher:
             os.write(write_end, seccomp.program())
             os.close(write_end)
             fds = (read_end,)
+        env = build_env(os.environ, home=bubblewrap.SANDBOX_HOME, tmpdir="/tmp", extra=extra_env)
         prefix = bubblewrap.command(
             self._layers.bwrap,
-            workspace=root,
-            cwd=workdir,
+            workspace=where.root,
+            cwd=where.workdir,
             tmp_size=lim.file_size_bytes,
             network=self._netns is None and "network-namespace" in self._layers.report.missing,
             seccomp_fd=fds[0] if fds else None,
             gate_fds=gate.child_fds,
+            path_var=env.get("PATH", ""),
+            hidden=where.hidden,
         )
-        env = build_env(os.environ, home=bubblewrap.SANDBOX_HOME, tmpdir="/tmp", extra=extra_env)
         return _Plan([*prefix, "--", *argv], env, (*fds, *gate.child_fds), gate=gate)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where one command runs: the resolved workspace, its cwd, the paths it must not see."""
+
+    root: Path
+    workdir: Path
+    hidden: list[Path]
 
 
 _POOLS: dict[Path, CgroupPool] = {}

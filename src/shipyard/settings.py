@@ -14,6 +14,7 @@
 | ``SHIPYARD_<ROLE>_PRICE`` | ``"in,out"`` USD per 1M input / output tokens | built-in table |
 | ``SHIPYARD_MODEL_FALLBACKS`` | models tried in order when one fails (same endpoint) | none |
 | ``SHIPYARD_<ROLE>_FALLBACKS`` | per role | the above |
+| ``SHIPYARD_REVIEW`` | ``1``: ask the reviewer on every run (else ``[review] enabled``) | ``0`` |
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class Settings:
     database_url: str | None
     models: dict[Role, ModelSettings] = field(default_factory=dict)
     model_script: Path | None = None
+    review: bool = False
+    """``SHIPYARD_REVIEW``: the reviewer is asked on every run, whatever the policy says."""
 
     @property
     def workspaces(self) -> Path:
@@ -85,6 +88,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or None,
             models={role: _model_settings(role, env) for role in ROLES},
             model_script=Path(script).resolve() if script else None,
+            review=_flag("SHIPYARD_REVIEW", env.get("SHIPYARD_REVIEW")),
         )
 
 
@@ -100,6 +104,19 @@ def _model_settings(role: Role, env: Mapping[str, str]) -> ModelSettings:
         price=_price(prefix + "PRICE", env.get(prefix + "PRICE")),
         fallbacks=_names(env.get(prefix + "FALLBACKS") or env.get("SHIPYARD_MODEL_FALLBACKS")),
     )
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def _flag(name: str, text: str | None) -> bool:
+    """``1``/``true``/``yes``/``on`` → True, ``0``/``false``/``no``/``off``/unset → False
+    (any case); anything else names the variable."""
+    value = (text or "").strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise UserInputError(f"{name}={text!r}: expected 1 or 0 (true/false, yes/no, on/off)")
 
 
 def _names(text: str | None) -> tuple[str, ...]:

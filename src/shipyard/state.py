@@ -50,7 +50,7 @@ class RunState(InputState, total=False):
     epoch: str
     """The timeline of journaled effects; a fork from an older checkpoint starts a new one."""
     status: RunStatus
-    """Where the run stands (DESIGN §1)."""
+    """Where the run stands (docs/architecture.md §1)."""
     reason: str
     """Why the run stopped, when it stopped short of ``completed``."""
     effective_policy: dict[str, Any]
@@ -85,6 +85,9 @@ class RunState(InputState, total=False):
     """Command patterns a human allowed for the rest of the run."""
     deferred: list[str]
     """Commands the policy wanted a human to see, deferred to the changes approval."""
+    recheck: bool
+    """A person approved files that changed after the checks ran: validate checks (and
+    commits) them before the run can finish."""
     usage: Usage
     """Resources spent so far."""
     models: dict[str, str]
@@ -93,3 +96,5 @@ class RunState(InputState, total=False):
     """The isolation the launcher achieves for this run."""
     report: RunReport | None
     """The final report, once the run has ended."""
+    abandoned: list[str]
+    """Refs keeping the commits each fork from an older checkpoint dropped from the branch."""

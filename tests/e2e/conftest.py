@@ -14,6 +14,8 @@
 * ``make_client(url, api_key=None)``: the same for any ``RunningServer.url``.
 * ``RunningServer.state``: the lifespan's ``ServerState`` (engine, saver, stores, auth, graphs)
   for arranging and asserting rows directly — e.g. ``state.auth.create("k", "alice")``.
+* ``js_sdk`` (session): the official JavaScript SDK's folder (``tests/e2e/js``), installed
+  once per lockfile; skips when node/npm are absent or the registry is unreachable.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -31,6 +34,8 @@ from langgraph_sdk.client import LangGraphClient
 
 from shipyard.server import ServerOptions, ServerState, create_app
 from shipyard.settings import Settings
+from tests.e2e.js_sdk import Unavailable as JsSdkUnavailable
+from tests.e2e.js_sdk import install as js_sdk_install
 
 _START_TIMEOUT_S = 60.0
 
@@ -134,3 +139,13 @@ def client(
 ) -> Callable[..., LangGraphClient]:
     """Factory: ``client(api_key=None)`` for ``server``."""
     return lambda api_key=None: make_client(server.url, api_key)
+
+
+@pytest.fixture(scope="session")
+def js_sdk() -> Path:
+    """The official JavaScript SDK installed under ``tests/e2e/js`` (see ``tests/e2e/js_sdk.py``);
+    skips with the reason when node/npm are absent or the registry is unreachable."""
+    try:
+        return js_sdk_install()
+    except JsSdkUnavailable as err:
+        pytest.skip(f"JavaScript SDK unavailable: {err}")

@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,15 +43,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(directory: Path) -> Path:
-    """A ``langgraph.json`` serving only the probe graphs."""
-    config = {
-        "dependencies": [str(ROOT)],
-        "graphs": {
-            "probe_chain": f"{PROBES}:chain",
-            "probe_interrupt": f"{PROBES}:interrupt_graph",
-        },
-    }
+PROBE_GRAPHS = {
+    "probe_chain": f"{PROBES}:chain",
+    "probe_interrupt": f"{PROBES}:interrupt_graph",
+    "probe_chat": f"{PROBES}:chat_graph",
+}
+SHIPYARD_GRAPH = {"shipyard": f"{ROOT / 'src' / 'shipyard' / 'graph.py'}:graph"}
+
+
+def write_config(directory: Path, graphs: Mapping[str, str] = PROBE_GRAPHS) -> Path:
+    """A ``langgraph.json`` serving ``graphs`` (default: only the probe graphs)."""
+    config = {"dependencies": [str(ROOT)], "graphs": dict(graphs)}
     path = directory / "langgraph.json"
     path.write_text(json.dumps(config))
     return path
@@ -83,12 +85,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def langgraph_dev(executable: str, workdir: Path, timeout_s: float = 120.0) -> Iterator[str]:
-    """``langgraph dev`` on a free port in ``workdir``; yields its URL, stops it on exit."""
+def langgraph_dev(
+    executable: str,
+    workdir: Path,
+    timeout_s: float = 120.0,
+    *,
+    graphs: Mapping[str, str] = PROBE_GRAPHS,
+    environ: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """``langgraph dev`` on a free port in ``workdir`` serving ``graphs``, with ``environ``
+    added to its environment; yields its URL, stops it on exit."""
     port = free_port()
-    config = write_config(workdir)
+    config = write_config(workdir, graphs)
     env = {
         **os.environ,
+        **(environ or {}),
         "LANGGRAPH_NO_VERSION_CHECK": "true",
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "LANGSMITH_TRACING": "false",

@@ -19,6 +19,8 @@ import pytest
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIStatusError
 
+from tests.e2e.compat_details import DETAIL_SCENARIOS, DETAILS_DELIBERATE
+from tests.e2e.compat_stream_modes import STREAM_MODE_SCENARIOS
 from tests.e2e.langgraph_dev import langgraph_dev, langgraph_executable
 
 pytestmark = [
@@ -39,6 +41,9 @@ DELIBERATE: dict[str, str] = {
     "history.before.checkpoint_id": "{checkpoint_id} is accepted (dev: fails after its 500)",
     "history.before.string": "a bare checkpoint id is accepted (dev: 422)",
     "history.metadata.keys": "no LangGraph Platform metadata (langgraph_*, created_by, user_id)",
+    "stream_mode_joins.join.messages": "messages/* events of a resumable run are replayed "
+    "after Last-Event-ID like every event (dev: sent with ids, never replayed)",
+    **DETAILS_DELIBERATE,
 }
 """Observation path → why Shipyard differs (mirrors docs/server-compatibility.md; "open"
 marks a difference still to be fixed)."""
@@ -218,6 +223,39 @@ async def errors(sdk: LangGraphClient) -> Observations:
     }
 
 
+def _refs(checkpoint: dict[str, Any]) -> tuple[Any, ...]:
+    """Whether a debug checkpoint payload names its own checkpoint, and its parent's."""
+    own = checkpoint["checkpoint"]
+    same = own["checkpoint_id"] == checkpoint["config"]["configurable"]["checkpoint_id"]
+    return same, keys(own), checkpoint["parent_checkpoint"] is None
+
+
+async def debug_and_joins(sdk: LangGraphClient) -> Observations:
+    tid = (await sdk.threads.create())["thread_id"]
+    chain = {"count": 0}
+    debug = [p async for p in sdk.runs.stream(tid, "probe_chain", input=chain, stream_mode="debug")]
+    checkpoints = [
+        p.data["payload"]
+        for p in debug
+        if p.event == "debug" and p.data.get("type") == "checkpoint"
+    ]
+    stream = sdk.runs.stream(
+        tid, "probe_chain", input=chain, stream_mode="updates", stream_resumable=True
+    )
+    resumable = [p async for p in stream]
+    run_id = resumable[0].data["run_id"]
+    later = sdk.runs.join_stream(tid, run_id, last_event_id=resumable[2].id)
+    after_third = [p async for p in later]
+    return {
+        "debug.checkpoint.keys": keys(checkpoints[0]),
+        "debug.checkpoint.refs": [_refs(c) for c in checkpoints[:2]],
+        "resumable.metadata.has_id": resumable[0].id is not None,
+        "join.after_id": [(p.event, keys(p.data)) for p in after_third],
+        "join.after_id.same_data": [p.data for p in after_third] == [p.data for p in resumable[3:]],
+        "join.ended.no_id": [p.event async for p in sdk.runs.join_stream(tid, run_id)],
+    }
+
+
 SCENARIOS: dict[str, Scenario] = {
     "threads_and_streams": threads_and_streams,
     "wait_and_join": wait_and_join,
@@ -225,6 +263,9 @@ SCENARIOS: dict[str, Scenario] = {
     "history": history,
     "breakpoints": breakpoints,
     "errors": errors,
+    "debug_and_joins": debug_and_joins,
+    **STREAM_MODE_SCENARIOS,
+    **DETAIL_SCENARIOS,
 }
 
 

@@ -57,14 +57,16 @@ async def test_default_assistants_are_read_only_and_unknown_graphs_refused(serve
     with pytest.raises(UnprocessableEntityError) as unknown:
         await sdk.assistants.create("no_such_graph")
     detail = unknown.value.response.json()["detail"]
-    assert "no_such_graph" in detail and "probe_chain, probe_interrupt, shipyard" in detail
-    assert await sdk.assistants.count() == 3
+    assert "no_such_graph" in detail
+    assert "probe_chain, probe_chat, probe_interrupt, shipyard" in detail
+    assert await sdk.assistants.count() == 4
 
 
 async def test_graph_drawing_schemas_and_subgraphs(server, client) -> None:
     sdk = client()
     drawn = await sdk.assistants.get_graph("probe_interrupt")
     assert [n["id"] for n in drawn["nodes"]] == ["__start__", "prepare", "ask", "finish", "__end__"]
+    assert drawn["nodes"][1]["data"] == {"name": "prepare"}  # no class path, as the official
     assert {(e["source"], e["target"]) for e in drawn["edges"]} == {
         ("__start__", "prepare"),
         ("prepare", "ask"),
@@ -80,7 +82,10 @@ async def test_graph_drawing_schemas_and_subgraphs(server, client) -> None:
     schemas = await sdk.assistants.get_schemas(default_assistant_id("probe_chain"))
     assert schemas["graph_id"] == "probe_chain"
     assert set(schemas["input_schema"]["properties"]) == {"count", "visited"}
-    assert schemas["state_schema"]["properties"]["count"] == {"type": "integer"}
+    assert schemas["state_schema"]["title"] == "probe_chain_state"
+    count = {"default": None, "title": "Count", "type": "integer"}
+    assert schemas["state_schema"]["properties"]["count"] == count
+    assert schemas["config_schema"] == {}  # no configurable declared
     run_schemas = await sdk.assistants.get_schemas("shipyard")
     assert {"goal", "repo"} <= set(run_schemas["input_schema"]["properties"])
     assert await sdk.assistants.get_subgraphs("probe_chain") == {}

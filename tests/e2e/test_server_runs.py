@@ -3,6 +3,7 @@ resume, wait/join, breakpoints, cancel, multitask strategies, resumable streams.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
@@ -62,9 +63,8 @@ async def test_wait_body_carries_the_interrupt_and_join_returns_the_same(client)
     assert created["status"] == "pending"
     joined = await sdk.runs.join(tid, created["run_id"])
     assert joined["answer"] == 42 and joined["done"] is True
-    # join_stream of an ended, non-resumable run ends at once (after metadata)
-    parts = await collect(sdk.runs.join_stream(tid, created["run_id"]))
-    assert [n for n, _, _ in parts] == ["metadata"]
+    # join_stream of an ended run ends at once with nothing (as the official server)
+    assert await collect(sdk.runs.join_stream(tid, created["run_id"])) == []
 
 
 async def test_chain_stream_modes(client) -> None:
@@ -131,7 +131,7 @@ async def test_unknown_thread_assistant_and_run(client) -> None:
     with pytest.raises(NotFoundError):
         await sdk.runs.get(tid, missing)
     with pytest.raises(UnprocessableEntityError, match="stream_mode"):
-        await sdk.runs.create(tid, "probe_chain", input={}, stream_mode="events")
+        await sdk.runs.create(tid, "probe_chain", input={}, stream_mode="no-such-mode")
     assert await sdk.runs.list(tid) == []
     created = await sdk.runs.create(
         missing, "probe_chain", input={"count": 0}, if_not_exists="create"
@@ -145,3 +145,18 @@ async def test_stateless_runs(client) -> None:
     assert body["count"] == 15
     parts = await collect(sdk.runs.stream(None, "probe_chain", input={"count": 0}))
     assert parts[0][0] == "metadata" and parts[-1][1]["count"] == 10
+
+
+async def test_debug_checkpoint_events_name_their_checkpoint_and_parent(client) -> None:
+    sdk = client()
+    tid = (await sdk.threads.create())["thread_id"]
+    parts = await collect(
+        sdk.runs.stream(tid, "probe_chain", input={"count": 0}, stream_mode="debug")
+    )
+    payloads = [d["payload"] for n, d, _ in parts if n == "debug" and d["type"] == "checkpoint"]
+    assert len(payloads) == 12  # input, then after each of the ten nodes and the start
+    history = await sdk.threads.get_history(tid, limit=100)
+    assert [p["checkpoint"] for p in payloads] == [h["checkpoint"] for h in reversed(history)]
+    assert payloads[0]["parent_checkpoint"] is None
+    for parent, child in itertools.pairwise(payloads):
+        assert child["parent_checkpoint"] == parent["checkpoint"]

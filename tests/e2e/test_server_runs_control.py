@@ -106,15 +106,18 @@ async def test_resumable_stream_replays_after_last_event_id(sdk) -> None:
             tid, "probe_chain", input={"count": 0}, stream_mode="updates", stream_resumable=True
         )
     ]
-    assert parts[0].event == "metadata"
+    assert parts[0].event == "metadata" and parts[0].id == "0"
     events = parts[1:]
     assert len(events) == 10 and all(p.id is not None for p in events)
     run_id = parts[0].data["run_id"]
     replay = [p async for p in sdk.runs.join_stream(tid, run_id, last_event_id=events[2].id)]
-    assert [p.event for p in replay] == ["metadata"] + ["updates"] * 7
-    assert [(p.data, p.id) for p in replay[1:]] == [(p.data, p.id) for p in events[3:]]
-    whole = [p async for p in sdk.runs.join_stream(tid, run_id)]
-    assert [p.data for p in whole[1:]] == [p.data for p in events]
+    assert [(p.event, p.data, p.id) for p in replay] == [
+        (p.event, p.data, p.id) for p in events[3:]
+    ]
+    whole = [p async for p in sdk.runs.join_stream(tid, run_id, last_event_id=parts[0].id)]
+    assert [(p.data, p.id) for p in whole] == [(p.data, p.id) for p in events]
+    # As the official server: joining an ended run without an id sends nothing.
+    assert [p async for p in sdk.runs.join_stream(tid, run_id)] == []
 
 
 async def test_dropped_client_cancels_or_continues_as_asked(sdk, tmp_path) -> None:

@@ -105,3 +105,36 @@ async def test_input_that_failed_intake_can_be_corrected_on_the_same_thread(
     assert "__interrupt__" in retried, retried
     assert retried["__interrupt__"][0]["value"]["kind"] == "plan"
     assert retried["branch"] == f"shipyard/{tid}"
+
+
+async def test_rerun_from_an_earlier_checkpoint_commits_again_on_the_branch(
+    start_server, make_client, settings: Settings, tmp_path: Path
+) -> None:
+    # Studio's "re-run from here": a run started at a checkpoint on a finished thread.
+    repo = make_repo(tmp_path)
+    script = tmp_path / "script.json"
+    steps = {"s1/1": [call("write_file", path="note.txt", content="hi\n"), finish()]}
+    script.write_text(json.dumps({"planner": [plan_reply(("s1", "note"))], "developer": steps}))
+    running = start_server(None, dataclasses.replace(settings, model_script=script))
+    sdk = make_client(running.url)
+    tid = (await sdk.threads.create())["thread_id"]
+    goal = {"goal": "add a note", "repo": str(repo)}
+    await sdk.runs.wait(tid, "shipyard", input=goal)
+    request = (await sdk.threads.get_state(tid))["interrupts"][0]["value"]
+    decision = {"decision": "approve", "by": "t", "content_hash": request["content_hash"]}
+    first = await sdk.runs.wait(tid, "shipyard", command={"resume": decision})
+    assert first["status"] == "completed"
+    history = await sdk.threads.get_history(tid, limit=100)
+    before_validate = next(h for h in history if h["next"] == ["validate"])
+
+    again = await sdk.runs.wait(
+        tid, "shipyard", input=None, checkpoint_id=before_validate["checkpoint_id"]
+    )
+    assert again["status"] == "completed", again
+    branch = f"shipyard/{tid}"
+    assert git(repo, "rev-parse", branch) == again["head_commit"]
+    assert again["head_commit"] != again["base_commit"]
+    assert git(repo, "show", f"{branch}:note.txt") == "hi"
+    workspace = Path(again["workspace"])
+    assert git(workspace, "status", "--porcelain") == ""
+    assert all(e["passed"] for e in again["report"]["evidence"])

@@ -18,7 +18,8 @@ async def test_ok_info_and_default_assistants(server, client) -> None:
     assert info.json()["flags"]["assistants"] is True
     sdk = client()
     found = await sdk.assistants.search(limit=10)
-    assert {a["graph_id"] for a in found} == {"shipyard", "probe_chain", "probe_interrupt"}
+    graph_ids = {a["graph_id"] for a in found}
+    assert graph_ids == {"shipyard", "probe_chain", "probe_interrupt", "probe_chat"}
     chain = await sdk.assistants.get("probe_chain")
     assert chain["assistant_id"] == default_assistant_id("probe_chain")
     assert chain["metadata"] == {"created_by": "system"}

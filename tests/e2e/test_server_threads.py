@@ -161,3 +161,16 @@ async def test_bad_thread_input_is_refused_with_the_field_named(server, client) 
         await sdk.threads.update_state(no_graph, {"count": 1})
     assert no_graph_err.value.response.status_code == 400
     assert "no graph" in no_graph_err.value.response.json()["detail"]
+
+
+async def test_state_and_interrupts_are_shaped_as_the_official_server(client) -> None:
+    sdk = client()
+    fresh = (await sdk.threads.create())["thread_id"]
+    assert (await sdk.threads.get_state(fresh))["metadata"] is None  # no checkpoint yet
+    tid = (await sdk.threads.create())["thread_id"]
+    await sdk.runs.wait(tid, "probe_interrupt", input={"topic": "s"})
+    pending = (await sdk.threads.get(tid))["interrupts"]
+    items = [item for per_task in pending.values() for item in per_task]
+    assert [sorted(item) for item in items] == [["id", "value"]]  # no null response_schema
+    assert items[0]["value"] == {"question": "proceed?", "topic": "s"}
+    assert (await sdk.threads.copy(tid))["interrupts"] == pending  # type: ignore[index]

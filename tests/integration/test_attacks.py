@@ -134,3 +134,19 @@ async def test_isolation_below_policy_minimum_asks_or_refuses(
     assert "bubblewrap" in asked.request.payload["isolation"]["missing"]
     assert refused.status == "blocked_by_policy"
     assert refused.report is not None and "bubblewrap" in refused.report.summary
+
+
+async def test_a_command_that_cannot_start_is_told_to_the_model_and_the_run_goes_on(
+    settings: Settings, make_repo: MakeRepo, write_script: WriteScript
+) -> None:
+    repo = make_repo({"tests/test_ok.py": PASSING_TEST})
+    steps = [call("run_command", command="no-such-program --version"), finish("moved on")]
+    script = {"planner": [plan_reply(("s1", "try a tool"))], "developer": {"s1/1": steps}}
+    scripted = dataclasses.replace(settings, model_script=write_script(script))
+    allow = {**AUTO, "commands": {"allow": ["no-such-program *"]}}
+    async with Runner.open(scripted) as runner:
+        stop = await runner.start(RunInput(goal="use a tool", repo=str(repo), policy=allow))
+        entries = runner.context.journal.entries(stop.run_id)
+    assert stop.status == "completed"
+    result = next(e.outcome["content"] for e in entries if e.call_id == "tool.0.0")
+    assert result == "not run: cannot start 'no-such-program': program not found"

@@ -13,7 +13,7 @@ import pytest
 from shipyard.contracts import Evidence, Finding
 from shipyard.errors import PolicyError
 from shipyard.policy import load_policy
-from shipyard.sandbox import make_launcher
+from shipyard.sandbox import Limits, make_launcher
 from shipyard.store.artifacts import ArtifactStore
 from shipyard.tools import git
 from shipyard.tools.checks import (
@@ -376,10 +376,11 @@ def test_limit_hit_is_a_failed_check_saying_which_and_not_cached(
     cache = MemoryCheckCache()
     [ev] = check(project, launcher, artifacts, [spec], cache=cache)
     assert (ev.passed, ev.exit_code is None or ev.exit_code != 0) == (False, True)
-    assert ev.summary == "slow: stopped by the timeout limit (1s)"
-    assert ev.failures[0].message == "stopped by the timeout limit (1s)"
+    assert ev.summary == "slow: timed out after 1 s"
+    assert ev.failures[0].message == "timed out after 1 s"
     assert ev.duration_s < 10
-    assert cache.get(git.snapshot_tree(project), command_key(spec)) is None
+    [again] = check(project, launcher, artifacts, [spec], cache=cache)
+    assert again.cached is False and again.summary == "slow: timed out after 1 s"
 
 
 def test_hostile_junit_report_is_not_parsed(project, launcher, artifacts) -> None:
@@ -395,7 +396,10 @@ def test_hostile_junit_report_is_not_parsed(project, launcher, artifacts) -> Non
     write(project, {"fake_runner.py": fake})
     spec = CheckSpec(name="fake", argv=[PY, "fake_runner.py"], kind="pytest")
     [ev] = check(project, launcher, artifacts, [spec])
-    assert ev.passed is False and ev.summary == "fake: exit code 1, no JUnit report"
+    assert ev.passed is False
+    assert ev.summary == (
+        "fake: report missing or invalid: not well-formed JUnit XML, or it declares a DTD (exit 1)"
+    )
     assert [f.id for f in ev.failures] == ["fake"]
     assert "fake runner output" in ev.failures[0].detail
 
@@ -412,7 +416,15 @@ def test_unchanged_tree_is_never_checked_twice(project, launcher, artifacts) -> 
     assert runs(project) == ran  # nothing ran again (runs.log is ignored by git)
     assert [e.cached for e in first] == [False, False]
     assert [e.cached for e in second] == [True, True]
-    assert [e.model_copy(update={"cached": False}) for e in second] == first
+    assert [e.cached_from for e in second] == ["r1", "r1"]
+    assert [e.summary for e in second] == [f"{e.summary} (cached from run r1)" for e in first]
+    same = {"cached", "cached_from", "summary", "log_ref"}
+    assert [e.model_dump(exclude=same) for e in second] == [
+        e.model_dump(exclude=same) for e in first
+    ]
+    for hit, original in zip(second, first, strict=True):
+        assert hit.log_ref != original.log_ref and hit.log_ref.startswith("artifact://r1/")
+        assert artifacts.text(original.log_ref) in artifacts.text(hit.log_ref)
     write(project, {"other.py": "VALUE = 1  # touched\n"})
     third = check(project, launcher, artifacts, cache=cache)
     assert [e.cached for e in third] == [False, False] and len(runs(project)) == 8
@@ -476,3 +488,83 @@ def test_secrets_in_output_are_redacted_everywhere_stored(project, launcher, art
     stored = ev.model_dump_json() + artifacts.text(ev.log_ref)
     assert key not in stored and "[REDACTED" in stored
     assert "[REDACTED" in ev.failures[0].detail
+
+
+def test_toolchain_change_misses_the_cache(project, launcher, artifacts) -> None:
+    """A program outside the tree (an ignored venv's tool) changes: the cached result of the
+    old one is not used, though the tree hash is the same."""
+    tool = project / ".venv" / "bin" / "tool"
+    tool.parent.mkdir(parents=True)
+    write(project, {".gitignore": "runs.log\n.venv/\n"})
+    tool.write_text("#!/bin/sh\nexit 0\n")
+    tool.chmod(0o755)
+    spec = CheckSpec(name="tool", argv=[".venv/bin/tool"])
+    cache = MemoryCheckCache()
+    [first] = check(project, launcher, artifacts, [spec], cache=cache)
+    [second] = check(project, launcher, artifacts, [spec], cache=cache)
+    tree = git.snapshot_tree(project)
+    tool.write_text("#!/bin/sh\necho broken toolchain\nexit 3\n")
+    assert git.snapshot_tree(project) == tree
+    [third] = check(project, launcher, artifacts, [spec], cache=cache)
+    assert [e.cached for e in (first, second, third)] == [False, True, False]
+    assert (first.passed, third.passed, third.exit_code) == (True, False, 3)
+
+
+def test_owner_policy_and_limits_separate_cache_entries(project, launcher, artifacts) -> None:
+    spec = CheckSpec(name="true", argv=["true"])
+    cache = MemoryCheckCache()
+
+    def cached(**kw: object) -> bool:
+        [ev] = check(project, launcher, artifacts, [spec], cache=cache, **kw)
+        return ev.cached
+
+    assert cached(owner="a", policy_hash="p") is False
+    assert cached(owner="a", policy_hash="p") is True
+    assert cached(owner="b", policy_hash="p") is False
+    assert cached(owner="a", policy_hash="q") is False
+    assert cached(owner="a", policy_hash="p", limits=Limits(processes=64)) is False
+
+
+def test_cache_hit_whose_log_is_gone_runs_again(project, launcher, artifacts) -> None:
+    spec = CheckSpec(name="true", argv=["true"])
+    cache = MemoryCheckCache()
+    [first] = check(project, launcher, artifacts, [spec], cache=cache)
+    assert first.log_ref is not None
+    artifacts.path(first.log_ref).unlink()
+    [again] = check(project, launcher, artifacts, [spec], cache=cache)
+    assert again.cached is False and again.passed and again.log_ref != first.log_ref
+
+
+@pytest.mark.parametrize(
+    ("report", "why"),
+    [
+        (
+            '<testsuite tests="x" failures="1"><testcase name="t" line="y"><failure message="m"/>'
+            "</testcase></testsuite>",
+            None,
+        ),
+        ("<testsuite", "not well-formed JUnit XML"),
+    ],
+)
+def test_malformed_report_never_raises(project, launcher, artifacts, report, why) -> None:
+    fake = f"""
+        import sys
+        path = [a for a in sys.argv if a.startswith("--junitxml=")][0].split("=", 1)[1]
+        open(path, "w").write({report!r})
+    """
+    write(project, {"fake_runner.py": fake})
+    spec = CheckSpec(name="fake", argv=[PY, "fake_runner.py"], kind="pytest")
+    [ev] = check(project, launcher, artifacts, [spec])
+    assert ev.passed is False and ev.exit_code == 0  # the report lists a failure: not a pass
+    if why:
+        assert ev.failures[0].message.startswith(f"fake: report missing or invalid: {why}")
+    else:
+        assert [f.message for f in ev.failures] == ["m"] and ev.failures[0].line is None
+
+
+def test_a_check_whose_program_is_missing_is_failing_evidence(project, launcher, artifacts):
+    spec = CheckSpec(name="lint", argv=["no-such-linter", "."], kind="exit-code")
+    [ev] = check(project, launcher, artifacts, [spec])
+    assert not ev.passed and ev.exit_code is None
+    assert ev.summary == "lint: could not start: cannot start 'no-such-linter': program not found"
+    assert artifacts.text(ev.log_ref) == ev.summary

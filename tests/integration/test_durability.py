@@ -1,6 +1,6 @@
-"""DESIGN §4 in whole processes: a run survives process exits and SIGKILL, and time travel
-rewinds the files. Each test drives the real ``shipyard`` CLI in subprocesses against the
-test's own Postgres database."""
+"""Durability (docs/architecture.md §4) in whole processes: a run survives process exits and
+SIGKILL, and time travel rewinds the files. Each test drives the real ``shipyard`` CLI in
+subprocesses against the test's own Postgres database."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from shipyard.store import Journal, JournalEntry, RunStore, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish, git, plan_reply
 
-COUNT = "python -c \"open('counter.txt', 'a').write('x')\""
-POLICY = '[approvals]\nplan = "never"\n[commands]\nallow = ["python -c *"]\n'
+COUNT = "python count.py"
+COUNT_PY = "open('counter.txt', 'a').write('x')\n"
+POLICY = '[approvals]\nplan = "never"\n[commands]\nallow = ["python count.py"]\n'
 
 
 def _env(settings: Settings, script: Path) -> dict[str, str]:
@@ -136,7 +137,7 @@ def test_run_stopped_at_plan_approval_is_approved_from_a_new_process(
 def test_sigkill_mid_execute_then_resume_repeats_no_effect(
     settings: Settings, make_repo: MakeRepo, write_script: WriteScript
 ) -> None:
-    repo = make_repo({"tests/test_ok.py": PASSING_TEST})
+    repo = make_repo({"tests/test_ok.py": PASSING_TEST, "count.py": COUNT_PY})
     _commit_policy(repo, POLICY)
     slow_turn = {
         "content": "thinking",

@@ -58,7 +58,10 @@ async def test_demo_run_fails_once_refines_and_completes_through_both_gates(
     assert report.steps[0].attempts == 2
     assert all(e.passed for e in report.evidence)
     assert report.models["developer"].startswith("scripted:")
-    assert report.usage.model_calls == 7 and report.usage.tool_calls == 6
+    # planner 1 + developer 3 + 3 + the reviewer once (it is not asked about failing checks)
+    assert report.usage.model_calls == 8 and report.usage.tool_calls == 6
+    assert [(f.source, f.severity) for f in report.findings] == [("reviewer", "info")] * 2
+    assert report.findings[1].message.startswith("approved: ")
     # The branch holds the fix and its tests pass; the user's checkout is untouched.
     fixed = git(repo, "show", f"{report.branch}:invoice.py")
     assert 'raise ValueError("empty amount")' in fixed

@@ -1,5 +1,5 @@
-"""Fallback models (DESIGN §7): when a role's model stays unavailable after its retries, or
-refuses the request, the next model on the same endpoint answers — over real HTTP."""
+"""Fallback models (docs/architecture.md §7): when a role's model stays unavailable after its
+retries, or refuses the request, the next model on the same endpoint answers — over real HTTP."""
 
 from __future__ import annotations
 

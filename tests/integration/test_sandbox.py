@@ -89,8 +89,10 @@ def test_best_level_here_is_bubblewrap_and_every_result_carries_the_report(repo:
     assert result.exit_code == 0
     assert result.isolation == launcher.report()
     assert result.isolation.level == "bubblewrap"
-    for layer in ("read-only-root", "git-hooks-readonly", "network-namespace", "seccomp"):
+    for layer in ("read-only-root", "filesystem-view", "etc-masked", "no-host-unix-sockets",
+                  "git-hooks-readonly", "network-namespace", "seccomp"):  # fmt: skip
         assert layer in result.isolation.held
+    assert not {"filesystem-view", "host-sockets"} & set(result.isolation.missing)
     assert "under bubblewrap" in result.isolation.missing["landlock"]
 
 
@@ -100,12 +102,25 @@ def test_fallback_without_bubblewrap_is_reported_with_the_reason(repo: Path) -> 
     assert report.level == "namespace"
     assert report.missing["bubblewrap"] == "disabled by configuration"
     assert "git-hooks-readonly" in report.missing
+    assert "landlock-fs-read(abi" in " ".join(report.held)
+    assert "Unix sockets" in report.missing["host-sockets"]
     bare = make_launcher(disable=["bubblewrap", "namespace", "landlock", "seccomp"])
     report = bare.report()
     assert report.level == "process"
     assert report.missing["network-namespace"] == "disabled by configuration"
     assert report.missing["landlock"] == "disabled by configuration"
     assert report.missing["seccomp"] == "disabled by configuration"
+    assert "can read every file" in report.missing["filesystem-view"]
+
+
+def test_without_a_pids_cgroup_the_report_says_why_and_commands_still_run(repo: Path) -> None:
+    launcher = make_launcher(limits=SMALL, disable=["pids-cgroup"])
+    result = launcher.run(["sh", "-c", "echo ran"], workspace=repo)
+    assert (result.exit_code, result.stdout) == (0, "ran\n"), result
+    assert "pids-cgroup" not in result.isolation.held
+    assert result.isolation.missing["pids-cgroup"] == "disabled by configuration"
+    if os.geteuid() == 0:  # root is not bound by RLIMIT_NPROC: the gap is named too
+        assert "disabled by configuration" in result.isolation.missing["process-limit"]
 
 
 def test_min_level_above_what_is_available_raises_naming_the_missing_layer() -> None:

@@ -58,7 +58,7 @@ def test_the_command_is_confined_from_its_first_instruction(tmp_path: Path) -> N
         os.kill(pid, signal.SIGKILL)
         assert running.result(timeout=30).exit_code != 0
     pids = [line for line in cgroups.splitlines() if ":pids:" in line or line.startswith("0::")]
-    assert any("/shipyard/cmd-" in line for line in pids), cgroups
+    assert any(f"/shipyard-{os.geteuid()}/cmd-" in line for line in pids), cgroups
 
 
 def _wait_for_process(command: list[str]) -> int:

@@ -78,7 +78,7 @@ async def test_follow_streams_a_live_run_until_it_ends(pool: Pool, listener: Lis
     await queue.finish(run.run_id, "w", "error")
     await asyncio.wait_for(task, 10)
 
-    assert chunks[0] == sse_frame("metadata", {"run_id": run.run_id, "attempt": 1})
+    assert chunks[0] == sse_frame("metadata", {"run_id": run.run_id, "attempt": 1}, "0")
     assert HEARTBEAT in chunks
     events = [c for c in chunks[1:] if c != HEARTBEAT]
     assert events == [

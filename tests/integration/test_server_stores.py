@@ -50,19 +50,21 @@ def test_threads_are_scoped_by_owner_and_status_is_recorded(engine) -> None:
 
 
 def test_default_assistants_are_idempotent_and_shared(engine) -> None:
-    store = AssistantStore(engine, ["g1", "g2"])
+    store = AssistantStore(engine, ["g2", "g1", "g3"])  # registration order, not sorted
     store.ensure_defaults()
     store.ensure_defaults()  # a second server start changes nothing
+    # As the official server: newest first, so the last registered graph's default leads.
+    assert [a["graph_id"] for a in store.search("anyone")[0]] == ["g3", "g1", "g2"]
     with Session(engine) as session:
         ids = sorted(session.scalars(select(AssistantRow.assistant_id)))
-    assert ids == sorted([default_assistant_id("g1"), default_assistant_id("g2")])
+    assert ids == sorted(default_assistant_id(g) for g in ("g1", "g2", "g3"))
     assert store.get("anyone", "g1")["assistant_id"] == default_assistant_id("g1")
     assert store.resolve("anyone", default_assistant_id("g2"))["graph_id"] == "g2"
     with pytest.raises(HTTPException) as bad:
-        store.resolve("anyone", "g3")
-    assert bad.value.status_code == 422 and "g1, g2" in str(bad.value.detail)
+        store.resolve("anyone", "g4")
+    assert bad.value.status_code == 422 and "g1, g2, g3" in str(bad.value.detail)
     own = store.create("alice", "g1", name="a")
-    assert store.count("bob") == 2 and store.count("alice") == 3
+    assert store.count("bob") == 3 and store.count("alice") == 4
     with pytest.raises(HTTPException) as hidden:
         store.patch("bob", own["assistant_id"], name="b")
     assert hidden.value.status_code == 404

@@ -1,4 +1,5 @@
-"""The Postgres check cache: evidence round-trips by (tree hash, command key)."""
+"""The Postgres check cache: evidence round-trips by (owner, tree hash, command key), and one
+owner never sees another's entries."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def _evidence(passed: bool) -> Evidence:
         failures=[] if passed else [Failure(id="t::x", message="boom")],
         log_ref="artifact://r/logs/pytest.txt",
         isolation=IsolationReport(level="process", missing={"bubblewrap": "not installed"}),
+        cached_from="r",
     )
 
 
@@ -25,14 +27,27 @@ def test_get_put_replace(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         cache: CheckCache = PgCheckCache(engine)
-        assert cache.get("tree1", "key") is None
-        cache.put("tree1", "key", _evidence(False))
-        assert cache.get("tree1", "key") == _evidence(False)
-        assert cache.get("tree2", "key") is None
-        assert cache.get("tree1", "other") is None
+        assert cache.get("alice", "tree1", "key") is None
+        cache.put("alice", "tree1", "key", _evidence(False))
+        assert cache.get("alice", "tree1", "key") == _evidence(False)
+        assert cache.get("alice", "tree2", "key") is None
+        assert cache.get("alice", "tree1", "other") is None
 
-        cache.put("tree1", "key", _evidence(True))
+        cache.put("alice", "tree1", "key", _evidence(True))
         # A second instance (another worker) sees the same row.
-        assert PgCheckCache(engine).get("tree1", "key") == _evidence(True)
+        assert PgCheckCache(engine).get("alice", "tree1", "key") == _evidence(True)
+    finally:
+        engine.dispose()
+
+
+def test_entries_belong_to_one_owner(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        cache = PgCheckCache(engine)
+        cache.put("alice", "tree1", "key", _evidence(True))
+        assert cache.get("bob", "tree1", "key") is None
+        cache.put("bob", "tree1", "key", _evidence(False))
+        assert cache.get("alice", "tree1", "key") == _evidence(True)
+        assert cache.get("bob", "tree1", "key") == _evidence(False)
     finally:
         engine.dispose()

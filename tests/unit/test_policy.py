@@ -209,6 +209,15 @@ def test_decisions_are_recordable_verbatim(policy):
         ("deep/dir/server.pem", "write", "deny", "*.pem"),
         ("migrations/0001.sql", "write", "ask", "migrations/*.sql"),
         ("migrations/old/0001.sql", "write", "allow", "default"),  # * stays in one directory
+        ("conftest.py", "write", "ask", "conftest.py"),
+        ("tests/unit/conftest.py", "write", "ask", "conftest.py"),
+        ("pytest.ini", "write", "ask", "pytest.ini"),
+        (".pytest.ini", "write", "ask", ".pytest.ini"),
+        ("tox.ini", "write", "ask", "tox.ini"),
+        ("noxfile.py", "write", "ask", "noxfile.py"),
+        ("conftest.py", "read", "allow", "default"),
+        ("tests/conftest_helpers.py", "write", "allow", "default"),
+        ("pyproject.toml", "write", "allow", "default"),  # by content: tools/testconfig.py
     ],
 )
 def test_path_decisions(tmp_path, path, op, action, rule):

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import time
 import uuid
+from collections.abc import Iterator
+from urllib.parse import quote, quote_plus
 
 import pytest
 from pydantic import BaseModel
+from rich.table import Table
 
+from shipyard.console import RedactingConsole
 from shipyard.redact import redact, redact_obj
+from shipyard.secret_values import is_secret_name, load_secrets, redact_values
 
 OPENAI = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
 ANTHROPIC = "sk-ant-api03-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
@@ -120,3 +128,130 @@ def test_a_megabyte_of_log_with_one_key_keeps_everything_else() -> None:
     text = log + f"OPENAI_API_KEY={OPENAI}\n" + log
     out = redact(text)
     assert out == log + "OPENAI_API_KEY=[REDACTED:openai-key]\n" + log
+
+
+# By value: the secret values of the environment, whatever surrounds them.
+
+AWS_VALUE = "wJalrXUt" + "nFEMI/K7MD+ENG/bPx RfiCYzz9"
+CUSTOM_VALUE = "corp-cred-" + "7f3a9c"
+
+
+@pytest.fixture
+def environment() -> Iterator[None]:
+    """Mask the values of a fixed environment; re-read the real one afterwards."""
+    load_secrets(
+        {
+            "AWS_SECRET_ACCESS_KEY": AWS_VALUE,
+            "MY_CORP_CRED": CUSTOM_VALUE,
+            "SHIPYARD_SECRET_NAMES": "my_corp_cred, OTHER",
+            "DATABASE_URL": "postgresql://app:pg-pass-9z8y@db:5432/x",
+            "GITHUB_TOKEN": "short",
+            "HOME": "/home/someone-with-a-long-name",
+            "SOME_SESSION_ID": "not-a-secret-by-name",
+        }
+    )
+    yield
+    load_secrets()
+
+
+@pytest.mark.usefixtures("environment")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"expected {AWS_VALUE}!", "expected [REDACTED:AWS_SECRET_ACCESS_KEY]!"),
+        (f"x{AWS_VALUE}y", "x[REDACTED:AWS_SECRET_ACCESS_KEY]y"),
+        (f"assert '{CUSTOM_VALUE}' == ''", "assert '[REDACTED:MY_CORP_CRED]' == ''"),
+        ("pw pg-pass-9z8y here", "pw [REDACTED:DATABASE_URL] here"),
+        (f"GET /?k={quote(AWS_VALUE, safe='')}", "GET /?k=[REDACTED:AWS_SECRET_ACCESS_KEY]"),
+        (f"q={quote_plus(AWS_VALUE)}", "q=[REDACTED:AWS_SECRET_ACCESS_KEY]"),
+        (json.dumps({"v": AWS_VALUE}), '{"v": "[REDACTED:AWS_SECRET_ACCESS_KEY]"}'),
+    ],
+)
+def test_secret_values_of_the_environment_are_masked_by_name(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.usefixtures("environment")
+def test_base64_of_a_secret_value_is_masked_where_it_starts_aligned() -> None:
+    encoded = base64.b64encode((AWS_VALUE + "\n").encode()).decode()
+    out = redact(f"blob {encoded}")
+    assert out.startswith("blob [REDACTED:AWS_SECRET_ACCESS_KEY]") and encoded not in out
+
+
+@pytest.mark.usefixtures("environment")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "short",  # GITHUB_TOKEN's value: under the minimum length
+        "/home/someone-with-a-long-name",  # HOME is no secret
+        "not-a-secret-by-name",
+        "my_corp_cred, OTHER",  # the list of names is not itself masked
+    ],
+)
+def test_values_of_other_or_short_variables_are_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.usefixtures("environment")
+def test_value_masking_reaches_nested_data_and_is_idempotent() -> None:
+    data = {"log": [f"got {AWS_VALUE}"], "tuple": (CUSTOM_VALUE,)}
+    assert redact_obj(data) == {
+        "log": ["got [REDACTED:AWS_SECRET_ACCESS_KEY]"],
+        "tuple": ("[REDACTED:MY_CORP_CRED]",),
+    }
+    once = redact(f"{AWS_VALUE} {CUSTOM_VALUE}")
+    assert redact(once) == once
+
+
+def test_a_longer_value_wins_over_one_it_contains() -> None:
+    load_secrets({"A_TOKEN": "abcdefgh", "B_TOKEN": "abcdefgh-and-more"})
+    try:
+        assert redact("abcdefgh-and-more abcdefgh") == "[REDACTED:B_TOKEN] [REDACTED:A_TOKEN]"
+    finally:
+        load_secrets()
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("OPENAI_API_KEY", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("AWS_ACCESS_KEY_ID", True),
+        ("GH_TOKEN", True),
+        ("DB_PASSWORD", True),
+        ("PGPASSWORD", True),
+        ("CLIENT_SECRET_V2", True),
+        ("TOKEN", True),
+        ("SHIPYARD_SECRET_NAMES", False),
+        ("KEYBOARD_LAYOUT", False),
+        ("TOKENIZERS_PARALLELISM", False),
+        ("PATH", False),
+    ],
+)
+def test_which_names_are_secret(name: str, secret: bool) -> None:
+    assert is_secret_name(name) is secret
+
+
+def test_a_megabyte_of_log_with_values_to_mask_stays_fast() -> None:
+    load_secrets({f"V{i}_TOKEN": f"value-{i:02d}-" + "q" * 20 for i in range(20)})
+    try:
+        text = "2024-01-01 INFO test passed sha=3f786850e387550fdab836ed7e6 ok\n" * 16_000
+        started = time.perf_counter()
+        assert redact_values(text + "value-07-" + "q" * 20) == text + "[REDACTED:V7_TOKEN]"
+        assert time.perf_counter() - started < 1.0
+    finally:
+        load_secrets()
+
+
+@pytest.mark.usefixtures("environment")
+def test_the_console_masks_values_before_wrapping_them(capsys: pytest.CaptureFixture[str]) -> None:
+    console = RedactingConsole(highlight=False, width=20)
+    console.print(f"token {AWS_VALUE} and {CUSTOM_VALUE}")
+    console.rule(AWS_VALUE)
+    table = Table("value")
+    table.add_row(CUSTOM_VALUE)
+    console.print(table)
+    out = capsys.readouterr().out
+    for part in (AWS_VALUE[:12], AWS_VALUE[-10:], CUSTOM_VALUE):
+        assert part not in out.replace("\n", "")
+    assert "[REDACTED:AWS_SECRET_ACCESS_KEY]" in out.replace("\n", "")

@@ -106,7 +106,12 @@ def test_after_validate(state: dict[str, Any], expected: str) -> None:
      ({"status": "rejected", "approvals": [_approval("changes", "reject")]}, "finalize"),
      # a plan revision earlier in the run is not a changes revision
      ({"status": "running",
-       "approvals": [_approval("plan", "revise"), _approval("changes", "approve")]}, "finalize")],
+       "approvals": [_approval("plan", "revise"), _approval("changes", "approve")]}, "finalize"),
+     # approved edits made after the checks ran are checked before the run can finish
+     ({"status": "running", "recheck": True,
+       "approvals": [_approval("changes", "approve")]}, "validate"),
+     ({"status": "rejected", "recheck": True,
+       "approvals": [_approval("changes", "reject")]}, "finalize")],
 )  # fmt: skip
 def test_after_changes_approval(state: dict[str, Any], expected: str) -> None:
     assert graph.after_changes_approval(state) == expected  # type: ignore[arg-type]
@@ -120,7 +125,7 @@ def test_drawn_graph_shows_every_conditional_edge() -> None:
         ("approve_plan", "finalize"), ("execute", "validate"), ("execute", "escalate"),
         ("validate", "execute"), ("validate", "approve_changes"), ("validate", "refine"),
         ("validate", "escalate"), ("approve_changes", "execute"),
-        ("approve_changes", "finalize"),
+        ("approve_changes", "validate"), ("approve_changes", "finalize"),
     }  # fmt: skip
     for source, target in conditional:
         assert f"{source} -.-> {target};" in drawn

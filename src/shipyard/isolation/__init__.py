@@ -2,7 +2,8 @@
 
 ``process`` (session, rlimits, bounded output), ``environment`` (allowlist), ``request``
 (checking argv/cwd), ``bubblewrap``, ``namespace`` (network), ``landlock``, ``seccomp``,
-``cgroup`` (pids), ``probe`` (what works here), ``layers`` (what a level uses and the
-report), ``limit`` (which limit ended a command). Import the launcher from
-``shipyard.sandbox``; these modules are its implementation.
+``cgroup`` (pids), ``cgroup_parent`` (where each user's cgroups go), ``probe`` (what works
+here), ``layers`` (what a level uses and the report), ``limit`` (which limit ended a
+command). Import the launcher from ``shipyard.sandbox``; these modules are its
+implementation.
 """

@@ -4,7 +4,7 @@
 so when the launcher runs as root a fork bomb is only stopped by the pids controller. The
 cgroup also lists every process of the command, even ones that left its session, so the
 launcher can kill them all. Works on cgroup v2 (``pids.max`` in the unified tree) and on
-v1 (the ``pids`` hierarchy).
+v1 (the ``pids`` hierarchy). Where the cgroups go, per user, is ``cgroup_parent``'s part.
 """
 
 from __future__ import annotations
@@ -17,31 +17,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-_CANDIDATES = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
-_PARENT = "shipyard"
-
-
-def find_root() -> tuple[Path | None, str]:
-    """A writable pids hierarchy for Shipyard's cgroups, or ``None`` and why not."""
-    reasons = []
-    for base in _CANDIDATES:
-        if not (base / "cgroup.procs").exists():
-            reasons.append(f"{base}: not a cgroup hierarchy")
-            continue
-        if base.name != "pids" and "pids" not in _read(base / "cgroup.controllers").split():
-            reasons.append(f"{base}: pids controller not available")
-            continue
-        parent = base / _PARENT
-        try:
-            parent.mkdir(exist_ok=True)
-            if base.name != "pids":  # v2: delegate pids to the children of our parent
-                (parent / "cgroup.subtree_control").write_text("+pids")
-        except OSError as exc:
-            reasons.append(f"{parent}: {exc.strerror}")
-            continue
-        return parent, ""
-    return None, "; ".join(reasons)
 
 
 def _read(path: Path) -> str:
@@ -165,20 +140,35 @@ class CgroupPool:
 
     @contextlib.contextmanager
     def lease(self, max_pids: int) -> Iterator[PidsCgroup]:
-        """A cgroup limited to ``max_pids`` and emptied (every member killed) on exit."""
-        with self._lock:
-            if self._free:
-                group = self._free.pop()
-            else:
-                self._count += 1
-                group = PidsCgroup(self._root / f"cmd-{os.getpid()}-{self._count}")
-        group.prepare(max_pids)
+        """A cgroup limited to ``max_pids`` and emptied (every member killed) on exit.
+
+        Raises ``OSError`` when no cgroup can be prepared after a few fresh tries."""
+        group = self._take(max_pids)
         try:
             yield group
         finally:
             if group.kill_all():  # only exited, unreaped tasks may remain (see prepare)
                 with self._lock:
                     self._free.append(group)
+
+    def _take(self, max_pids: int) -> PidsCgroup:
+        """A free group, else a new one, prepared. A group that cannot be prepared (removed
+        or taken over from outside since) is dropped and a new name tried."""
+        failure = OSError("no attempt made")
+        for _ in range(3):
+            with self._lock:
+                group = self._free.pop() if self._free else None
+                self._count += 1
+                name = f"cmd-{os.getpid()}-{self._count}"
+            try:
+                group = group or PidsCgroup(self._root / name)
+                group.prepare(max_pids)
+                return group
+            except OSError as exc:
+                failure = exc
+                if group is not None:
+                    group.remove()
+        raise failure
 
     def close(self) -> None:
         with self._lock:
@@ -188,9 +178,15 @@ class CgroupPool:
 
 
 def _sweep(root: Path) -> None:
-    """Remove cgroups left by Shipyard processes that no longer exist."""
-    for child in root.glob("cmd-*"):
-        pid = child.name.split("-")[1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+    """Remove cgroups left by Shipyard processes that no longer exist (``cmd-<pid>-<n>``,
+    ``probe-<pid>``); what cannot be read or removed is left as it is."""
+    try:
+        children = [entry.name for entry in os.scandir(root) if entry.is_dir()]
+    except OSError:
+        return
+    for name in children:
+        kind, _, rest = name.partition("-")
+        pid = rest.split("-")[0]
+        if kind in ("cmd", "probe") and pid.isdigit() and not Path(f"/proc/{pid}").exists():
             with contextlib.suppress(OSError):
-                child.rmdir()
+                (root / name).rmdir()

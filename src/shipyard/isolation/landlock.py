@@ -1,9 +1,14 @@
-"""Landlock through raw system calls (444-446) with ctypes: writes confined to named trees.
+"""Landlock through raw system calls (444-446) with ctypes: reads and writes confined to a view.
 
 The ruleset is built in the parent (opening each allowed path); the child between fork and
-exec only sets no-new-privileges and calls ``landlock_restrict_self``. Depending on the
-kernel's ABI the same ruleset also refuses TCP bind/connect (ABI 4) and signals to or
-abstract-socket connections with processes outside the sandbox (ABI 6).
+exec only sets no-new-privileges and calls ``landlock_restrict_self``. Rules name trees
+(``WRITE``: everything but making device nodes; ``READ``: list, read, execute) or single
+entries (``LIST``: a directory's names; ``FILE``: read and execute one file; ``DEVICE``:
+read and write one device). Everything else can be neither opened nor listed — though
+``stat`` still sees it and a pathname Unix socket can still be connected to: Landlock does
+not cover those. Depending on the kernel's ABI the same ruleset also refuses TCP
+bind/connect (ABI 4) and signals to or abstract-socket connections with processes outside
+the sandbox (ABI 6).
 """
 
 from __future__ import annotations
@@ -18,16 +23,19 @@ _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
 
-# Filesystem rights that change something (reads and execution stay unrestricted).
-_WRITE_FILE = 1 << 1
+_EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _REMOVE_DIR, _REMOVE_FILE = 1 << 4, 1 << 5
+_MAKE_CHAR, _MAKE_BLOCK = 1 << 6, 1 << 11
 _MAKE_ALL = sum(1 << b for b in range(6, 13))  # char, dir, reg, sock, fifo, block, sym
 _REFER, _TRUNCATE = 1 << 13, 1 << 14
+
+WRITE, READ, LIST, FILE, DEVICE = "write", "read", "list", "file", "device"
+"""Kinds of rule (see the module docstring)."""
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
-_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty")
-"""Devices a command may still open for writing."""
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/random", "/dev/urandom")
+"""Devices a command may always open."""
 
 
 def _libc() -> ctypes.CDLL:
@@ -58,7 +66,7 @@ class _PathBeneath(ctypes.Structure):
 
 def held_features(abi: int) -> list[str]:
     """What a ruleset on this ABI enforces, as report layer names."""
-    held = ["landlock-fs-write"]
+    held = ["landlock-fs-write", "landlock-fs-read"]
     if abi >= 4:
         held.append("landlock-net-tcp")
     if abi >= 6:
@@ -67,41 +75,73 @@ def held_features(abi: int) -> list[str]:
 
 
 class Ruleset:
-    """A ready ruleset allowing writes only beneath ``writable``; close it when done."""
+    """A ready ruleset granting only ``rules`` (``(path, kind)`` pairs); close it when
+    done.
 
-    def __init__(self, abi: int, writable: Iterable[str], *, deny_tcp: bool = True) -> None:
+    ``reads_only`` makes a ruleset that handles nothing but reading, listing and execution
+    (no network, no scoping): a static mask built once and restricted ``under`` the
+    per-command rulesets — Landlock layers add up, each must allow an access — so a long
+    allowlist costs nothing per command.
+    """
+
+    def __init__(
+        self,
+        abi: int,
+        rules: Iterable[tuple[str, str]],
+        *,
+        deny_tcp: bool = True,
+        reads_only: bool = False,
+        under: Ruleset | None = None,
+    ) -> None:
         libc = _libc()
         self._syscall = libc.syscall
         self._prctl = libc.prctl
-        fs = _WRITE_FILE | _REMOVE_DIR | _REMOVE_FILE | _MAKE_ALL
-        fs |= _REFER if abi >= 2 else 0
-        fs |= _TRUNCATE if abi >= 3 else 0
-        attr = _RulesetAttr(fs, 0, 0)
+        self._under = under
+        look = _EXECUTE | _READ_FILE | _READ_DIR
+        change = 0 if reads_only else _WRITE_FILE | _REMOVE_DIR | _REMOVE_FILE | _MAKE_ALL
+        change |= _REFER if abi >= 2 and not reads_only else 0
+        change |= _TRUNCATE if abi >= 3 and not reads_only else 0
+        attr = _RulesetAttr(change | look, 0, 0)
         size = 8
-        if abi >= 4 and deny_tcp:
+        if abi >= 4 and deny_tcp and not reads_only:
             attr.handled_access_net, size = _NET_BIND_TCP | _NET_CONNECT_TCP, 16
-        if abi >= 6:
+        if abi >= 6 and not reads_only:
             attr.scoped, size = _SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL, 24
         fd = self._syscall(_SYS_CREATE, ctypes.byref(attr), size, 0)
         if fd < 0:
             raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
         self.fd = int(fd)
+        file_change = change & (_WRITE_FILE | _TRUNCATE)
+        rights = {
+            WRITE: (change | look) & ~(_MAKE_CHAR | _MAKE_BLOCK),
+            READ: look,
+            LIST: _READ_DIR,
+            FILE: _EXECUTE | _READ_FILE,
+            DEVICE: file_change | _READ_FILE,
+        }
         try:
-            for path in writable:
-                self._allow(path, fs)
-            file_rights = _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0)
-            for dev in _DEVICES:
-                with contextlib.suppress(OSError):
-                    self._allow(dev, file_rights)
+            for path, kind in rules:
+                self._allow(path, rights[kind], strict=kind == WRITE)
+            for dev in () if reads_only else _DEVICES:
+                self._allow(dev, rights[DEVICE], strict=False)
         except BaseException:
             os.close(self.fd)
             raise
 
-    def _allow(self, path: str, rights: int) -> None:
-        pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    def _allow(self, path: str, rights: int, *, strict: bool) -> None:
+        """Add one rule; a path that is gone is skipped unless ``strict``."""
+        try:
+            pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            if strict:
+                raise
+            return
         try:
             rule = _PathBeneath(rights, pfd)
-            if self._syscall(_SYS_ADD_RULE, self.fd, _RULE_PATH_BENEATH, ctypes.byref(rule), 0):
+            failed = self._syscall(
+                _SYS_ADD_RULE, self.fd, _RULE_PATH_BENEATH, ctypes.byref(rule), 0
+            )
+            if failed and strict:
                 raise OSError(ctypes.get_errno(), f"landlock_add_rule({path})")
         finally:
             os.close(pfd)
@@ -110,8 +150,9 @@ class Ruleset:
         """Confine the calling process (the child, before exec)."""
         if self._prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-        if self._syscall(_SYS_RESTRICT, self.fd, 0) != 0:
-            raise OSError(ctypes.get_errno(), "landlock_restrict_self")
+        for fd in (self._under.fd if self._under else None, self.fd):
+            if fd is not None and self._syscall(_SYS_RESTRICT, fd, 0) != 0:
+                raise OSError(ctypes.get_errno(), "landlock_restrict_self")
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

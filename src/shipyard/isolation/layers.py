@@ -7,6 +7,7 @@ reason the probe found, or the reason a stronger layer makes it unnecessary or i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, IsolationReport
 from shipyard.isolation import landlock
@@ -14,7 +15,8 @@ from shipyard.isolation.probe import Capabilities
 
 _ALWAYS = ["argv-no-shell", "env-allowlist", "process-group", "output-cap", "rlimits"]
 _BWRAP_HELD = [
-    "bubblewrap", "read-only-root", "private-tmp", "git-hooks-readonly", "network-namespace",
+    "bubblewrap", "read-only-root", "filesystem-view", "etc-masked", "no-host-unix-sockets",
+    "private-tmp", "git-hooks-readonly", "network-namespace",
     "user-namespace-uid-65534", "pid-namespace", "ipc-uts-namespaces", "cap-drop-all",
     "no-new-user-namespaces", "no-new-privs",
 ]  # fmt: skip
@@ -100,7 +102,9 @@ def _describe(
         missing["seccomp"] = caps.why.get("seccomp", "unavailable")
     if layers.pids_cgroup:
         held.append("pids-cgroup")
-    elif caps.is_root:
+    else:
+        missing["pids-cgroup"] = caps.why.get("pids-cgroup", "unavailable")
+    if not layers.pids_cgroup and caps.is_root:
         missing["process-limit"] = (
             "RLIMIT_NPROC is not enforced for uid 0 and no pids cgroup is available: "
             + caps.why.get("pids-cgroup", "unknown")
@@ -127,9 +131,29 @@ def _describe_netns(
 def _describe_landlock(
     caps: Capabilities, layers: Layers, held: list[str], missing: dict[str, str]
 ) -> None:
+    missing["host-sockets"] = (
+        "only bubblewrap hides the host's Unix sockets: connect() to a pathname socket "
+        "(/var/run/postgresql, a database under SHIPYARD_HOME) is not refused by Landlock"
+    )
     if not layers.landlock_abi:
         missing["landlock"] = caps.why.get("landlock", "unavailable")
+        missing["filesystem-view"] = (
+            "neither bubblewrap nor Landlock is available: the command can read every file "
+            "the caller can (home, SHIPYARD_HOME, other runs' workspaces) and, in /proc, "
+            "the environment of the caller's processes — Shipyard's secrets included"
+        )
         return
+    missing["private-proc"] = (
+        "only bubblewrap gives the command a /proc of its own; below it /proc is withheld "
+        "(the host's would show the environment of Shipyard's processes), so tools that "
+        "read /proc/self (ps, Node's memoryUsage) fail"
+    )
+    missing["filesystem-metadata"] = (
+        "Landlock refuses opening and listing outside the view, not stat(): whether a path "
+        "exists, its size and owner can still be probed"
+    )
+    missing["private-dev-shm"] = "without bubblewrap /dev/shm is the host's, shared with it"
+    held.append("etc-masked")
     features = landlock.held_features(layers.landlock_abi)
     if layers.netns and "landlock-net-tcp" in features:
         # The namespace already cuts the host network; TCP inside it (its own loopback)
@@ -138,3 +162,15 @@ def _describe_landlock(
     held += [f"{f}(abi {layers.landlock_abi})" for f in features]
     if not layers.netns:
         missing["network-udp"] = "without a network namespace only TCP is refused (Landlock)"
+
+
+def report_hidden(report: IsolationReport, masked: list[Path], *, under_bwrap: bool) -> None:
+    """Add to ``report`` whether the forbidden paths of one command were masked in its
+    workspace (their committed content, if any, stays in the git object store)."""
+    if under_bwrap or not masked:
+        report.held.append("forbidden-paths-masked")
+        return
+    report.missing["forbidden-paths-masked"] = (
+        f"{len(masked)} workspace path(s) matching the forbidden globs stay readable by "
+        "commands: only bubblewrap can mask them"
+    )

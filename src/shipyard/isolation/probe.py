@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from shipyard.isolation import bubblewrap, cgroup, landlock, seccomp
+from shipyard.isolation import bubblewrap, cgroup_parent, landlock, seccomp
 from shipyard.isolation.namespace import NetworkUnsharer
 
 LAYERS = ("bubblewrap", "namespace", "landlock", "seccomp", "pids-cgroup")
@@ -74,7 +74,7 @@ def _probe_cached(bwrap_path: str) -> Capabilities:
     if sec_reason:
         why["seccomp"] = sec_reason
     sec = sec_reason is None and _try("seccomp", seccomp.Loader(), why)
-    pids_root, pids_reason = cgroup.find_root()
+    pids_root, pids_reason = cgroup_parent.find_root()
     if pids_root is None:
         why["pids-cgroup"] = pids_reason
     return Capabilities(bwrap, netns, abi, sec, pids_root, os.geteuid() == 0, why)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+from shipyard.isolation import inflight
+
 _CHUNK = 64 << 10
 _DRAIN_S = 2.0
 """How long pipes still held open by stragglers are read after the leader is gone."""
@@ -109,7 +111,8 @@ def spawn(
     pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in a new session (so its process group is its own) with no stdin."""
-    return subprocess.Popen(
+    inflight.check_allowed()  # a cancelled run starts nothing more
+    proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -121,6 +124,8 @@ def spawn(
         pass_fds=tuple(pass_fds),
         close_fds=True,
     )
+    inflight.started(proc.pid)  # so cancelling the run can kill it
+    return proc
 
 
 def collect(
@@ -144,6 +149,7 @@ def collect(
         _kill_group(pgid)
     returncode, cpu = _reap(proc)
     _kill_group(pgid)
+    inflight.ended(pgid)
     if cleanup is not None:
         cleanup()
     _drain({proc.stdout: out, proc.stderr: err}, time.monotonic() + _DRAIN_S)

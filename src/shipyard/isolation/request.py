@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from shipyard.errors import SandboxError
+from shipyard.errors import CommandRefusedError, SandboxError
 from shipyard.isolation.process import spawn
 
 
@@ -23,7 +23,7 @@ def checked_argv(argv: Sequence[str], shell: bool) -> list[str]:
     if not items or not all(isinstance(a, str) for a in items):
         raise SandboxError(f"argv must be a non-empty list of strings, got {argv!r}")
     if any("\0" in a for a in items):
-        raise SandboxError("argv contains a NUL byte")
+        raise CommandRefusedError("argv contains a NUL byte")
     if shell:
         return ["/bin/sh", "-c", " ".join(items)]
     return items
@@ -57,7 +57,7 @@ def start(
         else shutil.which(program, path=env.get("PATH")) is not None
     )
     if not found:
-        raise SandboxError(f"cannot start {program!r}: program not found")
+        raise CommandRefusedError(f"cannot start {program!r}: program not found")
     try:
         return spawn(argv, cwd=str(workdir), env=env, preexec=preexec, pass_fds=pass_fds)
     except (OSError, subprocess.SubprocessError) as exc:

@@ -1,10 +1,11 @@
-"""Models for the planner, developer and reviewer roles (DESIGN §7).
+"""Models for the planner, developer and reviewer roles (docs/architecture.md §7).
 
 ``ModelGateway`` is the one entry point the graph's nodes use; ``ScriptedChatModel`` and
 ``Script`` replay recorded replies for tests and the offline demo. Module map:
 ``factory`` (settings → ``ChatOpenAI``), ``retry`` (what is retried, how long to wait),
 ``structured`` (schema as a forced tool, parsing, the repair prompt), ``pricing`` (cost),
-``scripted`` (the script format), ``gateway`` (the public calls).
+``scripted`` (the script format), ``redaction`` (what a model hears and says), ``gateway``
+(the public calls).
 """
 
 from __future__ import annotations

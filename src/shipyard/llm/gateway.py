@@ -3,12 +3,16 @@
 It picks the model for a role (injected, scripted, or built from settings on first use),
 retries what is transient, falls back to the role's fallback models when its model stays
 unavailable, asks for structured output with one repair round, and returns every call's
-``Usage`` (calls, tokens, cost, wall time). It never enforces budgets — the
-caller adds the usage up and decides.
+``Usage`` (calls, tokens, cost, wall time). What it sends and what it returns passes secret
+redaction (``llm.redaction``). The caller adds the usage up and decides when a budget is
+spent; given the run's ``Allowance``, the gateway also checks each call's worst case before
+making it (``llm.pricing``): the reply is bounded by ``max_tokens`` to what the budget
+affords, and a call that cannot afford a useful reply is not made (``CallOverBudgetError``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -19,15 +23,26 @@ from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from shipyard.contracts import Usage
-from shipyard.errors import ModelUnavailableError
+from shipyard.errors import ModelUnavailableError, ShipyardError
+from shipyard.llm import redaction
 from shipyard.llm.factory import build_chat_model, endpoint_label
-from shipyard.llm.pricing import Price, cost_usd, price_for
+from shipyard.llm.pricing import (
+    MIN_REPLY_TOKENS,
+    REPLY_TOKENS_ASSUMED,
+    Allowance,
+    Price,
+    cost_usd,
+    estimate_tokens,
+    price_for,
+    reply_tokens,
+    unaffordable,
+)
 from shipyard.llm.retry import RetryPolicy, call_with_retries
 from shipyard.llm.scripted import Script, ScriptedChatModel
 from shipyard.llm.structured import Invalid, parse_reply, repair_messages
@@ -36,8 +51,16 @@ from shipyard.settings import ModelSettings, Role, Settings
 T = TypeVar("T", bound=BaseModel)
 log = logging.getLogger(__name__)
 
+MESSAGE_OVERHEAD_TOKENS = 4
+"""Tokens a chat message costs beyond its text (role, separators)."""
+
 UNPRICED = " (no price known: cost counted as 0)"
 """Appended to a label when the model is neither in the price table nor given a price."""
+
+
+class CallOverBudgetError(ShipyardError):
+    """A model call was not made: its worst case exceeds what the run's budgets leave.
+    Nodes catch it and end the run as ``needs_human_review`` with the message as reason."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,7 @@ class ModelGateway:
         *,
         tools: Sequence[BaseTool] = (),
         key: str,
+        allowance: Allowance | None = None,
     ) -> ModelReply:
         """One model turn with ``tools`` offered.
 
@@ -120,23 +144,31 @@ class ModelGateway:
         scripted reply and tags the trace; a real endpoint otherwise ignores it.
 
         Raises ``ModelUnavailableError`` when the endpoint fails after the retries (or is
-        misconfigured); the message names the endpoint and what to do.
+        misconfigured); the message names the endpoint and what to do. With ``allowance``,
+        raises ``CallOverBudgetError`` instead of making a call it cannot afford.
         """
 
         def bind(model: BaseChatModel) -> Runnable[LanguageModelInput, AIMessage]:
             return model.bind_tools(list(tools)) if tools else model
 
-        return self._invoke(role, bind, messages, key)
+        return self._invoke(role, bind, messages, key, allowance)
 
     def structured(
-        self, role: Role, messages: Sequence[BaseMessage], schema: type[T], *, key: str
+        self,
+        role: Role,
+        messages: Sequence[BaseMessage],
+        schema: type[T],
+        *,
+        key: str,
+        allowance: Allowance | None = None,
     ) -> StructuredReply[T]:
         """Ask for an instance of ``schema``; one repair round if the first reply is invalid.
 
         The schema is offered as a tool named after the class and forced (see
         ``structured.py``). The repair round resends the invalid reply with the error and
         uses the key ``<key>/repair``. If that still does not validate, ``value`` is
-        ``None`` and ``raw`` / ``error`` are kept for escalation.
+        ``None`` and ``raw`` / ``error`` are kept for escalation. ``allowance`` as for
+        ``chat``; the repair round gets what the first reply left.
         """
 
         def bind(model: BaseChatModel) -> Runnable[LanguageModelInput, AIMessage]:
@@ -146,7 +178,8 @@ class ModelGateway:
         usage, error = Usage(), ""
         raw: list[str] = []
         for attempt_key in (key, f"{key}/repair"):
-            reply = self._invoke(role, bind, history, attempt_key)
+            left = allowance.after(usage) if allowance is not None else None
+            reply = self._invoke(role, bind, history, attempt_key, left)
             usage += reply.usage
             try:
                 text, value = parse_reply(reply.message, schema)
@@ -165,6 +198,7 @@ class ModelGateway:
         bind: Callable[[BaseChatModel], Runnable[LanguageModelInput, AIMessage]],
         messages: Sequence[BaseMessage],
         key: str,
+        allowance: Allowance | None = None,
     ) -> ModelReply:
         """The role's model, retried; then each fallback model in turn, retried alike."""
         candidates = self._candidates(role)
@@ -175,12 +209,15 @@ class ModelGateway:
         # Traces (LangSmith, Studio) show which role and script key each call was.
         config = RunnableConfig(run_name=f"model:{role}", metadata={"role": role, "key": key})
         failures: list[str] = []
+        sent = redaction.prompt(messages)
         for model, endpoint in candidates:
             runnable = bind(model)
+            if allowance is not None:
+                runnable = self._bounded(role, model, runnable, sent, allowance)
             started = time.monotonic()
             try:
                 message = call_with_retries(
-                    partial(runnable.invoke, list(messages), config, **extra),
+                    partial(runnable.invoke, sent, config, **extra),
                     policy=RetryPolicy(retries=retries),
                     sleep=self._sleep,
                     endpoint=endpoint,
@@ -192,12 +229,33 @@ class ModelGateway:
                 continue
             if failures:
                 log.warning("%s: %s; answered by %s", role, "; ".join(failures), endpoint)
+            message = redaction.reply(message)
             return ModelReply(message=message, usage=self._usage(role, model, message, started))
         if len(failures) == 1:
             raise ModelUnavailableError(failures[0])
         raise ModelUnavailableError(
             f"the {role} model and its fallbacks are unavailable: " + " | ".join(failures)
         )
+
+    def _bounded(
+        self,
+        role: Role,
+        model: BaseChatModel,
+        runnable: Runnable[LanguageModelInput, AIMessage],
+        messages: Sequence[BaseMessage],
+        allowance: Allowance,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """``runnable`` with its reply bounded to what ``allowance`` affords, or raise
+        ``CallOverBudgetError`` when that is less than a useful reply."""
+        price = self._price(role, model)
+        prompt = _prompt_tokens(messages, runnable)
+        most = reply_tokens(price, prompt, allowance)
+        if most < MIN_REPLY_TOKENS:
+            raise CallOverBudgetError(unaffordable(price, prompt, allowance, role))
+        if most >= REPLY_TOKENS_ASSUMED or isinstance(model, ScriptedChatModel):
+            return runnable
+        configured = getattr(model, "max_tokens", None)
+        return runnable.bind(max_tokens=min(most, configured or most))
 
     def _candidates(self, role: Role) -> list[tuple[BaseChatModel, str]]:
         """The role's model and its fallback models (built on first use), with labels."""
@@ -285,3 +343,17 @@ class ModelGateway:
                 raise AssertionError("_load_script called without a model script")
             self._script = Script.load(path)
         return self._script
+
+
+def _prompt_tokens(
+    messages: Sequence[BaseMessage], runnable: Runnable[LanguageModelInput, AIMessage]
+) -> int:
+    """The request's prompt tokens, estimated: every message (text and tool calls) and
+    what the binding sends along (tool schemas, tool choice)."""
+    parts = [
+        str(m.content) + json.dumps(getattr(m, "tool_calls", None) or [], default=str)
+        for m in messages
+    ]
+    if isinstance(runnable, RunnableBinding):
+        parts.append(json.dumps(runnable.kwargs, default=str))
+    return estimate_tokens("".join(parts)) + MESSAGE_OVERHEAD_TOKENS * len(messages)

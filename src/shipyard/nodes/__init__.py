@@ -1,4 +1,4 @@
-"""The graph's nodes, one module each (DESIGN §1). ``graph.py`` wires them."""
+"""The graph's nodes, one module each (docs/architecture.md §1). ``graph.py`` wires them."""
 
 from __future__ import annotations
 

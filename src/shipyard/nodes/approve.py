@@ -1,15 +1,26 @@
-"""approve_plan and approve_changes: the human gates (DESIGN §1, §4).
+"""approve_plan and approve_changes: the human gates (docs/architecture.md §1, §4).
 
 Each gate interrupts before anything else it does has an effect (the node re-runs from the
 top on resume). The interrupt payload is an ``ApprovalRequest``; the resume value must be an
-``ApprovalDecision`` echoing the request's ``content_hash``. A decision about different
-content is refused by asking again — it is never applied. Callers (``Runner``, the server)
-check the hash first so a person gets a clear error instead of a second prompt.
+``ApprovalDecision`` echoing the request's ``content_hash``. The request is computed afresh
+each time the node runs, from the files as they are now: when they changed since the request
+was shown, an approval (or revision) of the old content is refused by asking again with the
+new request, whose ``refused`` field says why in words — it is never applied. A rejection
+applies to the run, not to content, so it always takes effect. Callers (``Runner``, the
+server) check the hash against the pending request first so a person gets a clear error
+instead of a second prompt, and record a decision only once they know whether it took effect
+(``decision_outcome``).
+
+A change that alters how it is tested (``tools/testconfig.py``) always needs a person, under
+every policy: its request says so in words first, carries the evidence of its checks under
+the base commit's test configuration (``tools/baseline.py``) and shows those files' diff
+before the rest.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -19,6 +30,7 @@ from shipyard.contracts import (
     ApprovalDecision,
     ApprovalRecord,
     ApprovalRequest,
+    Evidence,
     Plan,
     Risk,
     content_hash,
@@ -26,8 +38,12 @@ from shipyard.contracts import (
 from shipyard.nodes.run import policy_of, workspace_of
 from shipyard.state import RunState
 from shipyard.tools import git
+from shipyard.tools.baseline import SUFFIX, alterations_of, diff_split
+from shipyard.tools.testconfig import Alteration
 
 DIFF_PREVIEW_BYTES = 8_000
+REFUSED = "refused"
+"""The interrupt payload's key saying, in words, why the previous decision was not applied."""
 
 
 def approve_plan(state: RunState, runtime: Runtime[Context]) -> RunState:
@@ -71,25 +87,39 @@ def approve_plan(state: RunState, runtime: Runtime[Context]) -> RunState:
 
 
 def approve_changes(state: RunState, runtime: Runtime[Context]) -> RunState:
-    """Ask for sign-off when the diff touches protected paths, when commands were deferred,
-    or when policy wants every change signed off; otherwise approve automatically."""
+    """Ask for sign-off when the diff touches protected paths, alters how the change is
+    tested, when commands were deferred, when files changed after the checks ran
+    (``unchecked``: edited in the workspace while the run waited), or when policy wants every
+    change signed off; otherwise approve automatically. A change that alters how it is
+    tested is never approved automatically, whatever the policy or remembered approvals
+    say."""
     policy = policy_of(state)
     ws, base = workspace_of(state), state["base_commit"]
     files = git.changed_files(ws, base)
     protected = [f for f in files if policy.check_path(f, "write").action != "allow"]
+    testing = alterations_of(ws, base, policy).changes
     deferred = state.get("deferred", [])
     diff = git.diff(ws, base)
+    # Files edited in the workspace after validate committed what it checked.
+    unchecked = git.changed_files(ws, state["head_commit"])
     request = ApprovalRequest(
         kind="changes",
         run_id=state["run_id"],
-        summary=f"{len(files)} file(s) changed on {state['branch']}",
-        risk=_changes_risk(state, protected, deferred),
-        payload=_changes_payload(ws, base, files, protected, deferred, diff),
+        summary=_changes_summary(state, files, testing) + _unchecked(unchecked),
+        risk="high" if unchecked else _changes_risk(state, protected, deferred, testing),
+        payload={
+            **_changes_payload(state, files, protected, deferred, testing),
+            "unchecked": unchecked,
+        },
         content_hash=content_hash(diff.encode()),
     )
-    if not (protected or deferred or policy.approvals.changes == "always"):
+    asks = protected or deferred or testing or unchecked or policy.approvals.changes == "always"
+    earlier = _approved_before_recheck(state, request.content_hash)
+    if earlier is not None and not unchecked:
+        return {"approvals": [*state.get("approvals", []), earlier]}
+    if not asks:
         return {"approvals": [*state.get("approvals", []), _automatic(request, "protected-only")]}
-    decision = ask(request)
+    decision = ask(request, lambda stale: _changed_since(unchecked, stale))
     update: RunState = {"approvals": [*state.get("approvals", []), _record(request, decision)]}
     if decision.decision == "reject":
         update["status"] = "rejected"
@@ -102,23 +132,74 @@ def approve_changes(state: RunState, runtime: Runtime[Context]) -> RunState:
     else:
         update["remembered"] = [*state.get("remembered", []), *decision.remember]
         update["deferred"] = []
+        if unchecked:  # approved, but never checked: validate checks and commits them first
+            steps = Plan.model_validate(state["plan"]).steps
+            update["step_index"] = len(steps) - 1
+            update["attempt"] = state.get("attempt", 1) + 1
+            update["work_tree"] = git.snapshot_tree(ws)
+            update["recheck"] = True
     return update
 
 
-def ask(request: ApprovalRequest) -> ApprovalDecision:
-    """Interrupt until a decision for exactly this request's content arrives."""
+def _approved_before_recheck(state: RunState, content_hash: str) -> ApprovalRecord | None:
+    """After a re-check of approved edits (``recheck``) passed, the same content needs no
+    second sign-off: the approval it already has, recorded again for this request."""
+    last = next((a for a in reversed(state.get("approvals", [])) if a.kind == "changes"), None)
+    if last is None or last.decision != "approve" or last.content_hash != content_hash:
+        return None
+    comment = f"approved by {last.by} before the re-check; the checks pass"
+    return last.model_copy(update={"comment": comment, "automatic": True})
+
+
+def ask(
+    request: ApprovalRequest, why: Callable[[ApprovalDecision], str] | None = None
+) -> ApprovalDecision:
+    """Interrupt until a decision for exactly this request's content arrives, or a
+    rejection (which needs no content). A decision for other content is answered by asking
+    again, the payload's ``REFUSED`` saying why (``why``, else that the hash differs)."""
     payload: dict[str, Any] = request.model_dump(mode="json")
     while True:
         value = interrupt(payload)
         decision = ApprovalDecision.model_validate(
             value.model_dump() if isinstance(value, ApprovalDecision) else value
         )
-        if decision.content_hash == request.content_hash:
+        if decision.content_hash == request.content_hash or decision.decision == "reject":
             return decision
+        reason = why(decision) if why is not None else ""
         payload = {
             **request.model_dump(mode="json"),
-            "refused": f"a decision for {decision.content_hash} does not match this request",
+            REFUSED: reason
+            or f"a decision for {decision.content_hash} does not match this request "
+            f"({request.content_hash}); here is the request",
         }
+
+
+def decision_outcome(
+    answered: str, interrupts: Sequence[Any]
+) -> Literal["decided", "refused"] | None:
+    """Whether a decision sent to the interrupt ``answered`` took effect, judged from the
+    interrupts the run waits at afterwards: ``"refused"`` when the gate asked again (its
+    payload says why), ``None`` when the run still waits at ``answered`` (the node never
+    got to it), ``"decided"`` otherwise."""
+    if not interrupts:
+        return "decided"
+    first = interrupts[0]
+    if first.id == answered:
+        return None
+    value = first.value
+    return "refused" if isinstance(value, dict) and value.get(REFUSED) else "decided"
+
+
+def _changed_since(files: list[str], stale: ApprovalDecision) -> str:
+    """Why a decision about other content is not applied, naming ``files``: those that
+    differ from the tree the checks validated (what a request is first made from)."""
+    if not files:
+        return ""
+    return (
+        f"the workspace changed since the request was shown: {', '.join(files)} changed "
+        f"after the checks ran (the decision was for {stale.content_hash}); here is the new "
+        "request"
+    )
 
 
 def _record(request: ApprovalRequest, decision: ApprovalDecision) -> ApprovalRecord:
@@ -142,17 +223,65 @@ def _automatic(request: ApprovalRequest, mode: str) -> ApprovalRecord:
     )
 
 
-def _changes_risk(state: RunState, protected: list[str], deferred: list[str]) -> Risk:
-    if protected or deferred:
+def _unchecked(files: list[str]) -> str:
+    """Words for files that changed after the checks ran (edited in the workspace while
+    the run waited): they are in the diff shown, but no check ran on them."""
+    if not files:
+        return ""
+    return f" Changed after the checks ran, so not checked: {', '.join(files)}."
+
+
+def _changes_risk(
+    state: RunState, protected: list[str], deferred: list[str], testing: list[Alteration]
+) -> Risk:
+    if protected or deferred or testing:
         return "high"
     plan = state.get("plan")
     return Plan.model_validate(plan).risk if plan is not None else "medium"
 
 
+def _changes_summary(state: RunState, files: list[str], testing: list[Alteration]) -> str:
+    """What the person is asked about, in words; a change to its testing comes first."""
+    changed = f"{len(files)} file(s) changed on {state['branch']}"
+    if not testing:
+        return changed
+    altered = ", ".join(f"{t.path} ({t.reason})" for t in testing)
+    base = _base_configuration(state)
+    if not base:
+        established = (
+            "No run under the base commit's test configuration was recorded, so the pass "
+            "could not be established under it."
+        )
+    elif all(e.passed and "could not be established" not in e.summary for e in base):
+        established = "The checks also pass under the base commit's test configuration."
+    else:
+        established = (
+            "Under the base commit's test configuration the pass could not be established "
+            "for every test (see base_configuration)."
+        )
+    return f"This change alters how it is tested: {altered}. {established} {changed}."
+
+
+def _base_configuration(state: RunState) -> list[Evidence]:
+    verdict = state.get("verdict")
+    evidence = verdict.evidence if verdict is not None else []
+    return [e for e in evidence if e.check.endswith(SUFFIX)]
+
+
 def _changes_payload(
-    ws: Any, base: str, files: list[str], protected: list[str], deferred: list[str], diff: str
+    state: RunState,
+    files: list[str],
+    protected: list[str],
+    deferred: list[str],
+    testing: list[Alteration],
 ) -> dict[str, Any]:
+    """The request's payload; ``diff`` shows the files that alter testing first."""
+    ws, base = workspace_of(state), state["base_commit"]
+    first, rest = diff_split(ws, base, [t.path for t in testing])
+    diff = first + rest
     return {
+        "alters_testing": [{"path": t.path, "reason": t.reason} for t in testing],
+        "base_configuration": [f"{e.check}: {e.summary}" for e in _base_configuration(state)],
         "files": files,
         "protected": protected,
         "deferred_commands": deferred,

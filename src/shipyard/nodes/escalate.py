@@ -1,4 +1,4 @@
-"""escalate: stop for a human with an evidence summary (DESIGN §1)."""
+"""escalate: stop for a human with an evidence summary (docs/architecture.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""execute: the developer model carries out one plan step through its tools (DESIGN §1, §3).
+"""execute: the developer model carries out one plan step through its tools
+(docs/architecture.md §1, §3).
 
 Every model call and tool call is a journaled effect (``effects.EffectLog``), so when this
 node re-runs after a crash it replays what already happened instead of doing it again:
@@ -31,12 +32,15 @@ from shipyard import prompts
 from shipyard.context import Context
 from shipyard.contracts import Plan, PlanStep, Usage
 from shipyard.effects import EffectLog
+from shipyard.llm.gateway import CallOverBudgetError
+from shipyard.llm.pricing import Allowance
 from shipyard.nodes.run import context_of, event, journal_key, policy_of, workspace_of
 from shipyard.pin import pin_workspace
 from shipyard.policy import budget_exceeded
 from shipyard.state import RunState
 from shipyard.tools import git
 from shipyard.tools.agent import MUTATING, Toolbox, ToolResult, tool_schemas
+from shipyard.tools.errors import ToolError
 
 NUDGE = "Use the tools to make the change; call `finish` with a summary when the step is done."
 
@@ -97,7 +101,10 @@ def _work(attempt: _Attempt, runtime: Runtime[Context]) -> str | None:
     for turn in range(budgets.tool_calls_per_step):
         if (spent := budget_exceeded(attempt.usage, budgets)) is not None:
             return spent
-        reply = _model_turn(attempt, turn)
+        try:
+            reply = _model_turn(attempt, turn)
+        except CallOverBudgetError as err:  # the call's worst case exceeds what is left
+            return str(err)
         attempt.messages.append(reply)
         if not reply.tool_calls:
             attempt.messages.append(HumanMessage(NUDGE))
@@ -119,8 +126,9 @@ def _model_turn(attempt: _Attempt, turn: int) -> AIMessage:
 
     def call() -> dict[str, Any]:
         # A model call changes nothing outside, so one cut short is simply asked again.
+        left = Allowance.of(attempt.usage, policy_of(attempt.state).budgets)
         reply = attempt.ctx.models.chat(
-            "developer", attempt.messages, tools=tool_schemas(), key=key
+            "developer", attempt.messages, tools=tool_schemas(), key=key, allowance=left
         )
         return {"message": message_to_dict(reply.message), "usage": reply.usage.model_dump()}
 
@@ -167,7 +175,8 @@ def _tool_turn(attempt: _Attempt, call_id: str, call: ToolCall) -> ToolResult:
 
 def _reported(name: str, call: Callable[[], ToolResult]) -> ToolResult:
     """Run a tool call as a LangChain tool run of the node, so the run's callbacks (tracing)
-    see it — by name only, never its arguments or output."""
+    see it — by name only, never its arguments or output; a call the toolbox refused ends
+    as a tool error carrying the refusal's first line (redacted by the span handler)."""
     manager = CallbackManager.configure(inheritable_callbacks=get_config().get("callbacks"))
     run = manager.on_tool_start({"name": name}, "", name=name)
     try:
@@ -175,8 +184,15 @@ def _reported(name: str, call: Callable[[], ToolResult]) -> ToolResult:
     except BaseException as err:
         run.on_tool_error(err)
         raise
-    run.on_tool_end("")
+    if result.content.startswith(_REFUSALS):  # the model is told; the span says it failed
+        run.on_tool_error(ToolError(result.content.splitlines()[0]))
+    else:
+        run.on_tool_end("")
     return result
+
+
+_REFUSALS = ("error: ", "denied by policy")
+"""How a tool result that did nothing starts (a bad call, a refusal, a policy denial)."""
 
 
 def _toolbox(state: RunState, ctx: Context) -> Toolbox:

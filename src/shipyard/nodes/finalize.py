@@ -1,4 +1,4 @@
-"""finalize: write the patch, the report and the provenance manifest (DESIGN §1).
+"""finalize: write the patch, the report and the provenance manifest (docs/architecture.md §1).
 
 Every run ends here, whatever its status: a completed run gets its patch; every run gets
 its report. The commits were made step by step in validate, so nothing is left to commit.
@@ -33,6 +33,7 @@ def finalize(state: RunState, runtime: Runtime[Context]) -> RunState:
     if ws is not None and status == "completed":
         ref = ctx.artifacts.put(run_id, "changes.patch", "")
         git.export_patch(ws, state["base_commit"], ctx.artifacts.path(ref))
+        ctx.artifacts.put(run_id, "changes.patch", ctx.artifacts.read(ref))  # masks secrets
         report.patch_path = str(ctx.artifacts.path(ref))
     report_ref = ctx.artifacts.put(run_id, "report.json", "")
     report.report_path = str(ctx.artifacts.path(report_ref))
@@ -41,4 +42,10 @@ def finalize(state: RunState, runtime: Runtime[Context]) -> RunState:
     ctx.artifacts.put(run_id, "report.md", redact(render_markdown(report)))
     manifest = provenance(report, policy_of(state).content_hash)
     ctx.artifacts.put(run_id, "provenance.json", json.dumps(manifest, indent=2))
+    if ctx.standalone and run_id:  # no driver records how the run ended: say it here
+        fields = {k: state[k] for k in ("branch", "base_commit", "head_commit") if state.get(k)}
+        ctx.runs.update_run(
+            run_id, status=status, error=state.get("reason") or None,
+            report_path=report.report_path, usage=report.usage, **fields,
+        )  # fmt: skip
     return {"status": status, "report": report}

@@ -1,4 +1,4 @@
-"""intake: check the input, fix the policy, create the run's worktree (DESIGN §1)."""
+"""intake: check the input, fix the policy, create the run's worktree (docs/architecture.md §1)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from shipyard.context import Context
 from shipyard.contracts import RunInput, Usage
 from shipyard.effects import new_timeline
-from shipyard.errors import ThreadTakenError, UserInputError
+from shipyard.errors import ThreadTakenError, UnknownRunError, UserInputError
 from shipyard.nodes.run import context_of, event, thread_id
 from shipyard.policy import load_policy
 from shipyard.state import RunState
@@ -40,6 +40,8 @@ def intake(state: RunState, runtime: Runtime[Context]) -> RunState:
         )
     try:
         run_input = parse_input(state)
+        if ctx.standalone:
+            _record_run(ctx, run_id, run_input)
         repo = git.repo_root(Path(run_input.repo))
         policy = load_policy(repo, run_input.policy)
         base = git.resolve_commit(repo, run_input.base_ref or "HEAD")
@@ -83,6 +85,14 @@ def intake(state: RunState, runtime: Runtime[Context]) -> RunState:
         "models": {role: ctx.models.label(role) for role in ("planner", "developer", "reviewer")},
         "isolation": isolation,
     }
+
+
+def _record_run(ctx: Context, run_id: str, run_input: RunInput) -> None:
+    """The run's row, which a Shipyard driver would have created before the graph ran."""
+    try:
+        ctx.runs.get_run(run_id)
+    except UnknownRunError:
+        ctx.runs.create_run(run_input.goal, run_input.repo, run_id=run_id)
 
 
 def parse_input(state: RunState) -> RunInput:

@@ -1,4 +1,4 @@
-"""plan: ask the planner for a ``Plan``, or take the one the user gave (DESIGN §1)."""
+"""plan: ask the planner for a ``Plan``, or take the one the user gave (docs/architecture.md §1)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from shipyard import prompts
 from shipyard.context import Context
 from shipyard.contracts import Plan, Usage
 from shipyard.effects import EffectLog
+from shipyard.llm.gateway import CallOverBudgetError
+from shipyard.llm.pricing import Allowance
 from shipyard.nodes.run import context_of, journal_key, over_budget, policy_of, workspace_of
 from shipyard.state import RunState
 from shipyard.tools.files import Workspace
@@ -33,7 +35,10 @@ def plan(state: RunState, runtime: Runtime[Context]) -> RunState:
         return _ask_planner(state, ctx, round_)
 
     log = EffectLog(ctx.journal, state["run_id"], journal_key(state, "plan", round_))
-    outcome = log.record("planner", "model", {"role": "planner", "round": round_}, ask)
+    try:
+        outcome = log.record("planner", "model", {"role": "planner", "round": round_}, ask)
+    except CallOverBudgetError as err:  # the call's worst case exceeds what is left
+        return {"status": "needs_human_review", "reason": str(err)}
     usage = state["usage"] + Usage.model_validate(outcome["usage"])
     if outcome["plan"] is None:
         ref = ctx.artifacts.put(state["run_id"], f"planner-replies-{round_}.json", outcome["raw"])
@@ -55,7 +60,8 @@ def _ask_planner(state: RunState, ctx: Context, round_: int) -> dict[str, Any]:
             prompts.planning_request(state["goal"], listing, state.get("plan_feedback", ""))
         ),
     ]
-    reply = ctx.models.structured("planner", messages, Plan, key=f"plan/{round_}")
+    left = Allowance.of(state["usage"], policy_of(state).budgets)
+    reply = ctx.models.structured("planner", messages, Plan, key=f"plan/{round_}", allowance=left)
     return {
         "plan": reply.value.model_dump(mode="json") if reply.value else None,
         "raw": json.dumps(reply.raw),

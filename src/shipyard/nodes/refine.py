@@ -1,4 +1,6 @@
-"""refine: turn failing evidence into compact feedback for the next attempt (DESIGN §1)."""
+"""refine: turn failing evidence into compact feedback for the next attempt
+(docs/architecture.md §1). Each refine is an audit event (``refine``): the retries that
+``shipyard stats`` and ``/metrics`` count."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from langgraph.runtime import Runtime
 
 from shipyard.context import Context
 from shipyard.contracts import Verdict
+from shipyard.nodes.run import context_of, event
+from shipyard.redact import redact
 from shipyard.state import RunState
 
 FEEDBACK_CHARS = 4_000
@@ -15,14 +19,15 @@ FEEDBACK_CHARS = 4_000
 def refine(state: RunState, runtime: Runtime[Context]) -> RunState:
     """Send the step back to execute with what failed."""
     verdict = state.get("verdict")
-    return {
-        "feedback": failure_slices(verdict) if verdict else "",
-        "attempt": state["attempt"] + 1,
-    }
+    attempt = state["attempt"] + 1
+    payload = {"step_index": state.get("step_index", 0), "attempt": attempt}
+    event(context_of(runtime), state["run_id"], "refine", payload)
+    return {"feedback": failure_slices(verdict) if verdict else "", "attempt": attempt}
 
 
 def failure_slices(verdict: Verdict, limit: int = FEEDBACK_CHARS) -> str:
-    """The failing checks and their individual failures, trimmed to ``limit`` characters."""
+    """The failing checks and their individual failures, redacted (``shipyard.redact``) and
+    trimmed to ``limit`` characters."""
     parts: list[str] = []
     for ev in verdict.evidence:
         if ev.passed:
@@ -40,5 +45,5 @@ def failure_slices(verdict: Verdict, limit: int = FEEDBACK_CHARS) -> str:
         for f in verdict.findings
         if f.severity == "error"
     )
-    text = "\n".join(parts)
+    text = redact("\n".join(parts))
     return text if len(text) <= limit else text[: limit - 20] + "\n... (trimmed)"

@@ -8,21 +8,20 @@ from typing import Any
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from shipyard.context import Context
+from shipyard.context import Context, standalone_context
 from shipyard.policy import Policy, budget_exceeded
 from shipyard.redact import redact_obj
 from shipyard.state import RunState
 
 
 def context_of(runtime: Runtime[Context]) -> Context:
-    """The run's dependencies; a missing context is a wiring bug, said loudly."""
+    """The run's dependencies: the driver's ``Context`` (the CLI's runner, Shipyard's
+    server), or — under another LangGraph server, which gives none or a ``hollow`` one —
+    the process's ``standalone_context``."""
     ctx = runtime.context
-    if not isinstance(ctx, Context):
-        raise RuntimeError(
-            "Shipyard's graph needs a shipyard.context.Context; run it through "
-            "shipyard.runner.Runner (CLI) or `shipyard serve`"
-        )
-    return ctx
+    if isinstance(ctx, Context) and not ctx.hollow:
+        return ctx
+    return standalone_context(ctx if isinstance(ctx, Context) else None)
 
 
 def thread_id() -> str:

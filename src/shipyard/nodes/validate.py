@@ -1,9 +1,13 @@
 """validate: run the checks, compute the verdict in code, pin a passing step to a commit.
 
 The verdict comes from exit codes and parsed reports (``tools/checks.py``). An optional
-reviewer may add findings that make a passing step fail; it can never make failing
-evidence pass. A passing step becomes a commit on the run branch — a journaled effect, so a
-crash between the commit and the checkpoint finds the commit instead of making another.
+reviewer (on when the policy's ``[review] enabled``, ``SHIPYARD_REVIEW`` or the driver's
+``Context.review`` says so: :func:`review_enabled`) may add findings that make a passing
+step fail; it is never asked about failing evidence, so it can never make it pass. The
+checks see the developer's tree and whatever they write is undone afterwards, pass or fail
+(``tools/checked_tree.py``). A passing step becomes a commit of exactly the tree the checks
+validated — a journaled effect, so a crash between the commit and the checkpoint finds the
+commit instead of making another.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ from langgraph.runtime import Runtime
 
 from shipyard import prompts
 from shipyard.context import Context
-from shipyard.contracts import Finding, Plan, PlanStep, Review, StepOutcome, Usage
+from shipyard.contracts import Evidence, Finding, Plan, PlanStep, Review, StepOutcome, Usage
 from shipyard.effects import EffectLog
-from shipyard.nodes.run import context_of, journal_key, policy_of, workspace_of
+from shipyard.nodes.run import context_of, event, journal_key, policy_of, workspace_of
 from shipyard.pin import pin_workspace
+from shipyard.sandbox import Limits, hiding
 from shipyard.state import RunState
 from shipyard.tools import git
-from shipyard.tools.checks import detect_checks, run_checks, verdict_from
+from shipyard.tools.baseline import base_configuration_evidence
+from shipyard.tools.checked_tree import checked_tree
+from shipyard.tools.checks import CheckSpec, detect_checks, run_checks, verdict_from
 
 
 def validate(state: RunState, runtime: Runtime[Context]) -> RunState:
@@ -32,18 +39,14 @@ def validate(state: RunState, runtime: Runtime[Context]) -> RunState:
     policy = policy_of(state)
     configured = policy.checks.run or None
     specs = detect_checks(ws, configured) if configured or policy.checks.detect else []
-    evidence = run_checks(
-        specs,
-        workspace=ws,
-        launcher=ctx.launcher,
-        artifacts=ctx.artifacts,
-        run_id=state["run_id"],
-        cache=ctx.check_cache,
-        changed_files=git.changed_files(ws, state["head_commit"]),
-    )
+    with checked_tree(ws) as tree:
+        evidence = _run(state, ctx, specs, tree)
+    evidence += base_configuration_evidence(evidence, state=state, ctx=ctx)
     plan = Plan.model_validate(state["plan"])
     step = plan.steps[state["step_index"]]
-    findings, usage = _review(state, ctx, step, passed=all(e.passed for e in evidence))
+    passed = all(e.passed for e in evidence)
+    asked = passed and review_enabled(state, ctx)
+    findings, usage = _review(state, ctx, step) if asked else ([], state["usage"])
     usage = usage + Usage(wall_s=sum(e.duration_s for e in evidence if not e.cached))
     if not specs:
         findings.append(
@@ -51,33 +54,60 @@ def validate(state: RunState, runtime: Runtime[Context]) -> RunState:
         )
     verdict = verdict_from(evidence, findings)
     if not verdict.passed:
-        return {"verdict": verdict, "usage": usage}
-    pin_workspace(state)  # drop anything the checks left behind before committing
-    sha = _commit(state, ctx, step)
+        return {"verdict": verdict, "usage": usage, "recheck": False}
+    sha = _commit(state, ctx, step, tree)
     outcome = StepOutcome(step_id=step.id, status="passed", attempts=state["attempt"], commit=sha)
+    done = state.get("steps_done", [])
+    if state.get("recheck") and done and done[-1].step_id == step.id:
+        done = done[:-1]  # the re-checked step replaces its earlier outcome
     return {
         "verdict": verdict,
         "usage": usage,
+        "recheck": False,
         "head_commit": sha,
-        "work_tree": git.snapshot_tree(ws),
-        "steps_done": [*state.get("steps_done", []), outcome],
+        "work_tree": tree,
+        "steps_done": [*done, outcome],
         "step_index": state["step_index"] + 1,
         "attempt": 1,
         "feedback": "",
     }
 
 
-def _commit(state: RunState, ctx: Context, step: PlanStep) -> str:
+def _run(state: RunState, ctx: Context, specs: list[CheckSpec], tree: str) -> list[Evidence]:
+    """The checks on the developer's ``tree``, each within the policy's time limit and no
+    file larger than the workspace budget, cached per owner unless the policy turns the
+    cache off."""
+    policy = policy_of(state)
+    limit = policy.checks.timeout_s
+    ws = workspace_of(state)
+    # No file a check writes (workspace or private /tmp) may exceed the workspace budget.
+    file_size = min(Limits().file_size_bytes, policy.budgets.workspace_mb << 20)
+    return run_checks(
+        [s.model_copy(update={"timeout": min(s.timeout, limit)}) for s in specs],
+        workspace=ws,
+        launcher=hiding(ctx.launcher, policy.paths.forbidden),
+        artifacts=ctx.artifacts,
+        run_id=state["run_id"],
+        cache=ctx.check_cache if policy.checks.cache else None,
+        changed_files=git.changed_files(ws, state["head_commit"]),
+        owner=ctx.owner,
+        policy_hash=policy.content_hash,
+        tree=tree,
+        limits=Limits(file_size_bytes=file_size),
+    )
+
+
+def _commit(state: RunState, ctx: Context, step: PlanStep, tree: str) -> str:
+    """Commit ``tree`` (the tree the checks validated) on the run branch, once."""
     ws = workspace_of(state)
     attempt = state["attempt"]
     message = (
         f"shipyard: {step.title}\n\nRun: {state['run_id']}\nStep: {step.id} (attempt {attempt})"
     )
     marker = f"Step: {step.id} (attempt {attempt})"
-    tree = state["work_tree"]
 
     def commit(_intent: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"sha": git.commit_all(ws, message).sha, "tree": tree}
+        return {"sha": git.commit_tree(ws, tree, message).sha, "tree": tree}
 
     def reconcile(_intent: dict[str, Any]) -> dict[str, Any]:
         # Look the commit up first; only when it is not there was it never made.
@@ -89,29 +119,47 @@ def _commit(state: RunState, ctx: Context, step: PlanStep) -> str:
     return str(outcome["sha"])
 
 
-def _review(
-    state: RunState, ctx: Context, step: PlanStep, *, passed: bool
-) -> tuple[list[Finding], Usage]:
-    """The reviewer's findings (only asked when enabled and the checks passed)."""
-    usage = state["usage"]
-    if not (ctx.review and passed):
-        return [], usage
+def review_enabled(state: RunState, ctx: Context) -> bool:
+    """Whether the reviewer is asked in this run: any of the policy's ``[review] enabled``,
+    the environment's ``SHIPYARD_REVIEW`` (``Settings.review``) and the driver's
+    ``Context.review`` turns it on; none turns it off (it can only make a step stricter)."""
+    return policy_of(state).review.enabled or ctx.settings.review or ctx.review
+
+
+def _review(state: RunState, ctx: Context, step: PlanStep) -> tuple[list[Finding], Usage]:
+    """The reviewer's findings on the step's diff (the caller asks only when enabled and
+    the checks passed), its verdict among them: a request for changes always carries an
+    error finding, an approval an ``info`` one; a reply that never validated is a warning
+    (the step stands on its checks). Each review is also a ``review`` audit event."""
     key = f"{step.id}/{state['attempt']}"
     diff = git.diff(workspace_of(state), state["head_commit"])[:20_000]
 
     def ask() -> dict[str, Any]:
         messages = [SystemMessage(prompts.REVIEWER), HumanMessage(f"Step: {step.title}\n{diff}")]
         reply = ctx.models.structured("reviewer", messages, Review, key=key)
-        review = reply.value or Review(
-            summary="the reviewer's reply never validated", request_changes=False
-        )
+        review = reply.value or Review(summary=UNREVIEWED, findings=[_unreviewed()])
         return {"review": review.model_dump(mode="json"), "usage": reply.usage.model_dump()}
 
     outcome = EffectLog(ctx.journal, state["run_id"], journal_key(state, "review", key)).record(
         "reviewer", "model", {"key": key}, ask
     )
     review = Review.model_validate(outcome["review"])
+    where = {"step_id": step.id, "attempt": state["attempt"]}
+    event(ctx, state["run_id"], "review", {**where, **outcome["review"]})
     findings = list(review.findings)
     if review.request_changes and not any(f.severity == "error" for f in findings):
         findings.append(Finding(source="reviewer", severity="error", message=review.summary))
-    return findings, usage + Usage.model_validate(outcome["usage"])
+    elif not review.request_changes and review.summary != UNREVIEWED:
+        findings.append(
+            Finding(source="reviewer", severity="info", message=f"approved: {review.summary}")
+        )
+    return findings, state["usage"] + Usage.model_validate(outcome["usage"])
+
+
+UNREVIEWED = "the reviewer's reply never validated"
+"""The summary recorded for a reply that never validated: the step was not reviewed."""
+
+
+def _unreviewed() -> Finding:
+    message = f"{UNREVIEWED}: the step was not reviewed"
+    return Finding(source="reviewer", severity="warning", message=message)

@@ -1,12 +1,32 @@
-"""Shipyard's LangGraph-compatible server (DESIGN §9): FastAPI app, stores, auth, routes.
+"""Shipyard's LangGraph-compatible server (docs/architecture.md §9): FastAPI app, stores,
+auth, routes.
 
-Importing does no I/O. ``create_app(settings, options)`` builds the app; its lifespan opens
+Importing does no I/O, and imports the app (FastAPI, LangGraph) only when one of its names is
+used (``lazy_exports``). ``create_app(settings, options)`` builds the app; its lifespan opens
 the database, checkpointer, graphs and workers.
 """
 
 from __future__ import annotations
 
-from shipyard.server.app import ServerOptions, create_app
-from shipyard.server.state import ServerState, server_state
+from shipyard import lazy_exports
+
+TYPE_CHECKING = False  # not typing's: importing typing would cost the CLI's --help
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from shipyard.server.app import ServerOptions, create_app
+    from shipyard.server.state import ServerState, server_state
 
 __all__ = ["ServerOptions", "ServerState", "create_app", "server_state"]
+
+_EXPORTS = {
+    "ServerOptions": "shipyard.server.app",
+    "create_app": "shipyard.server.app",
+    "ServerState": "shipyard.server.state",
+    "server_state": "shipyard.server.state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    return lazy_exports.attribute(__name__, _EXPORTS, name)

@@ -1,4 +1,4 @@
-"""The FastAPI app speaking the LangGraph server API (DESIGN §9).
+"""The FastAPI app speaking the LangGraph server API (docs/architecture.md §9).
 
 ``create_app`` builds the app; ONE lifespan owns every resource: the database (embedded or
 ``DATABASE_URL``), migrations, the engine, the checkpointer, the graph registry with its
@@ -25,6 +25,7 @@ from shipyard.context import Context
 from shipyard.server import metrics
 from shipyard.server.assistants import AssistantStore
 from shipyard.server.auth import Auth
+from shipyard.server.cron_scheduler import DEFAULT_POLL_S, scheduling
 from shipyard.server.encoding import JSONResponse
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.gc_tuning import tuned_gc
@@ -32,8 +33,10 @@ from shipyard.server.graphs import GraphRegistry
 from shipyard.server.limits import DEFAULT_MAX_BODY, BodyLimit
 from shipyard.server.listener import KEYS_CHANNEL
 from shipyard.server.routes import assistants, meta, runs, threads
+from shipyard.server.routes import crons as cron_routes
 from shipyard.server.routes import state as state_routes
 from shipyard.server.state import ServerState
+from shipyard.server.storable import StorableText
 from shipyard.server.telemetry import TracingMiddleware, opened
 from shipyard.server.threads import ThreadStore
 from shipyard.server.worker import start_workers
@@ -58,7 +61,8 @@ class ServerOptions:
     ``graphs``: graph id → spec (``langgraph.json`` ``graphs``; ``None`` = packaged default),
     resolved against ``graphs_base``. ``require_keys``: key mode even with no keys (a server
     listening beyond loopback). ``drain_s``: how long shutdown waits for running runs before
-    re-queueing them.
+    re-queueing them. ``cron_poll_s``: how often this process's cron scheduler looks for due
+    crons (0 = no scheduler here).
     """
 
     workers: int = 1
@@ -70,6 +74,7 @@ class ServerOptions:
     graphs_base: Path | None = None
     pool_size: int = 20
     extras: dict[str, Any] = field(default_factory=dict)
+    cron_poll_s: float = DEFAULT_POLL_S
 
 
 def create_app(
@@ -91,6 +96,7 @@ def create_app(
     )
     install_error_handlers(app)
     _include_routers(app)
+    app.add_middleware(StorableText)
     app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
     app.add_middleware(TracingMiddleware)
     origins = list(options.cors_origins)
@@ -118,7 +124,7 @@ def _lifespan(settings: Settings, options: ServerOptions) -> Callable[[FastAPI],
                 graphs = GraphRegistry.load(
                     saver, options.graphs, _context_for(settings, engine), options.graphs_base
                 )
-                assistants = AssistantStore(engine, graphs.ids())
+                assistants = AssistantStore(engine, [g.graph_id for g in graphs])
                 assistants.ensure_defaults()
                 state = ServerState(
                     settings=settings,
@@ -133,7 +139,7 @@ def _lifespan(settings: Settings, options: ServerOptions) -> Callable[[FastAPI],
                 )
                 app.state.server = state
                 with opened(state.extras, os.environ):
-                    async with _workers(state, options):
+                    async with _workers(state, options), scheduling(state, options.cron_poll_s):
                         with tuned_gc(os.environ):  # everything open: freeze it
                             yield
         finally:
@@ -177,7 +183,7 @@ def _context_for(
 
 
 def _include_routers(app: FastAPI) -> None:
-    for module in (meta, assistants, threads, state_routes, runs, metrics):
+    for module in (meta, assistants, threads, state_routes, runs, cron_routes, metrics):
         app.include_router(module.router)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Engine, func, select
@@ -59,15 +59,18 @@ class AssistantStore:
 
     def __init__(self, engine: Engine, graph_ids: Iterable[str]) -> None:
         self.engine = engine
-        self.graph_ids = sorted(graph_ids)
+        self._registered = list(graph_ids)  # langgraph.json order: the defaults' creation order
+        self.graph_ids = sorted(self._registered)
         # Default assistants never change (nobody may patch or delete them): once read, a
         # run names them without a query. Keyed by the id asked for (graph id or UUID).
         self._defaults: dict[str, dict[str, Any]] = {}
 
     def ensure_defaults(self) -> None:
-        """Insert the default assistant of every graph (idempotent, safe concurrently)."""
+        """Insert the default assistant of every graph (idempotent, safe concurrently), one
+        after the other in registration order: as on the official server, a search (newest
+        first) lists the last registered graph's first."""
         with Session(self.engine) as session, session.begin():
-            for graph_id in self.graph_ids:
+            for order, graph_id in enumerate(self._registered):
                 fields = {
                     "assistant_id": default_assistant_id(graph_id),
                     "graph_id": graph_id,
@@ -76,9 +79,11 @@ class AssistantStore:
                     "config": {},
                     "context": {},
                 }
+                # one transaction has one now(): a microsecond apart keeps the order
+                created = func.now() + timedelta(microseconds=order)
                 session.execute(
                     insert(AssistantRow)
-                    .values(owner=SYSTEM_OWNER, **fields)
+                    .values(owner=SYSTEM_OWNER, created_at=created, updated_at=created, **fields)
                     .on_conflict_do_nothing()
                 )
                 session.execute(

@@ -1,4 +1,4 @@
-"""API keys and owners (issue 4, "Access").
+"""API keys and owners.
 
 A caller is identified by the ``x-api-key`` header (what ``langgraph-sdk`` sends). Keys are
 stored as SHA-256 hashes of 256-bit random secrets — the secret is printed once at creation

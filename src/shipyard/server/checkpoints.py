@@ -90,12 +90,13 @@ def snapshot_dict(snapshot: StateSnapshot) -> dict[str, Any]:
 
 
 def empty_state() -> dict[str, Any]:
-    """The state of a thread that has no checkpoint yet."""
+    """The state of a thread that has no checkpoint yet (no checkpoint, so no metadata:
+    ``null``, as the official server)."""
     return {
         "values": {},
         "next": [],
         "tasks": [],
-        "metadata": {},
+        "metadata": None,
         "created_at": None,
         "checkpoint": None,
         "parent_checkpoint": None,
@@ -107,7 +108,13 @@ def empty_state() -> dict[str, Any]:
 
 def interrupts_by_task(snapshot: StateSnapshot) -> dict[str, Any]:
     """``{task_id: [Interrupt]}`` of the pending interrupts (the ``Thread.interrupts`` field)."""
-    return {t.id: to_jsonable(list(t.interrupts)) for t in snapshot.tasks if t.interrupts}
+    return {t.id: state_interrupts(t.interrupts) for t in snapshot.tasks if t.interrupts}
+
+
+def thread_interrupts(by_task: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A thread's stored ``{task_id: [interrupt]}`` as the API shows it: each item as in
+    thread state (however the row was written)."""
+    return {task: state_interrupts(items) for task, items in (by_task or {}).items()}
 
 
 async def copy_checkpoints(saver: AsyncPostgresSaver, source: str, target: str) -> None:

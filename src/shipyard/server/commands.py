@@ -1,11 +1,11 @@
-"""The server's CLI commands, registered by ``shipyard.cli.parser()``:
+"""The server's CLI commands (their arguments: ``server/command_line.py``):
 
 * ``shipyard serve [--host 127.0.0.1] [--port 2024] [--workers N] [--worker-processes N]
   [--config langgraph.json]``
 * ``shipyard worker [--workers N]`` — run workers only (another process or machine)
 * ``shipyard keys create NAME --owner O`` (prints the secret once) / ``list`` / ``revoke ID``
 
-Each command opens its own resources (no ``Runner``): ``opens_own_resources`` tells the CLI.
+Each command opens its own resources (no ``Runner``: ``cli.dispatch.own_resources``).
 """
 
 from __future__ import annotations
@@ -18,54 +18,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from shipyard.cli.dispatch import own_resources
 from shipyard.errors import UserInputError
 from shipyard.server.gc_tuning import threshold_from
 from shipyard.settings import Settings
-
-
-def _flag(fn: Any) -> Any:
-    fn.opens_own_resources = True
-    return fn
-
-
-def add_server_commands(sub: Any) -> None:
-    """Add ``serve``, ``worker`` and ``keys`` to the CLI's sub-parsers."""
-    serve = sub.add_parser("serve", help="the LangGraph-compatible API server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=2024)
-    serve.add_argument("--workers", type=int, default=1, help="worker loops in each worker process")
-    serve.add_argument(
-        "--worker-processes",
-        help="worker processes to start, each with --workers loops (default 0: the workers "
-        "run in the server process; or SHIPYARD_WORKER_PROCESSES)",
-    )
-    serve.add_argument("--config", type=Path, help="langgraph.json (default: ./langgraph.json)")
-    serve.add_argument(
-        "--cors-origin",
-        action="append",
-        dest="cors_origins",
-        metavar="ORIGIN",
-        help="allowed browser origin (repeatable; default: any)",
-    )
-    serve.set_defaults(command_fn=serve_command)
-    worker = sub.add_parser("worker", help="run queued runs (no HTTP listener)")
-    worker.add_argument("--workers", type=int, default=1)
-    worker.add_argument("--config", type=Path, help="langgraph.json (default: ./langgraph.json)")
-    worker.add_argument(
-        "--lease-seconds", type=float, help="how long a claimed run is held without a heartbeat"
-    )
-    worker.set_defaults(command_fn=worker_command)
-    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
-        dest="keys_command", required=True
-    )
-    create = keys.add_parser("create", help="create a key and print its secret once")
-    create.add_argument("name")
-    create.add_argument("--owner", required=True)
-    keys.add_parser("list", help="list keys (never their secrets)")
-    revoke = keys.add_parser("revoke", help="revoke a key")
-    revoke.add_argument("id")
-    for parser in keys.choices.values():
-        parser.set_defaults(command_fn=keys_command)
 
 
 def _graphs(config: Path | None) -> tuple[dict[str, str] | None, Path | None]:
@@ -89,7 +45,7 @@ def _open_auth(settings: Settings) -> Any:
     return Auth(make_engine(url))
 
 
-@_flag
+@own_resources
 async def serve_command(args: argparse.Namespace, _runner: object, console: Console) -> int:
     """Serve until interrupted; refuses a non-loopback host while no API key exists."""
     import uvicorn  # noqa: PLC0415
@@ -145,7 +101,7 @@ async def serve_command(args: argparse.Namespace, _runner: object, console: Cons
     return 0
 
 
-@_flag
+@own_resources
 async def worker_command(args: argparse.Namespace, _runner: object, console: Console) -> int:
     """Run workers until SIGTERM/SIGINT (they drain before exiting)."""
     from shipyard.server.worker_process import run_worker_process  # noqa: PLC0415  (heavy; only here)
@@ -163,7 +119,7 @@ async def worker_command(args: argparse.Namespace, _runner: object, console: Con
     return 0
 
 
-@_flag
+@own_resources
 async def keys_command(args: argparse.Namespace, _runner: object, console: Console) -> int:
     """``keys create|list|revoke``."""
     auth = _open_auth(Settings.from_env())

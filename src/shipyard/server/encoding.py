@@ -3,7 +3,9 @@
 
 ``to_jsonable(obj)`` converts recursively; ``dumps(obj)`` gives bytes (orjson); ``JSONResponse``
 is the response class of every route, so a handler may return state values as they are.
-SSE encoders (the runs helper's) use ``dumps`` for their ``data:`` lines.
+SSE encoders (the runs helper's) use ``dumps`` for their ``data:`` lines. What the server
+writes to ``jsonb`` columns goes through ``db_dumps`` / ``jsonb`` instead: the same conversion,
+with text Postgres cannot store replaced (``shipyard.store.jsonb``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from typing import Any
 import orjson
 from fastapi.responses import Response
 from langgraph.types import Interrupt
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel
+
+from shipyard.store import jsonb as store_jsonb
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -57,6 +62,16 @@ def _leaf(obj: Any) -> Any:
 def dumps(obj: Any) -> bytes:
     """Compact JSON bytes of ``obj`` (see ``to_jsonable``)."""
     return orjson.dumps(obj, default=to_jsonable, option=orjson.OPT_NON_STR_KEYS)
+
+
+def db_dumps(obj: Any) -> str:
+    """JSON text of ``obj`` (see ``to_jsonable``) that a ``jsonb`` column accepts."""
+    return store_jsonb.dumps(obj, to_jsonable)
+
+
+def jsonb(obj: Any) -> Jsonb:
+    """``obj`` (see ``to_jsonable``) as a ``jsonb`` parameter for plain psycopg."""
+    return store_jsonb.jsonb(obj, to_jsonable)
 
 
 class JSONResponse(Response):

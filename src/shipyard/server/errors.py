@@ -1,8 +1,9 @@
 """Every error leaves the server as ``{"detail": "<a sentence a person can act on>"}``.
 
 Status codes follow the reference: 404 unknown thing (also another owner's thing), 409
-conflict, 422 invalid body or parameters (the message names the field), 413 body too
-large, 401 bad key, 503 database unreachable (the request fails fast; retry later).
+conflict, 422 invalid body or parameters (the message names the field; text Postgres
+cannot store is refused so by ``server.storable`` before any route), 413 body too large,
+401 bad key, 503 database unreachable (the request fails fast; retry later).
 Shipyard's own exceptions map by who can act on them: ``UnknownRunError`` → 404,
 ``NotWaitingError``/``StaleApprovalError`` → 409, other ``UserInputError`` → 400,
 ``InfrastructureError`` → 503.

@@ -1,4 +1,4 @@
-"""Stream events in Postgres and their SSE encoding (reference §3).
+"""Stream events in Postgres and their SSE encoding (the LangGraph server API).
 
 A worker appends each chunk a run streams to ``run_stream_events`` (``run_id``, ``seq``,
 ``event``, ``data``) and sends ``NOTIFY shipyard_events`` (``listener.stored``), so a client of
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from dataclasses import dataclass
 from typing import Any
 
-from shipyard.server.encoding import dumps, to_jsonable
+from shipyard.server.encoding import db_dumps, dumps, to_jsonable
 from shipyard.server.listener import EVENTS_CHANNEL, STORED, Listener, stored
 from shipyard.server.queue import TERMINAL, Pool
 
@@ -122,7 +122,7 @@ def store_statement(
     followers (``EventLog.store``; or sent with a checkpoint, ``EventBatch``): one text for
     any number of events, which travel as one JSON array of ``[seq, event, data]``."""
     rows = [[seq, name, data] for seq, (name, data) in enumerate(events, first_seq)]
-    return STORE_EVENTS, [run_id, dumps(rows).decode(), EVENTS_CHANNEL, stored(run_id)]
+    return STORE_EVENTS, [run_id, db_dumps(rows), EVENTS_CHANNEL, stored(run_id)]
 
 
 Carrier = Callable[[str, Sequence[Any]], Awaitable[None]]
@@ -201,12 +201,16 @@ class Follow:
     """Emit ``id:`` lines so the client can reconnect with ``Last-Event-ID``."""
     modes: Collection[str] | None = None
     """Send only these event names (before ``|``); ``None`` sends everything."""
+    metadata: bool = True
+    """Begin with the ``metadata`` event (id ``0`` when resumable: a client reconnecting
+    with it gets every event). The run's own stream does; a join does not."""
     heartbeat_s: float = 5.0
     poll_s: float = 1.0
 
 
 async def follow(log: EventLog, listener: Listener, spec: Follow) -> AsyncIterator[bytes]:
-    """The SSE body of a run: ``metadata`` first, then its events until it has ended."""
+    """The SSE body of a run: ``metadata`` first (``spec.metadata``), then its events
+    after ``spec.after_seq`` until it has ended."""
     wake = asyncio.Event()
 
     def on_event(payload: str) -> None:
@@ -215,8 +219,10 @@ async def follow(log: EventLog, listener: Listener, spec: Follow) -> AsyncIterat
 
     unsubscribe = listener.on(EVENTS_CHANNEL, on_event)
     try:
-        _, attempts = await log.run_status(spec.run_id)
-        yield sse_frame("metadata", {"run_id": spec.run_id, "attempt": max(attempts, 1)})
+        if spec.metadata:
+            _, attempts = await log.run_status(spec.run_id)
+            meta = {"run_id": spec.run_id, "attempt": max(attempts, 1)}
+            yield sse_frame("metadata", meta, "0" if spec.resumable else None)
         async for chunk in _events(log, spec, wake):
             yield chunk
     finally:
@@ -253,6 +259,8 @@ def _filter(modes: Collection[str] | None) -> Callable[[str], bool]:
     if modes is None:
         return lambda _name: True
     wanted = {"messages" if m == "messages-tuple" else m for m in modes} | {"error", "metadata"}
+    if "messages" in wanted:  # either messages mode joins every ``messages…`` event
+        return lambda name: name.startswith("messages") or name.split("|", 1)[0] in wanted
     return lambda name: name.split("|", 1)[0] in wanted
 
 

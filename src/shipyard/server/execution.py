@@ -4,7 +4,7 @@ A run's ``kwargs`` (written by the routes) hold everything the graph call needs:
 ``graph_id``, ``input``, ``command``, ``config``, ``context``, ``stream_mode``,
 ``interrupt_before/after``, ``durability``, ``checkpoint_id``, ``subgraphs``.
 
-Outcomes (reference §2.4): the graph returned — run ``success`` and thread ``interrupted``
+Outcomes: the graph returned — run ``success`` and thread ``interrupted``
 when it stopped at ``interrupt()`` or a breakpoint, else ``idle``; the graph raised — an
 ``error`` event, run ``error``, thread ``error``; cancelled — run ``interrupted`` (or, for
 ``rollback``, the run and the checkpoints it wrote deleted). A retry after a lost lease
@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import psycopg
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
-from psycopg_pool import PoolTimeout
-from sqlalchemy import exc as sa_exc
 
-from shipyard.effects import invocation
+from shipyard.context import Context
+from shipyard.effects import invocation, new_timeline
+from shipyard.isolation import inflight
+from shipyard.pin import fork_workspace
 from shipyard.server.encoding import to_jsonable
 from shipyard.server.events import EventBatch, EventLog
 from shipyard.server.graph_call import (
@@ -43,6 +45,8 @@ from shipyard.server.graph_call import (
 from shipyard.server.graphs import GraphRegistry, RegisteredGraph
 from shipyard.server.ledger import Ledger
 from shipyard.server.queue import Pool, QueuedRun, RunQueue, ThreadOutcome
+from shipyard.server.stream_modes import converted, root_config, stream_plan
+from shipyard.store.outage import database_outage
 from shipyard.store.saver import ShipyardSaver, thread_known_empty
 
 log = logging.getLogger(__name__)
@@ -89,6 +93,8 @@ class Execution:
         # it from the row). Rollback deletes only what came after it.
         self.start_known = run.attempts > 1 or run.cancel_action is not None
         self.start_checkpoint = run.start_checkpoint_id
+        self.new_epoch: str | None = None
+        """A journal timeline this attempt begins (a run from a named checkpoint)."""
 
     def stop(self, reason: StopReason) -> None:
         """Cancel the graph call; the run is then recorded according to ``reason``."""
@@ -137,6 +143,8 @@ class Execution:
         graph_input, config = await self._start(registered)
         # Shipyard's graph gets its Context; other graphs the request's ``context`` dict.
         context = registered.context() if registered.context_factory else run.kwargs.get("context")
+        if isinstance(context, Context):  # the run's owner: check cache entries are per owner
+            context = dataclasses.replace(context, owner=run.owner)
         ledger = Ledger.of(context)
         if ledger is not None:
             await ledger.before(run, graph_input)
@@ -146,22 +154,12 @@ class Execution:
         # Stream events go in the transactions of the checkpoint writes.
         carrier = saver.carry if isinstance(saver, ShipyardSaver) else None
         events = EventBatch(deps.events, run.run_id, first, carrier)
-        kwargs = run.kwargs
-        modes = [MODE_OF.get(m, m) for m in kwargs.get("stream_mode") or ["values"]]
         try:
             # invocation(): journal timelines begun by this run's nodes (effects)
-            with invocation(), self._head_hint(registered, config):
-                async for part in graph.astream(
-                    graph_input,
-                    config,
-                    context=context,
-                    stream_mode=modes,
-                    interrupt_before=kwargs.get("interrupt_before"),
-                    interrupt_after=kwargs.get("interrupt_after"),
-                    durability=kwargs.get("durability") or default_durability(registered),
-                    subgraphs=bool(kwargs.get("subgraphs")),
-                ):
-                    events.add(*event_of(part))
+            with invocation(), inflight.driving(run.thread_id), self._head_hint(registered, config):
+                if self.new_epoch is not None:
+                    new_timeline(run.thread_id, self.new_epoch)
+                await self._stream(registered, graph_input, config, context, events)
             await events.flush()  # every event stored before the run can be seen ended
         finally:
             await events.settle()  # never leave a write in flight behind a failed run
@@ -173,6 +171,34 @@ class Execution:
             run.run_id, self.worker_id, "success", thread=thread_outcome(status, snapshot)
         )
         self.outcome = "waiting" if snapshot.next else "success"
+
+    async def _stream(
+        self,
+        registered: RegisteredGraph,
+        graph_input: Any,
+        config: RunnableConfig,
+        context: Any,
+        events: EventBatch,
+    ) -> None:
+        """The graph call, adding what it streams to ``events``: the plain ``astream`` loop,
+        or for ``events`` / ``messages`` the conversions of ``server.stream_modes``."""
+        run, graph, kwargs = self.run, registered.graph, self.run.kwargs
+        plan = stream_plan(kwargs.get("stream_mode"))
+        call: dict[str, Any] = {
+            "context": context,
+            "interrupt_before": kwargs.get("interrupt_before"),
+            "interrupt_after": kwargs.get("interrupt_after"),
+            "durability": kwargs.get("durability") or default_durability(registered),
+            "subgraphs": bool(kwargs.get("subgraphs")),
+        }
+        if plan.converts:
+            root = root_config(config, run.run_id, run.attempts, registered.graph_id, graph.name)
+            async for name, data in converted(graph, graph_input, root, plan, **call):
+                events.add(name, data)
+            return
+        modes = [MODE_OF.get(m, m) for m in kwargs.get("stream_mode") or ["values"]]
+        async for part in graph.astream(graph_input, config, stream_mode=modes, **call):
+            events.add(*event_of(part))
 
     def _head_hint(
         self, registered: RegisteredGraph, config: RunnableConfig
@@ -201,7 +227,22 @@ class Execution:
         command = kwargs.get("command")
         if command:
             return command_of(command), config
-        return kwargs.get("input"), config
+        graph_input = kwargs.get("input")
+        if graph_input is None and kwargs.get("checkpoint_id") and registered.pins_workspace:
+            return None, await self._fork(registered, config)
+        return graph_input, config
+
+    async def _fork(self, registered: RegisteredGraph, config: RunnableConfig) -> RunnableConfig:
+        """A run from a named checkpoint (Studio's "re-run from here") is a fork, as
+        ``update_state`` from a checkpoint is: the files are rewound to what the checkpoint
+        records and a new journal timeline begins, so no effect of the abandoned line (a
+        commit) is replayed into this one; the commits the rewind drops from the branch stay
+        reachable at a ref the state (and report) lists. Returns the fork's config."""
+        snapshot = await registered.graph.aget_state(config)
+        fork = await asyncio.to_thread(fork_workspace, snapshot.values)
+        self.new_epoch = uuid.uuid4().hex[:8]
+        update = {"epoch": self.new_epoch, **fork.update()}
+        return await registered.graph.aupdate_state(config, update)
 
     async def _fail(self, registered: RegisteredGraph | None, err: Exception | str) -> None:
         run, deps = self.run, self.deps
@@ -233,6 +274,9 @@ class Execution:
         if registered is None:
             await deps.set_thread_status(run.thread_id, "idle")
         else:
+            ledger = Ledger.of(registered.context())
+            if ledger is not None:  # Shipyard's run ends ``cancelled``, with its report
+                await ledger.cancelled(run, registered.graph, reason == "rollback")
             # A cancelled run leaves the thread at its last checkpoint: idle, or still
             # waiting at the interrupt it stopped at before.
             snapshot = await registered.graph.aget_state(thread_config(self.run))
@@ -264,17 +308,3 @@ __all__ = [
     "ThreadStatus",
     "thread_outcome",
 ]
-
-
-def database_outage(err: BaseException) -> bool:
-    """Whether ``err`` (or what caused it) is a lost or refused database connection."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, psycopg.OperationalError | PoolTimeout | sa_exc.OperationalError):
-            return True
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        current = current.__cause__ or current.__context__
-    return False

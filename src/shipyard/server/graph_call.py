@@ -9,6 +9,7 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StateSnapshot
 
+from shipyard.server.checkpoints import checkpoint_ref
 from shipyard.server.encoding import to_jsonable
 from shipyard.server.graphs import RegisteredGraph
 from shipyard.server.queue import QueuedRun, ThreadOutcome
@@ -34,13 +35,31 @@ def event_of(part: Any) -> tuple[str, Any]:
     else:
         mode, chunk = part
         name = mode
+    if mode == "debug":
+        chunk = _with_checkpoint_refs(chunk)
     return name, chunk
+
+
+def _with_checkpoint_refs(chunk: Any) -> Any:
+    """A ``debug`` event of type ``checkpoint`` as the official server sends it: its payload
+    also names the checkpoint and its parent (``{thread_id, checkpoint_ns, checkpoint_id}``),
+    which Studio reads."""
+    if not isinstance(chunk, dict) or chunk.get("type") != "checkpoint":
+        return chunk
+    payload = chunk.get("payload")
+    if not isinstance(payload, dict):
+        return chunk
+    refs = {
+        "checkpoint": checkpoint_ref(payload.get("config")),
+        "parent_checkpoint": checkpoint_ref(payload.get("parent_config")),
+    }
+    return {**chunk, "payload": {**payload, **refs}}
 
 
 def default_durability(registered: RegisteredGraph) -> Literal["sync", "async"]:
     """The durability when the run asks for none."""
     # Shipyard's own graph has side effects in nodes: a crash after a node returns must
-    # never repeat it (DESIGN §4). Other graphs get the reference default.
+    # never repeat it (docs/architecture.md §4). Other graphs get the reference default.
     return "sync" if registered.pins_workspace else "async"
 
 

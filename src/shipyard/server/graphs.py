@@ -3,7 +3,7 @@
 A ``langgraph.json`` maps graph ids to ``"./path/to/file.py:attr"`` or ``"package.module:attr"``;
 the attribute is a ``StateGraph`` builder or a compiled graph (compiled without a checkpointer,
 as ``langgraph dev`` wants). Without a file the packaged default is used: the ``shipyard``
-graph and the two probe graphs. Every graph gets a default assistant with a deterministic
+graph and the probe graphs. Every graph gets a default assistant with a deterministic
 UUIDv5 id, the same one the official server derives, so clients can hard-code it.
 """
 
@@ -34,6 +34,7 @@ DEFAULT_GRAPHS: Mapping[str, str] = {
     "shipyard": "shipyard.graph:graph",
     "probe_chain": "shipyard.probes:chain",
     "probe_interrupt": "shipyard.probes:interrupt_graph",
+    "probe_chat": "shipyard.probes:chat_graph",
 }
 """Graph ids served when no ``langgraph.json`` is given."""
 

@@ -1,4 +1,4 @@
-"""``GET /metrics``: Prometheus text format (DESIGN §10).
+"""``GET /metrics``: Prometheus text format (docs/architecture.md §10).
 
 Everything that describes runs, threads and usage is read from Postgres when scraped, so
 every server process answers the same numbers (a counter kept in one process's memory would
@@ -11,8 +11,12 @@ metrics describe the scraped process itself.
 * ``shipyard_run_retries_total``: lease re-claims (attempts beyond the first) of stored runs.
 * ``shipyard_threads{status}``; ``shipyard_approvals_waiting``: threads waiting at an
   interrupt (an approval or any ``interrupt()``).
-* ``shipyard_tokens_total{kind}``, ``shipyard_cost_usd_total``, ``shipyard_model_calls_total``:
-  the ``usage`` of Shipyard runs (each thread's latest state).
+* Shipyard runs — every one, from the CLI or the API (``store/stats.py``):
+  ``shipyard_agent_runs{status}``, ``shipyard_agent_success_ratio`` (``completed`` among
+  ended runs), ``shipyard_agent_completion_seconds_mean``,
+  ``shipyard_agent_approval_wait_seconds_mean``, ``shipyard_agent_approvals_decided_total``,
+  ``shipyard_agent_retries_total`` (refines), ``shipyard_tokens_total{kind}``,
+  ``shipyard_model_calls_total``, ``shipyard_tool_calls_total``, ``shipyard_cost_usd_total``.
 * ``shipyard_workers{state}``: this process's worker loops, busy or idle.
 
 Counts come from rows that still exist: deleting runs or threads lowers them.
@@ -22,7 +26,7 @@ The route needs an API key whenever the server has keys (any owner may read the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -37,10 +41,12 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, text
 from starlette.concurrency import run_in_threadpool
 
+from shipyard.contracts import RunStatus
 from shipyard.server.auth import Owner
 from shipyard.server.encoding import JSONResponse
 from shipyard.server.state import ServerState, State
 from shipyard.server.tables import THREAD_STATUSES
+from shipyard.store.stats import RunStats, run_stats
 
 router = APIRouter(tags=["meta"])
 
@@ -52,12 +58,6 @@ BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 
 _RUNS = text("""SELECT status, count(*) AS n, coalesce(sum(greatest(attempts - 1, 0)), 0) AS retries
     FROM api_runs GROUP BY status""")
 _THREADS = text("SELECT status, count(*) AS n FROM threads GROUP BY status")
-_USAGE = text("""SELECT
-    coalesce(sum((values->'usage'->>'input_tokens')::bigint), 0) AS input_tokens,
-    coalesce(sum((values->'usage'->>'output_tokens')::bigint), 0) AS output_tokens,
-    coalesce(sum((values->'usage'->>'model_calls')::bigint), 0) AS model_calls,
-    coalesce(sum((values->'usage'->>'cost_usd')::float8), 0) AS cost_usd
-    FROM threads WHERE jsonb_typeof(values->'usage') = 'object'""")
 
 
 def _duration_query() -> Any:
@@ -82,12 +82,12 @@ class ShipyardCollector(Collector):
         self.workers = workers
 
     def collect(self) -> Iterable[Metric]:
-        """One connection, four queries."""
+        """One connection, seven queries."""
         with self.engine.connect() as conn:
             yield from _runs(conn)
             yield from _threads(conn)
             yield _durations(conn)
-            yield from _usage(conn)
+            yield from _agent(run_stats(conn))
         busy, total = self.workers()
         workers = GaugeMetricFamily(
             "shipyard_workers", "Worker loops in this process", labels=["state"]
@@ -136,20 +136,39 @@ def _durations(conn: Connection) -> Metric:
     )
 
 
-def _usage(conn: Connection) -> Iterable[Metric]:
-    row = conn.execute(_USAGE).one()
+def _agent(stats: RunStats) -> Iterable[Metric]:
+    runs = GaugeMetricFamily(
+        "shipyard_agent_runs", "Shipyard runs (CLI and API) by status", labels=["status"]
+    )
+    for status in get_args(RunStatus):
+        runs.add_metric([status], stats.by_status.get(status, 0))
+    yield runs
+    for name, doc, number in [
+        ("success_ratio", "Completed among the Shipyard runs that ended", stats.success_rate),
+        ("completion_seconds_mean", "Mean creation-to-end of completed runs",
+         stats.mean_completion_s),
+        ("approval_wait_seconds_mean", "Mean request-to-decision of decided approvals",
+         stats.mean_approval_wait_s),
+    ]:  # fmt: skip
+        yield GaugeMetricFamily(f"shipyard_agent_{name}", doc, value=number or 0.0)
+    yield CounterMetricFamily(
+        "shipyard_agent_approvals_decided", "Approvals decided", value=stats.approvals_decided
+    )
+    yield CounterMetricFamily(
+        "shipyard_agent_retries", "Attempts beyond a step's first (refines)", value=stats.retries
+    )
     tokens = CounterMetricFamily(
         "shipyard_tokens", "Model tokens used by Shipyard runs", labels=["kind"]
     )
-    tokens.add_metric(["input"], int(row.input_tokens))
-    tokens.add_metric(["output"], int(row.output_tokens))
+    tokens.add_metric(["input"], stats.input_tokens)
+    tokens.add_metric(["output"], stats.output_tokens)
     yield tokens
-    yield CounterMetricFamily(
-        "shipyard_model_calls", "Model calls made by Shipyard runs", value=int(row.model_calls)
-    )
-    yield CounterMetricFamily(
-        "shipyard_cost_usd", "Model cost of Shipyard runs (USD)", value=float(row.cost_usd)
-    )
+    for name, doc, count in [
+        ("model_calls", "Model calls made by Shipyard runs", stats.model_calls),
+        ("tool_calls", "Tool calls made by Shipyard runs", stats.tool_calls),
+        ("cost_usd", "Model cost of Shipyard runs (USD)", stats.cost_usd),
+    ]:
+        yield CounterMetricFamily(f"shipyard_{name}", doc, value=count)
 
 
 def registry_for(state: ServerState) -> CollectorRegistry:

@@ -1,4 +1,4 @@
-"""Waiting for a run to end and what ``runs.wait`` / ``join`` answer (reference §4.5).
+"""Waiting for a run to end and what ``runs.wait`` / ``join`` answer (the LangGraph server API).
 
 The body is the thread's final values — with ``"__interrupt__": [...]`` when the run
 stopped at an interrupt — or ``{"__error__": {"error", "message"}}`` when it failed.

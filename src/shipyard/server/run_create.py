@@ -1,4 +1,4 @@
-"""Creating a run (reference §2.4), for the run routes.
+"""Creating a run (the LangGraph server API), for the run routes.
 
 ``create_run`` checks the thread (404, or created with ``if_not_exists="create"``), the
 assistant (422 for an unknown graph), a resume against what is pending (409 when nothing
@@ -52,12 +52,19 @@ async def _check_resume(state: ServerState, graph_id: str, thread_id: str, body:
 
 
 async def create_run(
-    state: ServerState, owner: str, body: RunCreate, thread_id: str | None, *, now: bool = False
+    state: ServerState,
+    owner: str,
+    body: RunCreate,
+    thread_id: str | None,
+    *,
+    now: bool = False,
+    run_id: str | None = None,
 ) -> tuple[QueuedRun, RunsRuntime]:
     """Validate, then enqueue the run (creating a temporary thread for stateless runs).
 
     ``now`` (the client waits for the run: ``wait``, ``stream``): when a worker of this
     process is idle, the run is created already claimed by it, and it starts at once.
+    ``run_id``: the new run's id (default: a fresh one; an id in use is a unique violation).
     """
     stateless = thread_id is None
     check(body, stateless=stateless)
@@ -81,6 +88,7 @@ async def create_run(
         multitask_strategy=body.multitask_strategy,
         after_seconds=body.after_seconds,
         tags=tags,
+        run_id=run_id,
     )
     runtime = await runs_runtime(state)
     try:

@@ -1,4 +1,4 @@
-"""The body of a run-creating request and how it becomes a queued run (reference §2.4).
+"""The body of a run-creating request and how it becomes a queued run (the LangGraph server API).
 
 ``RunCreate`` is the request body (stateful and stateless, background, stream and wait);
 ``run_kwargs`` checks what a schema cannot (input *or* command, ``configurable`` *or*
@@ -19,12 +19,14 @@ STREAM_MODES = (
     "values",
     "updates",
     "custom",
+    "messages",
     "messages-tuple",
+    "events",
     "tasks",
     "checkpoints",
     "debug",
 )
-"""Stream modes Shipyard serves (``messages`` and ``events`` are not implemented)."""
+"""Stream modes Shipyard serves (``events`` and ``messages``: ``server.stream_modes``)."""
 
 RESERVED_METADATA = ("thread_id", "run_id", "assistant_id", "graph_id", "run_attempt")
 

@@ -5,14 +5,29 @@ LangGraph derives them with pydantic, which refuses ``typing.TypedDict`` on Pyth
 types that are not data (the ``shipyard`` graph's ``Context`` holds live objects). Then we
 fall back to a schema built field by field, leaving a field untyped (``{}``) when its type
 has no JSON form — a usable form beats none.
+
+The state schema and the configurable schema are derived as the official server derives
+them: the state from the graph's output channels (each property titled and defaulting to
+``null``, named ``<graph id>_state``), the configurable from ``config_schema()``'s
+``configurable`` field (``{}`` when the graph declares none).
 """
 
 from __future__ import annotations
 
 import typing
+import warnings
 from typing import Any
 
+from langchain_core.utils.pydantic import create_model
 from pydantic import TypeAdapter
+
+_HIDDEN_CONFIGURABLE = (
+    "__pregel_checkpointer",
+    "__pregel_store",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "thread_id",
+)
 
 
 def graph_schemas(graph_id: str, graph: Any) -> dict[str, Any]:
@@ -24,10 +39,45 @@ def graph_schemas(graph_id: str, graph: Any) -> dict[str, Any]:
         "graph_id": graph_id,
         "input_schema": _try(graph.get_input_jsonschema) or _fields(builder, "input_schema"),
         "output_schema": _try(graph.get_output_jsonschema) or _fields(builder, "output_schema"),
-        "state_schema": _fields(builder, "state_schema"),
-        "config_schema": context,
+        "state_schema": _try(lambda: _channels(graph, graph_id))
+        or _fields(builder, "state_schema"),
+        "config_schema": _try(lambda: _configurable(graph)),
         "context_schema": context,
     }
+
+
+def _channels(graph: Any, graph_id: str) -> dict[str, Any]:
+    """The state as an object of the graph's output channels, each typed by what it accepts
+    (untyped when pydantic cannot describe that)."""
+    fields: dict[str, Any] = {}
+    for key in graph.stream_channels_list:
+        update_type = graph.channels[key].UpdateType
+        try:
+            create_model(key, __root__=(update_type, None)).model_json_schema()
+        except Exception:  # no JSON form: leave the property untyped
+            update_type = Any
+        fields[key] = (update_type, None)
+    name = graph.get_name("State", name=graph_id if graph.name == "LangGraph" else None)
+    schema = create_model(name, **fields).model_json_schema()
+    return dict(schema)
+
+
+def _configurable(graph: Any) -> dict[str, Any]:
+    """The schema of ``config["configurable"]`` without LangGraph's own keys; ``{}`` when
+    the graph's config declares no ``configurable``."""
+    with warnings.catch_warnings():  # ``config_schema`` is deprecated, still what servers use
+        warnings.simplefilter("ignore", DeprecationWarning)
+        config_model = graph.config_schema()
+    field = getattr(config_model, "model_fields", {}).get("configurable")
+    if field is None:
+        return {}
+    schema: dict[str, Any] = TypeAdapter(field.annotation).json_schema()
+    for key in _HIDDEN_CONFIGURABLE:
+        schema.get("properties", {}).pop(key, None)
+    type_name = getattr(getattr(graph, "config_type", None), "__name__", None)
+    if type_name:
+        schema["title"] = type_name
+    return schema
 
 
 def _try(make: Any) -> dict[str, Any] | None:

@@ -2,7 +2,9 @@
 
 ``SpanHandler`` is installed by ``shipyard.server.telemetry`` around one run; every span it
 makes descends from that run's span. Attributes name things and count them (node, model,
-role, tool, tokens, cost, outcome) — never inputs, outputs, prompts or file contents.
+role, tool, tokens, cost, outcome) — never inputs, outputs, prompts or file contents. A span
+whose node, model call or tool raised has status ERROR with the error's type and redacted
+message (``shipyard.tracing.describe``); an ``interrupt()`` is an outcome, not an error.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.runnables.config import var_child_runnable_config
 from opentelemetry import trace
 from opentelemetry.context import Context as OtelContext
 from opentelemetry.trace import Span, Status, StatusCode
 
 from shipyard.llm.pricing import cost_usd, price_for
+from shipyard.tracing import describe
 
 _INTERRUPTS = frozenset({"GraphInterrupt", "NodeInterrupt", "ParentCommand"})
 """Exceptions LangGraph uses for control flow: a node stopping at them did not fail."""
@@ -51,6 +55,15 @@ class SpanHandler(BaseCallbackHandler):
             span.set_attribute("shipyard.cost_usd", round(self.cost, 6))
             span.set_attribute("shipyard.model_calls", self.model_calls)
 
+    def node_context(self) -> OtelContext:
+        """The context of the node running where this is called (the nearest ancestor with
+        a span of LangChain's current runnable), else of the run: spans that code inside a
+        node opens (``shipyard.tracing.child_span``) go under that node."""
+        config = var_child_runnable_config.get() or {}
+        callbacks = config.get("callbacks")
+        parent = getattr(callbacks, "parent_run_id", None)
+        return self._context(parent if isinstance(parent, UUID) else None)
+
     def _context(self, parent_run_id: UUID | None) -> OtelContext:
         with self._lock:
             current = parent_run_id
@@ -77,7 +90,7 @@ class SpanHandler(BaseCallbackHandler):
                 span.set_attribute("shipyard.outcome", "interrupted")
             elif error is not None:
                 span.set_attribute("error.type", type(error).__name__)
-                span.set_status(Status(StatusCode.ERROR))
+                span.set_status(Status(StatusCode.ERROR, describe(error)))
             else:
                 span.set_attribute("shipyard.outcome", "success")
             span.end()

@@ -1,5 +1,6 @@
 """The server's tables (migration ``v0002_server``): assistants, their versions, threads and
-API keys. Declared on the store's ``Base`` so one metadata describes the whole schema.
+API keys; crons (``v0005_crons``). Declared on the store's ``Base`` so one metadata describes
+the whole schema.
 
 Every row a caller can see carries an ``owner``: the owner of the API key that created it
 (``"local"`` in single-owner mode). Rows of other owners are invisible — the routes answer 404.
@@ -11,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -114,3 +116,39 @@ class ApiKeyRow(Base):
     hash: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = _now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CronRow(Base):
+    """A cron: a run ``payload`` created on ``schedule`` (croniter syntax, UTC unless
+    ``timezone``) while ``enabled`` and before ``end_time``. ``thread_id`` set: every firing
+    runs on that thread (deleting the thread deletes its crons); ``None``: each firing runs
+    on a new thread. ``next_run_date`` is the next firing; ``last_error`` why the latest
+    due firing created no run (``None`` when it did)."""
+
+    __tablename__ = "api_crons"
+
+    cron_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    assistant_id: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[str | None] = mapped_column(
+        ForeignKey("threads.thread_id", ondelete="CASCADE"), index=True
+    )
+    schedule: Mapped[str] = mapped_column(Text)
+    timezone: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[Json] = _json()
+    metadata_: Mapped[Json] = mapped_column("metadata", server_default=text("'{}'::jsonb"))
+    on_run_completed: Mapped[str | None] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_run_date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("ix_api_crons_due", "next_run_date", postgresql_where=text("enabled")),
+        CheckConstraint(
+            "on_run_completed IS NULL OR on_run_completed IN ('delete', 'keep')",
+            name="on_run_completed",
+        ),
+    )

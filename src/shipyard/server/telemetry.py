@@ -1,4 +1,4 @@
-"""OpenTelemetry spans for request → run → node → model / tool call (DESIGN §10).
+"""OpenTelemetry spans for request → run → node → model / tool call (docs/architecture.md §10).
 
 ``Telemetry.from_environ(os.environ)`` reads the standard variables: ``OTEL_TRACES_EXPORTER``
 (comma-separated exporter names: ``otlp`` / ``otlp_proto_http``, ``console``, or any
@@ -21,6 +21,12 @@ The spans:
 * ``node {name}`` per graph node, ``chat {model}`` per model call (``gen_ai.*`` token counts,
   ``shipyard.cost_usd`` from the built-in price table), ``tool {name}`` per LangChain tool —
   from a LangChain callback handler the worker installs around the run.
+* ``check {name}`` per validation check, under its node (``tools/check_span.py``): the
+  redacted argv, exit code, failure counts, duration, cache provenance, isolation level.
+
+Statuses: a failing check, a node, model call or tool that raised, a refused tool call and a
+failed run are ERROR with a short redacted description; a passing check is OK; the rest
+UNSET. No span records exception events (their text would not be redacted).
 
 Attributes never carry inputs, outputs, prompts, file contents or secrets.
 """
@@ -48,6 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shipyard.errors import UserInputError
 from shipyard.server.queue import NewRun, QueuedRun, RunQueue
 from shipyard.server.spans import SpanHandler
+from shipyard.tracing import bind, describe, unbind
 
 if TYPE_CHECKING:
     from shipyard.server.execution import Execution
@@ -57,6 +64,7 @@ TRACER_NAME = "shipyard.server"
 CONTEXT_KEY = "trace_context"
 """Key of the W3C trace context in a run's ``kwargs`` (present only while tracing is on)."""
 
+_RUN_FAILED = "the run failed (the failing node's span and the run's error event say why)"
 _PROPAGATOR = TraceContextTextMapPropagator()
 _HANDLER: ContextVar[BaseCallbackHandler | None] = ContextVar("shipyard_span_handler", default=None)
 _hook_lock = threading.Lock()
@@ -112,19 +120,31 @@ class Telemetry:
             "shipyard.run.attempt": run.attempts,
         }
         with self.tracer.start_as_current_span(
-            f"run {graph_id}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+            f"run {graph_id}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+            record_exception=False,  # an exception event's text would not be redacted
+            set_status_on_exception=False,
         ) as span:
             handler = SpanHandler(self.tracer, span)
             token = _HANDLER.set(handler)
+            source = bind(handler)
+            raised = False
             try:
                 await execution()
+            except Exception as err:  # a cancellation is not an error of the run
+                raised = True
+                span.set_status(Status(StatusCode.ERROR, describe(err)))
+                raise
             finally:
+                unbind(source)
                 _HANDLER.reset(token)
                 outcome = execution.reason or getattr(execution, "outcome", None) or "unknown"
                 span.set_attribute("shipyard.run.outcome", outcome)
                 handler.record_totals(span)
-                if outcome == "error":
-                    span.set_status(Status(StatusCode.ERROR))
+                if outcome == "error" and not raised:
+                    span.set_status(Status(StatusCode.ERROR, _RUN_FAILED))
 
 
 def exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
@@ -204,9 +224,17 @@ class TracingMiddleware:
 
         attributes = {"http.request.method": method, "url.path": str(scope.get("path", ""))}
         with telemetry.tracer.start_as_current_span(
-            f"{method} {scope.get('path', '')}", kind=SpanKind.SERVER, attributes=attributes
+            f"{method} {scope.get('path', '')}",
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
-            await self.app(scope, receive, send_status)
+            try:
+                await self.app(scope, receive, send_status)
+            except Exception as err:
+                span.set_status(Status(StatusCode.ERROR, describe(err)))
+                raise
             route = getattr(scope.get("route"), "path", None)
             if route:
                 span.update_name(f"{method} {route}")

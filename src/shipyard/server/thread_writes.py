@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from psycopg.types.json import Jsonb
 
-from shipyard.server.encoding import dumps
+from shipyard.server.encoding import jsonb
 from shipyard.server.errors import conflict
 from shipyard.server.threads import new_id
 
@@ -69,7 +69,7 @@ def _mapping_dict(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _jsonb(value: Any) -> Jsonb:
-    return Jsonb(value, dumps=lambda v: dumps(v).decode())
+    return jsonb(value)
 
 
 _TAG = """

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from shipyard.server.checkpoints import thread_interrupts
 from shipyard.server.encoding import to_jsonable
 from shipyard.server.errors import conflict, not_found
 from shipyard.server.tables import THREAD_STATUSES, ThreadRow
@@ -36,7 +37,7 @@ def thread_dict(row: ThreadRow) -> dict[str, Any]:
         "status": row.status,
         "config": row.config,
         "values": row.values,
-        "interrupts": row.interrupts,
+        "interrupts": thread_interrupts(row.interrupts),
         "error": row.error,
     }
 

@@ -1,10 +1,18 @@
-"""Durable approval records (DESIGN §4): what was asked, what was decided, by whom.
+"""Durable approval records (docs/architecture.md §4): what was asked, what was decided, by whom.
 
 A run has at most one ``pending`` approval (a unique index holds that). Recording the same
 interrupt again is a no-op; a new interrupt supersedes the old pending one. A decision is only
-recorded as ``decided`` when it targets the pending approval: a stale ``content_hash`` or
-interrupt id is written as a ``refused`` audit row — the pending approval stays pending, so
-nothing is lost — and ``StaleApprovalError`` is raised.
+recorded as ``decided`` when it targets the pending approval and took effect: a stale
+``content_hash`` or interrupt id is written as a ``refused`` audit row — the pending approval
+stays pending, so nothing is lost — and ``StaleApprovalError`` is raised. A rejection needs
+no content hash (it stops the run, whatever the content is now). Callers record a decision
+after the graph showed whether it took effect (``nodes.approve.decision_outcome``): a gate
+that asked again because the content changed gets a ``refused`` row, and the new request
+supersedes the old one.
+
+Statuses: ``pending`` (the run waits for it), ``decided`` (a decision took effect),
+``refused`` (an audit row: a decision that was not applied; the request it answered stays
+pending or is superseded), ``superseded`` (a newer request of the same run replaced it).
 """
 
 from __future__ import annotations
@@ -169,7 +177,7 @@ def _mismatch(pending: ApprovalRow, decision: ApprovalDecision, interrupt_id: st
             f"interrupt {interrupt_id!r} is not the one run {pending.run_id} waits on "
             f"({pending.interrupt_id!r})"
         )
-    if decision.content_hash != pending.content_hash:
+    if decision.content_hash != pending.content_hash and decision.decision != "reject":
         return (
             f"the decision approves content {decision.content_hash}, but the pending "
             f"{pending.kind} approval is for {pending.content_hash} (it changed since)"

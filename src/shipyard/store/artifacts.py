@@ -3,7 +3,9 @@
 A reference is ``artifact://<run_id>/<name>`` and maps to ``<root>/<run_id>/<name>``. Names
 may contain ``/`` (``logs/pytest.txt``) but never leave the run's directory: absolute names,
 ``..``, empty parts and NUL bytes are refused. Writes are atomic (temp file + rename), so a
-reader never sees half an artifact. Secret redaction is the caller's job (``shipyard.redact``).
+reader never sees half an artifact. Every write masks the secret values of the environment
+(``shipyard.secret_values``), whoever wrote the text; pattern redaction of what may hold
+credentials is the caller's job (``shipyard.redact``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path, PurePosixPath
+
+from shipyard.secret_values import redact_values_bytes
 
 SCHEME = "artifact://"
 
@@ -22,13 +26,14 @@ class ArtifactStore:
         self.root = root
 
     def put(self, run_id: str, name: str, data: bytes | str) -> str:
-        """Write ``data`` (text is stored as UTF-8) and return its ``artifact://`` reference.
+        """Write ``data`` (text is stored as UTF-8) with secret values masked, and return its
+        ``artifact://`` reference.
 
         Writing the same name again replaces the artifact.
         """
         path = self._resolve(run_id, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = data.encode() if isinstance(data, str) else data
+        payload = redact_values_bytes(data.encode() if isinstance(data, str) else data)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:

@@ -1,4 +1,4 @@
-"""LangGraph checkpoints in Postgres (DESIGN §4).
+"""LangGraph checkpoints in Postgres (docs/architecture.md §4).
 
 ``open_checkpointer(url)`` yields an ``AsyncPostgresSaver`` on a connection pool with health
 checks: idle connections are checked in the background every ``HEALTH_CHECK_S`` seconds and

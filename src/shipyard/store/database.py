@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, make_url
 
 from shipyard.errors import DatabaseUnavailableError
 from shipyard.settings import Settings
+from shipyard.store import jsonb
 from shipyard.store.embedded import ensure_embedded
 
 _SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
@@ -105,7 +106,9 @@ def make_engine(url: str) -> sqlalchemy.Engine:
     broken by a Postgres restart fails its statement once, SQLAlchemy then discards the whole
     pool, and the next call reconnects. The run stays resumable from its last checkpoint.
     """
-    return sqlalchemy.create_engine(sqlalchemy_url(url), pool_pre_ping=False)
+    return sqlalchemy.create_engine(
+        sqlalchemy_url(url), pool_pre_ping=False, json_serializer=jsonb.dumps
+    )
 
 
 def check_reachable(url: str, timeout_s: float = 5.0) -> None:

@@ -43,8 +43,8 @@ Statement = tuple[str | sql.Composed, Sequence[Any]]
 
 # Each table's rows travel as ONE jsonb array of row arrays (orjson, bytes as base64): one
 # C call instead of psycopg dumping every array element in Python, which was most of a
-# commit's CPU. Checkpoint and metadata columns come as JSON text made by ``json.dumps``, as
-# the stock saver's ``Jsonb`` makes it, so what Postgres stores and refuses is the same.
+# commit's CPU. Checkpoint and metadata columns come as JSON text made by
+# ``shipyard.store.jsonb.dumps``, which leaves out text Postgres cannot store.
 _ROWS = "FROM jsonb_array_elements(%s::jsonb) AS r"
 _WRITES_FROM = (
     "INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id,"
@@ -183,9 +183,9 @@ class GroupCommit:
                     await cur.execute(query, params)
             tables = (
                 [row for rows in batch for row in rows.writes],
-                _last_per_key([r for rows in batch for r in rows.special], 5),
+                _last_per_key([r for rows in batch for r in rows.special], (0, 1, 2, 3, 5)),
                 [row for rows in batch for row in rows.blobs],
-                _last_per_key([r for rows in batch for r in rows.checkpoints], 3),
+                _last_per_key([r for rows in batch for r in rows.checkpoints], (0, 1, 2)),
             )
             present = tuple(bool(table) for table in tables)
             if any(present):
@@ -216,12 +216,13 @@ class GroupCommit:
             batch.land()
 
 
-def _last_per_key(rows: list[Row], width: int) -> list[Row]:
-    """One row per key (the first ``width`` columns), the last one handed over: an upsert
-    may not touch a row twice in one statement, and sent one by one the last would win."""
+def _last_per_key(rows: list[Row], key: tuple[int, ...]) -> list[Row]:
+    """One row per key (the columns at ``key``: the upsert's conflict target), the last one
+    handed over: an upsert may not touch a row twice in one statement, and sent one by one
+    the last would win."""
     if len(rows) < 2:
         return rows
-    return list({tuple(row[:width]): row for row in rows}.values())
+    return list({tuple(row[i] for i in key): row for row in rows}.values())
 
 
 def _settle(done: asyncio.Future[None], outcome: BaseException | None) -> None:

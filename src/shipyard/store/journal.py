@@ -1,4 +1,4 @@
-"""The side-effect journal (DESIGN §4): intent before an effect, outcome after.
+"""The side-effect journal (docs/architecture.md §4): intent before an effect, outcome after.
 
 An entry is keyed by ``(thread_id, step_key, call_id)``. ``begin`` writes the intent and is
 idempotent — a node re-running after a crash gets the entry it wrote before, never a second

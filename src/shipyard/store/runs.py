@@ -18,8 +18,11 @@ from sqlalchemy.orm import Session
 
 from shipyard.contracts import ApprovalDecision, ApprovalRequest, RunStatus, Usage
 from shipyard.errors import UnknownRunError
+from shipyard.secret_values import redact_values
 from shipyard.store.approvals import Approval, Approvals, ApprovalStatus
 from shipyard.store.jsonb import jsonb
+from shipyard.store.run_leases import RunLeases, dead_here, holder_gone
+from shipyard.store.stats import EPOCH, RunStats, run_stats
 from shipyard.store.tables import RunEventRow, RunRow
 from shipyard.store.writer import Query, writer_for
 
@@ -41,6 +44,10 @@ _UPDATABLE = frozenset(
 )
 
 
+_SELECT = select(RunRow, holder_gone())
+"""A run with whether its holder is gone, in one read."""
+
+
 @dataclass(frozen=True)
 class Run:
     """A run as stored."""
@@ -58,10 +65,16 @@ class Run:
     usage: Usage
     created_at: datetime
     updated_at: datetime
+    interrupted: bool = False
+    """Stored as ``running`` but no process drives it any more (``store/run_leases.py``):
+    ``shipyard resume`` continues it."""
+    cancel_requested: bool = False
+    cancel_by: str | None = None
+    """Who asked to cancel the run (``shipyard cancel``), if anyone did."""
 
     @classmethod
-    def from_row(cls, row: RunRow) -> Run:
-        """Build from a database row."""
+    def from_row(cls, row: RunRow, holder_gone: bool = False) -> Run:
+        """Build from a database row (and whether its holder is gone)."""
         return cls(
             id=row.id,
             thread_id=row.thread_id,
@@ -76,6 +89,9 @@ class Run:
             usage=Usage.model_validate(row.usage),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            interrupted=holder_gone or (row.status == "running" and dead_here(row.lease_owner)),
+            cancel_requested=row.cancel_requested_at is not None,
+            cancel_by=row.cancel_requested_by,
         )
 
 
@@ -109,6 +125,7 @@ class RunStore:
         self._engine = engine
         self._approvals = Approvals(engine)
         self._writer = writer_for(engine)
+        self.leases = RunLeases(engine)
 
     def create_run(
         self,
@@ -125,7 +142,7 @@ class RunStore:
             id=run_id,
             thread_id=thread_id or run_id,
             status=_status(status),
-            goal=goal,
+            goal=redact_values(goal),
             repo=repo,
             usage=Usage().model_dump(mode="json"),
         )
@@ -145,6 +162,9 @@ class RunStore:
             )
         if "status" in fields:
             fields["status"] = _status(fields["status"])
+        for name in ("goal", "error"):  # text a person or a command wrote: mask secrets
+            if isinstance(fields.get(name), str):
+                fields[name] = redact_values(fields[name])
         if isinstance(fields.get("usage"), Usage):
             fields["usage"] = fields["usage"].model_dump(mode="json")
         statement = (
@@ -161,21 +181,21 @@ class RunStore:
     def get_run(self, run_id: str) -> Run:
         """The run with this id, or with this unique id prefix (at least 6 characters)."""
         with Session(self._engine) as session:
-            row = session.get(RunRow, run_id)
-            if row is not None:
-                return Run.from_row(row)
+            found = session.execute(_SELECT.where(RunRow.id == run_id)).first()
+            if found is not None:
+                return Run.from_row(*found)
             if len(run_id) < MIN_PREFIX:
                 raise UnknownRunError(
                     f"no run with id {run_id!r} (a prefix must have at least {MIN_PREFIX} "
                     "characters)"
                 )
-            return Run.from_row(_by_prefix(session, run_id))
+            return Run.from_row(*_by_prefix(session, run_id))
 
     def list_runs(self, limit: int = 20) -> list[Run]:
         """The newest runs first."""
-        statement = select(RunRow).order_by(RunRow.created_at.desc(), RunRow.id).limit(limit)
+        statement = _SELECT.order_by(RunRow.created_at.desc(), RunRow.id).limit(limit)
         with Session(self._engine) as session:
-            return [Run.from_row(row) for row in session.scalars(statement)]
+            return [Run.from_row(row, gone) for row, gone in session.execute(statement)]
 
     def record_approval_request(
         self, run_id: str, interrupt_id: str, request: ApprovalRequest
@@ -214,6 +234,11 @@ class RunStore:
         (``store.writer``). For a run that exists; for an unknown one nothing is written."""
         self._writer.behind(_APPEND, _event(run_id, kind, payload))
 
+    def stats(self, since: datetime = EPOCH) -> RunStats:
+        """What the runs created since ``since`` add up to (``store.stats``)."""
+        with self._engine.connect() as conn:
+            return run_stats(conn, since)
+
     def events(self, run_id: str, after_seq: int = 0) -> list[RunEvent]:
         """The run's events with ``seq > after_seq``, in order."""
         statement = (
@@ -233,14 +258,14 @@ def _event(run_id: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {"run_id": run_id, "kind": kind, "payload": jsonb(payload)}
 
 
-def _by_prefix(session: Session, prefix: str) -> RunRow:
+def _by_prefix(session: Session, prefix: str) -> tuple[RunRow, bool]:
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    statement = select(RunRow).where(RunRow.id.like(escaped + "%", escape="\\")).limit(6)
-    rows = list(session.scalars(statement))
+    statement = _SELECT.where(RunRow.id.like(escaped + "%", escape="\\")).limit(6)
+    rows = [(row, gone) for row, gone in session.execute(statement)]
     if not rows:
         raise UnknownRunError(f"no run with id or id prefix {prefix!r}")
     if len(rows) > 1:
-        shown = ", ".join(sorted(r.id for r in rows)[:5])
+        shown = ", ".join(sorted(r.id for r, _ in rows)[:5])
         raise UnknownRunError(
             f"run id prefix {prefix!r} is ambiguous: it matches {shown}"
             f"{' and more' if len(rows) > 5 else ''}; give more characters"

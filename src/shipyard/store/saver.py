@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -47,6 +46,7 @@ from psycopg import AsyncCursor, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from shipyard.store import jsonb
 from shipyard.store.group_commit import GroupCommit, Rows
 
 _INLINE = (str, int, float, bool)
@@ -126,10 +126,11 @@ class ShipyardSaver(AsyncPostgresSaver):
             ns,
             checkpoint["id"],
             configurable.get("checkpoint_id"),
-            # JSON text as the stock saver's ``Jsonb`` dumps it (``json.dumps``), now: the
-            # objects may change once this returns.
-            json.dumps({**checkpoint, "channel_values": inline}),
-            json.dumps(get_serializable_checkpoint_metadata(config, metadata)),
+            # JSON text now (the objects may change once this returns), by the one jsonb
+            # encoder: text Postgres cannot store (a check's output in ``feedback``) is
+            # replaced instead of failing the write.
+            jsonb.dumps({**checkpoint, "channel_values": inline}),
+            jsonb.dumps(get_serializable_checkpoint_metadata(config, metadata)),
         )
         versioned = self._dump_blobs(thread_id, ns, blobs, versions) if versions else []
         await self.group.send(Rows(blobs=versioned, checkpoints=[row]))

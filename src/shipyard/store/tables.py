@@ -1,4 +1,5 @@
-"""Shipyard's own tables (DESIGN §8). LangGraph's checkpoint tables are managed by LangGraph.
+"""Shipyard's own tables (docs/architecture.md §8). LangGraph's checkpoint tables are
+managed by LangGraph.
 
 Every change here needs a migration in ``store/migrations/versions``; a test compares the
 migrated schema with these declarations.
@@ -70,6 +71,12 @@ class RunRow(Base):
     event_seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+    # The process driving the run from the CLI and until when (``store/run_leases.py``).
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # ``shipyard cancel``: the holder stops and finalizes the run as ``cancelled``.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_requested_by: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index(None, "created_at"),)
 
@@ -109,7 +116,8 @@ class ApprovalRow(Base):
 
 
 class JournalRow(Base):
-    """The side-effect journal (DESIGN §4): intent before the effect, outcome after."""
+    """The side-effect journal (docs/architecture.md §4): intent before the effect, outcome
+    after."""
 
     __tablename__ = "journal"
 
@@ -143,10 +151,12 @@ class RunEventRow(Base):
 
 
 class CheckCacheRow(Base):
-    """Evidence of a check command on an exact workspace tree (git tree hash)."""
+    """Evidence of a check on an exact workspace tree (git tree hash), for one owner;
+    ``command_key`` covers the check, its toolchain, environment, policy and isolation."""
 
     __tablename__ = "check_cache"
 
+    owner: Mapped[str] = mapped_column(Text, primary_key=True)
     tree_hash: Mapped[str] = mapped_column(Text, primary_key=True)
     command_key: Mapped[str] = mapped_column(Text, primary_key=True)
     evidence: Mapped[Json]

@@ -1,29 +1,36 @@
-"""The developer model's tools (DESIGN §3): schemas for the model, dispatch for the node.
+"""The developer model's tools (docs/architecture.md §3): schemas for the model, dispatch
+for the node.
 
-The model sees exactly the names and arguments of DESIGN §3. Calls are dispatched here to
-the plain, separately tested functions of ``tools/files.py``, the policy and the launcher.
-Errors the model can fix come back as the tool result; everything else raises.
+The model sees exactly the names and arguments of docs/architecture.md §3. Calls are
+dispatched here to the plain, separately tested functions of ``tools/files.py``, the policy
+and the launcher. Errors the model can fix come back as the tool result; everything else
+raises.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 
+from shipyard.errors import CommandRefusedError
 from shipyard.policy import Policy
 from shipyard.redact import redact
-from shipyard.sandbox import CommandResult, Launcher
+from shipyard.sandbox import CommandResult, Launcher, Limits
 from shipyard.tools.errors import ToolError
 from shipyard.tools.files import Workspace
+from shipyard.tools.quota import Quota
 
 MUTATING = frozenset({"write_file", "edit_file", "run_command"})
+_LINE_NO = re.compile(r":\d+: ")
 
 
 class ListFiles(BaseModel):
@@ -90,7 +97,7 @@ def _not_direct(**_: Any) -> str:
 
 
 def tool_schemas() -> list[BaseTool]:
-    """The tools as the model sees them (names and arguments of DESIGN §3)."""
+    """The tools as the model sees them (names and arguments of docs/architecture.md §3)."""
     return [
         StructuredTool.from_function(
             func=_not_direct, name=name, description=schema.__doc__ or name, args_schema=schema
@@ -118,6 +125,10 @@ class Toolbox:
     remembered: list[str]
     record: Callable[[str, dict[str, Any]], None]
     """Records a policy decision with the run (kind, payload)."""
+    _quota: Quota = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._quota = Quota(self.root, self.policy.budgets.workspace_mb)
 
     def call(self, name: str, args: dict[str, Any]) -> ToolResult:
         """Run one tool call; errors the model can fix come back as the result."""
@@ -134,14 +145,16 @@ class Toolbox:
             return ToolResult(f"error: {err}")
 
     def _dispatch(self, args: BaseModel) -> ToolResult:
-        ws = Workspace(self.root)
+        ws = Workspace(self.root, quota=self._quota)
         match args:
             case ListFiles(path=path):
                 return ToolResult(ws.list_files(path))
             case ReadFile(path=path, start_line=start, end_line=end):
+                self._check_read(path)
                 return ToolResult(redact(ws.read_file(path, start, end)))
             case Search(pattern=pattern, path=path):
-                return ToolResult(redact(ws.search(pattern, path)))
+                self._check_read(path)
+                return ToolResult(redact(self._readable(ws.search(pattern, path))))
             case WriteFile(path=path, content=content):
                 self._check_write(path)
                 return ToolResult(ws.write_file(path, content))
@@ -153,6 +166,25 @@ class Toolbox:
             case Finish(summary=summary):
                 return ToolResult(f"step finished: {summary}", finished=True)
         raise AssertionError(f"unhandled tool arguments {args!r}")
+
+    def _check_read(self, path: str) -> None:
+        decision = self.policy.check_path(path, "read")
+        if decision.action == "deny":
+            self.record("policy.path", decision.model_dump(mode="json"))
+            raise ToolError(f"reading {path} is forbidden by policy ({decision.reason})")
+
+    def _readable(self, hits: str) -> str:
+        """``search`` hits (``path:line: text``) without those in forbidden files: a line
+        goes if any prefix that could be its path is forbidden."""
+        kept = [
+            line
+            for line in hits.splitlines()
+            if not any(
+                self.policy.check_path(line[: m.start()], "read").action == "deny"
+                for m in _LINE_NO.finditer(line)
+            )
+        ]
+        return "\n".join(kept) if kept else "no matches outside forbidden paths"
 
     def _check_write(self, path: str) -> None:
         decision = self.policy.check_path(path, "write")
@@ -171,10 +203,35 @@ class Toolbox:
                 "listed for the reviewer of this change. Continue without it.",
                 deferred=command,
             )
-        result = self.launcher.run(
-            decision.argv, workspace=self.root, shell=decision.shell, env=command_env(self.root)
-        )
-        return ToolResult(format_command_result(result))
+        if refusal := self._quota.over():
+            return ToolResult(f"not run: {refusal}")
+        started, limits = self._quota.started(), self._limits()
+        try:
+            result = self.launcher.run(
+                decision.argv,
+                workspace=self.root,
+                shell=decision.shell,
+                env=command_env(self.root),
+                limits=limits,
+                hidden=self.policy.paths.forbidden,
+            )
+        except CommandRefusedError as err:
+            return ToolResult(f"not run: {redact(str(err))}")
+        over = self._quota.after_command(started)
+        if over is None and limits is not None and result.limit == "file_size":
+            over = (
+                f"a file may only grow by what is left of the workspace's "
+                f"{self._quota.budget_mb} MB budget ({limits.file_size_bytes} bytes)"
+            )
+        return ToolResult(format_command_result(result) + (f"\nerror: {over}" if over else ""))
+
+    def _limits(self) -> Limits | None:
+        """The launcher's own limits, unless what is left of the disk budget is less than
+        their per-file size limit: then that is the limit."""
+        left = self._quota.remaining()
+        if left >= Limits().file_size_bytes:
+            return None
+        return dataclasses.replace(Limits(), file_size_bytes=max(left, 1))
 
 
 def command_env(root: Path) -> dict[str, str]:

@@ -1,33 +1,56 @@
-"""Checks that produce evidence: detect, run through the launcher, parse, cache (DESIGN §1).
+"""Checks that produce evidence: detect, run through the launcher, parse, cache.
 
 The validator believes reports, not the model: pass/fail comes from exit codes and from
 parsed reports (pytest's JUnit XML, ruff's JSON, mypy's error lines), each failure becomes a
 :class:`~shipyard.contracts.Failure` with a compact slice of output, and the full, redacted
 log goes to the artifact store. :func:`verdict_from` turns evidence into the step's verdict.
 
-Results are cached by (tree hash of the workspace's files, command key): an unchanged tree is
-never checked twice. A run cut short by a launcher limit is evidence of failure but is not
-cached, since a retry on a quieter machine may finish.
+Results are cached per owner by (tree hash of the workspace's files, command key), where the
+command key covers the check, its toolchain, the sandbox's environment, the policy and the
+isolation (``tools/check_cache.py``): the cache is a speed-up, never a verdict. A hit says so
+(``cached``, ``cached_from`` and the summary name the run that produced it) and its log is
+copied into the using run's artifacts; a hit whose log is gone is run again. A run cut short
+by a launcher limit is evidence of failure but is not cached, since a retry on a quieter
+machine may finish.
+
+Reports are untrusted input from the checked code: they are read only as regular files inside
+the workspace, never blocking, with a size cap (``tools/report_file.py``); a check whose
+report is missing or invalid fails with ``report missing or invalid: <why>``.
+
+Under tracing each check is a ``check <name>`` span under the running node
+(``tools/check_span.py``); a failing check's span has status ERROR.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import math
+import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
 
 from shipyard.contracts import Evidence, Failure, Finding, Verdict
+from shipyard.errors import CommandRefusedError
 from shipyard.redact import redact
 from shipyard.sandbox import CommandResult, Launcher, Limits
+from shipyard.tools.check_cache import (
+    CHECK_ENV,
+    Artifacts,
+    CheckCache,
+    MemoryCheckCache,
+    command_key,
+    key_context,
+    reuse,
+)
+from shipyard.tools.check_span import record
 from shipyard.tools.checkspec import CheckSpec, detect_checks
 from shipyard.tools.git import snapshot_tree
+from shipyard.tools.report_file import ReportProblem, read_report
 from shipyard.tools.reports import ParsedReport, compact, parse_report
+from shipyard.tracing import child_span
 
 __all__ = [
     "Artifacts",
@@ -40,46 +63,6 @@ __all__ = [
     "targeted_tests",
     "verdict_from",
 ]
-
-# Clean, non-interactive output; bytecode off so a check run leaves the tree hash unchanged.
-_CHECK_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1", "PY_COLORS": "0", "CI": "1"}
-
-
-class Artifacts(Protocol):
-    """Where full logs go; ``put`` returns a reference that ``Evidence.log_ref`` holds."""
-
-    def put(self, run_id: str, name: str, data: bytes | str) -> str: ...
-
-
-class CheckCache(Protocol):
-    """Evidence by (tree hash, command key). Implementations: :class:`MemoryCheckCache`,
-    and the Postgres one in ``store/``."""
-
-    def get(self, tree_hash: str, command_key: str) -> Evidence | None: ...
-
-    def put(self, tree_hash: str, command_key: str, evidence: Evidence) -> None: ...
-
-
-class MemoryCheckCache:
-    """A :class:`CheckCache` in a dict, for one process (tests, the offline demo)."""
-
-    def __init__(self) -> None:
-        self._items: dict[tuple[str, str], Evidence] = {}
-
-    def get(self, tree_hash: str, command_key: str) -> Evidence | None:
-        found = self._items.get((tree_hash, command_key))
-        return found.model_copy(deep=True) if found is not None else None
-
-    def put(self, tree_hash: str, command_key: str, evidence: Evidence) -> None:
-        self._items[(tree_hash, command_key)] = evidence.model_copy(deep=True)
-
-
-def command_key(spec: CheckSpec, targets: Sequence[str] = ()) -> str:
-    """A stable key for "this check, run this way" (the tree hash is the other half)."""
-    body = json.dumps(
-        {"spec": spec.model_dump(mode="json"), "targets": list(targets)}, sort_keys=True
-    )
-    return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
 
 def verdict_from(evidence: Sequence[Evidence], findings: Sequence[Finding] = ()) -> Verdict:
@@ -117,6 +100,9 @@ class _Context:
     run_id: str
     cache: CheckCache | None
     tree: str | None
+    owner: str
+    policy_hash: str
+    limits: Limits
 
 
 def run_checks(
@@ -128,51 +114,91 @@ def run_checks(
     run_id: str,
     cache: CheckCache | None = None,
     changed_files: Sequence[str] = (),
+    owner: str = "local",
+    policy_hash: str = "",
+    tree: str | None = None,
+    limits: Limits | None = None,
 ) -> list[Evidence]:
     """Run ``specs`` in ``workspace`` through ``launcher`` and return one ``Evidence`` each.
 
     With ``changed_files``, a pytest check first runs the tests touching them
     (``<name>[targeted]``); if those fail the full suite is skipped for fast feedback,
-    otherwise it runs too. Other checks always run. With a ``cache``, the workspace's tree
-    hash keys the results and a hit comes back with ``cached=True`` without running
-    anything. A launcher that cannot start a command raises ``SandboxError``.
+    otherwise it runs too. Other checks always run. With a ``cache``, ``owner``'s entries
+    for ``tree`` (default: the workspace's tree hash now) and each check's command key
+    (which covers ``policy_hash``) are looked up first; a hit comes back with
+    ``cached=True`` and ``cached_from`` without running anything. A launcher that cannot
+    start a command raises ``SandboxError``. ``limits`` (default ``Limits()``) bound every
+    check, except that its own ``timeout`` is its wall-clock limit.
     """
+    if cache is not None and tree is None:
+        tree = snapshot_tree(workspace)
     ctx = _Context(
-        workspace, launcher, artifacts, run_id, cache, snapshot_tree(workspace) if cache else None
+        workspace,
+        launcher,
+        artifacts,
+        run_id,
+        cache,
+        tree,
+        owner,
+        policy_hash or "unknown",
+        limits or Limits(),
     )
     evidence: list[Evidence] = []
     for spec in specs:
         targets = targeted_tests(workspace, changed_files) if spec.kind == "pytest" else []
         if targets:
-            first = _cached_run(ctx, spec, targets)
+            first = _traced_run(ctx, spec, targets)
             evidence.append(first)
             if not first.passed:
                 continue
-        evidence.append(_cached_run(ctx, spec, []))
+        evidence.append(_traced_run(ctx, spec, []))
+    return evidence
+
+
+def _traced_run(ctx: _Context, spec: CheckSpec, targets: list[str]) -> Evidence:
+    """``_cached_run`` inside a ``check <name>`` span under the current node (when tracing
+    is on), described by ``check_span.record``."""
+    name = f"{spec.name}[targeted]" if targets else spec.name
+    with child_span(f"check {name}", {"shipyard.check.name": name}) as span:
+        evidence = _cached_run(ctx, spec, targets)
+        if span is not None:
+            record(span, evidence)
     return evidence
 
 
 def _cached_run(ctx: _Context, spec: CheckSpec, targets: list[str]) -> Evidence:
-    key = command_key(spec, targets)
-    if ctx.cache is not None and ctx.tree is not None:
-        hit = ctx.cache.get(ctx.tree, key)
-        if hit is not None:
-            return hit.model_copy(update={"cached": True})
+    if ctx.cache is None or ctx.tree is None:
+        return _execute(ctx, spec, targets)[0]
+    isolation = ctx.launcher.report().model_dump(mode="json")
+    setting = key_context(spec, ctx.workspace, policy_hash=ctx.policy_hash, isolation=isolation)
+    setting["limits"] = dataclasses.asdict(ctx.limits)
+    key = command_key(spec, targets, setting)
+    hit = ctx.cache.get(ctx.owner, ctx.tree, key)
+    reused = reuse(hit, ctx.artifacts, ctx.run_id) if hit is not None else None
+    if reused is not None:
+        return reused
     evidence, limit = _execute(ctx, spec, targets)
-    if ctx.cache is not None and ctx.tree is not None and limit is None:
-        ctx.cache.put(ctx.tree, key, evidence)
+    if limit is None:
+        ctx.cache.put(
+            ctx.owner, ctx.tree, key, evidence.model_copy(update={"cached_from": ctx.run_id})
+        )
     return evidence
 
 
 @contextmanager
 def _scratch(workspace: Path, suffix: str) -> Iterator[str]:
     """A report file name inside the workspace (the only place the sandbox may write),
-    relative to it, removed afterwards so it never reaches git or the tree hash."""
+    relative to it, removed afterwards (whatever the check made of it: a file, a symlink,
+    a FIFO, a directory) so it never reaches git or the tree hash."""
     name = f".shipyard-report-{uuid.uuid4().hex}{suffix}"
     try:
         yield name
     finally:
-        (workspace / name).unlink(missing_ok=True)
+        path = workspace / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _argv(spec: CheckSpec, report: str, targets: list[str]) -> list[str]:
@@ -198,20 +224,25 @@ enough that a failing step's checkpoint stays a few KB (the log artifact has the
 def _execute(ctx: _Context, spec: CheckSpec, targets: list[str]) -> tuple[Evidence, str | None]:
     """Run one check; returns its evidence and the launcher limit that stopped it, if any."""
     name = f"{spec.name}[targeted]" if targets else spec.name
-    limits = Limits(
+    limits = dataclasses.replace(
+        ctx.limits,
         timeout_s=spec.timeout,
-        cpu_s=max(Limits().cpu_s, math.ceil(spec.timeout)),
+        cpu_s=max(ctx.limits.cpu_s, math.ceil(spec.timeout)),
         output_bytes=LOG_BYTES,
     )
     with _scratch(ctx.workspace, ".json" if spec.kind == "ruff" else ".xml") as report:
-        result = ctx.launcher.run(
-            _argv(spec, report, targets),
-            workspace=ctx.workspace,
-            cwd=ctx.workspace,
-            env=_CHECK_ENV,
-            limits=limits,
-        )
-        raw = _read(ctx.workspace / report)
+        argv = _argv(spec, report, targets)
+        try:
+            result = ctx.launcher.run(
+                argv,
+                workspace=ctx.workspace,
+                cwd=ctx.workspace,
+                env=CHECK_ENV,
+                limits=limits,
+            )
+        except CommandRefusedError as err:  # e.g. a configured check's program is missing
+            return _not_started(ctx, spec, name, targets, str(err)), None
+        raw = _read(ctx.workspace, report) if any(report in a for a in argv) else None
     log_ref = ctx.artifacts.put(
         ctx.run_id, f"checks/{name}-{uuid.uuid4().hex[:8]}.log", _log(result)
     )
@@ -239,35 +270,57 @@ def _execute(ctx: _Context, spec: CheckSpec, targets: list[str]) -> tuple[Eviden
     return evidence, result.limit
 
 
-def _read(path: Path, cap: int = 32 << 20) -> bytes | None:
-    """The report a check wrote, or None; a report over ``cap`` bytes is not trusted."""
-    try:
-        if path.is_symlink() or path.stat().st_size > cap:
-            return None
-        return path.read_bytes()
-    except OSError:
-        return None
+def _not_started(
+    ctx: _Context, spec: CheckSpec, name: str, targets: list[str], why: str
+) -> Evidence:
+    """Failing evidence for a check the launcher could not start (the sandbox works, the
+    command as configured cannot run): the run goes on to refine or escalate, saying why."""
+    command = [redact(a) for a in (*spec.argv, *targets)]
+    summary = redact(f"{name}: could not start: {why}")
+    log_ref = ctx.artifacts.put(ctx.run_id, f"checks/{name}-{uuid.uuid4().hex[:8]}.log", summary)
+    return Evidence(
+        check=name, command=command, exit_code=None, passed=False, duration_s=0.0,
+        summary=summary, log_ref=log_ref,
+    )  # fmt: skip
+
+
+def _read(workspace: Path, report: str) -> bytes | ReportProblem:
+    """The report the check was asked to write, or why there is none to trust."""
+    return read_report(workspace, report)
 
 
 def _interpret(
     spec: CheckSpec,
     name: str,
     result: CommandResult,
-    raw: bytes | None,
+    raw: bytes | ReportProblem | None,
     workspace: Path,
     *,
     targeted: bool,
 ) -> ParsedReport:
+    """The check's outcome: a limit hit, a vacuous targeted run, a bad report, or the
+    parsed report. Never raises on what the check wrote."""
+    tail = compact(result.stdout + "\n" + result.stderr)
     if result.limit is not None:
         why = f"stopped by the {result.limit} limit"
         if result.limit == "timeout":
-            why += f" ({spec.timeout:g}s)"
-        tail = compact(result.stdout + "\n" + result.stderr)
+            why = f"timed out after {spec.timeout:g} s"
         return ParsedReport(False, f"{name}: {why}", [Failure(id=name, message=why, detail=tail)])
     # pytest exit 5 is "no tests collected": vacuous for a targeted run, a failure otherwise.
     if targeted and result.exit_code == 5:
         return ParsedReport(True, f"{name}: no tests collected among the targeted files", [])
-    return parse_report(spec.kind, name, result, raw, workspace)
+    if isinstance(raw, ReportProblem) and not (spec.kind == "pytest" and result.exit_code == 5):
+        return _bad_report(name, raw.message, result, tail)
+    try:
+        report = raw if isinstance(raw, bytes) else None
+        return parse_report(spec.kind, name, result, report, workspace)
+    except (ValueError, TypeError, RecursionError) as err:
+        return _bad_report(name, f"report missing or invalid: {type(err).__name__}", result, tail)
+
+
+def _bad_report(name: str, message: str, result: CommandResult, tail: str) -> ParsedReport:
+    summary = f"{name}: {message} (exit {result.exit_code})"
+    return ParsedReport(False, summary, [Failure(id=name, message=message, detail=tail)])
 
 
 def _log(result: CommandResult) -> str:

@@ -1,8 +1,9 @@
-"""The developer model's file tools (DESIGN §3), confined to one workspace directory.
+"""The developer model's file tools (docs/architecture.md §3), confined to one workspace directory.
 
 Every path goes through :class:`~shipyard.tools.confine.ConfinedRoot`, which opens it name by
 name from a descriptor of the root without following symlinks (see there). Reads and writes
-are capped; binary files are described, not shown. Every refusal is a :class:`ToolError`
+are capped, and held to the workspace's disk budget when one is given (``tools.quota``);
+binary files are described, not shown. Every refusal is a :class:`ToolError`
 whose message is meant for the model.
 """
 
@@ -25,6 +26,7 @@ from shipyard.tools.confine import (
     show,
 )
 from shipyard.tools.errors import ToolError
+from shipyard.tools.quota import Quota
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024
 SKIPPED_DIRS = frozenset(
@@ -56,8 +58,11 @@ class Workspace(ConfinedRoot):
         max_entries: int = 1000,
         max_matches: int = 200,
         max_lines: int = 2000,
+        quota: Quota | None = None,
     ) -> None:
         super().__init__(root)
+        self.quota = quota
+        """The workspace's disk budget writes are held to (``tools.quota``); none if unset."""
         self.max_file_bytes = max_file_bytes
         self.max_entries = max_entries
         self.max_matches = max_matches
@@ -134,7 +139,9 @@ class Workspace(ConfinedRoot):
 
     def write_file(self, path: str, content: str) -> str:
         """Create or overwrite a text file with ``content``. Missing parent directories are
-        created. Files in ``.git`` and symlinked or hard-linked files cannot be written."""
+        created. Files in ``.git`` and symlinked or hard-linked files cannot be written, nor
+        a file that would take the workspace over its disk budget (shorter content, which
+        frees space, is always accepted)."""
         parts = self._file_parts(path)
         data = content.encode("utf-8")
         self._write(parts, data)
@@ -254,9 +261,22 @@ class Workspace(ConfinedRoot):
             raise ToolError(f"content is {len(data)} bytes, over the {self.max_file_bytes}-byte "
                             "write cap; split the file")  # fmt: skip
         with self._open_parent(parts, create=True) as parent:
+            if self.quota is not None:
+                refusal = self.quota.admit(_allocated(parent, parts[-1]), len(data))
+                if refusal is not None:
+                    raise ToolError(refusal)
             fd = self._open_for_write(parent, parts)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
+
+
+def _allocated(dir_fd: int, name: str) -> int:
+    """Space the file ``name`` takes on disk now (0 if it does not exist or is no file)."""
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return 0
+    return info.st_blocks * 512 if stat.S_ISREG(info.st_mode) else 0
 
 
 def _decode(data: bytes) -> str | None:

@@ -1,4 +1,4 @@
-"""The run's worktree: plain functions over the ``git`` command line (DESIGN §1, §4).
+"""The run's worktree: plain functions over the ``git`` command line.
 
 Contract shared by every function here:
 
@@ -33,15 +33,19 @@ __all__ = [
     "CommitResult",
     "GitError",
     "Identity",
+    "abandoned_refs",
     "changed_files",
     "commit_all",
+    "commit_tree",
     "create_worktree",
     "diff",
     "diff_stat",
     "export_patch",
     "find_commit",
     "head",
+    "ignored_entries",
     "is_dirty",
+    "keep_abandoned",
     "remove_worktree",
     "repo_root",
     "resolve_commit",
@@ -275,8 +279,38 @@ def restore(worktree: Path, commit_or_tree: str) -> None:
         _git(worktree, "reset", "--hard", "--quiet", "HEAD")
         _git(worktree, "clean", "-ffdq")
         _git(worktree, "read-tree", "-u", "--reset", commit_or_tree)
+        # Untracked files a stray untracked .gitignore hid from the first clean.
+        _git(worktree, "clean", "-ffdq")
     else:
         raise RepoError(f"{commit_or_tree!r} is a {kind}, not a commit or tree")
+
+
+def keep_abandoned(worktree: Path, run_id: str, target: str) -> str | None:
+    """Before the run branch is rewound to ``target`` (a fork from an older checkpoint),
+    keep the commits it would drop reachable: a new ref
+    ``refs/shipyard/<run-id>/abandoned/<n>`` (n = 1, 2, … per run) at the branch's tip.
+    Returns the ref, or ``None`` when moving to ``target`` drops no commit (the tip is
+    ``target`` or one of its ancestors)."""
+    taken = abandoned_refs(worktree, run_id)  # (refuses a run id that is not a plain token)
+    tip = head(worktree)
+    target = resolve_commit(worktree, target)
+    ancestor = _git(worktree, "merge-base", "--is-ancestor", tip, target, check=False)
+    if ancestor.returncode == 0:
+        return None
+    number = int(taken[-1].rsplit("/", 1)[1]) + 1 if taken else 1
+    ref = f"refs/shipyard/{run_id}/abandoned/{number}"
+    # The empty old value: create only, never move a ref another fork made meanwhile.
+    _git(worktree, "update-ref", "-m", "shipyard: fork keeps the abandoned line", ref, tip, "")
+    return ref
+
+
+def abandoned_refs(worktree: Path, run_id: str) -> list[str]:
+    """The refs :func:`keep_abandoned` made for the run, oldest (lowest number) first."""
+    run_branch(run_id)  # the run id becomes part of the ref name: refuse anything else
+    prefix = f"refs/shipyard/{run_id}/abandoned/"
+    taken = _out(worktree, "for-each-ref", "--format=%(refname)", prefix).split()
+    numbered = [r for r in taken if r.removeprefix(prefix).isdigit()]
+    return sorted(numbered, key=lambda r: int(r.removeprefix(prefix)))
 
 
 def head(worktree: Path) -> str:
@@ -302,6 +336,40 @@ def commit_all(worktree: Path, message: str, identity: Identity = DEFAULT_IDENTI
     }
     _git(worktree, "commit", "--quiet", "--no-verify", f"--message={message}", env=who)
     return CommitResult(head(worktree), created=True)
+
+
+def commit_tree(
+    worktree: Path, tree: str, message: str, identity: Identity = DEFAULT_IDENTITY
+) -> CommitResult:
+    """Commit exactly ``tree`` (a tree id, e.g. a :func:`snapshot_tree`) on top of HEAD and
+    move the branch there, whatever the worktree's files are now; the index and files are
+    then reset to it. ``tree`` equal to HEAD's tree is not an error: HEAD comes back with
+    ``created=False``."""
+    if not message.strip():
+        raise ValueError("a commit message must not be empty")
+    if _object_type(worktree, tree) != "tree":
+        raise RepoError(f"{tree!r} is not a tree")
+    parent = head(worktree)
+    if _out(worktree, "rev-parse", f"{parent}^{{tree}}") == tree:
+        return CommitResult(parent, created=False)
+    who = {
+        "GIT_AUTHOR_NAME": identity.name,
+        "GIT_AUTHOR_EMAIL": identity.email,
+        "GIT_COMMITTER_NAME": identity.name,
+        "GIT_COMMITTER_EMAIL": identity.email,
+    }
+    sha = _out(worktree, "commit-tree", tree, "-p", parent, "-m", message, env=who)
+    _git(worktree, "update-ref", "-m", "shipyard: commit", "HEAD", sha, parent)
+    restore(worktree, sha)
+    return CommitResult(sha, created=True)
+
+
+def ignored_entries(worktree: Path) -> set[str]:
+    """Ignored paths in the worktree (an ignored directory as one ``dir/`` entry)."""
+    raw = _git(
+        worktree, "ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"
+    ).stdout
+    return {p for p in raw.decode(errors="surrogateescape").split("\0") if p}
 
 
 def find_commit(worktree: Path, message_contains: str, tree: str | None = None) -> str | None:

@@ -1,10 +1,12 @@
 """Parsing check output into individual failures: JUnit XML, ruff JSON, mypy lines, exit codes.
 
-Every parser returns a :class:`ParsedReport`. Pass/fail is the exit code; the parsed report
-adds the individual failures and the summary. A failing check whose report is missing or
-unreadable still fails, with one failure holding a compact tail of its output. Reports are
-written by code running in the sandbox, so they are untrusted input: XML with a DTD is
-refused (no entity expansion), and every ``detail`` is capped.
+Every parser returns a :class:`ParsedReport`. Pass/fail is the exit code, and a report
+that lists failures or errors fails even with exit code 0; the parsed report adds the
+individual failures and the summary. Reports are written by code running in the sandbox, so
+they are untrusted input: a report that is there but does not parse (XML with a DTD is
+refused, so no entity expansion; numbers that are not numbers) fails the check with
+``report missing or invalid: <why>``, and every ``detail`` is capped. A failing check always
+has at least one failure, holding a compact tail of its output.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from typing import Any
 
 from shipyard.contracts import Failure
 from shipyard.sandbox import CommandResult
+
+INVALID = "report missing or invalid"
+"""How every bad-report message starts (the reader's and the parsers' alike)."""
 
 DETAIL_BYTES = 1500
 """Upper bound of ``Failure.detail``: a slice to act on, never the whole log."""
@@ -89,13 +94,16 @@ def _junit(name: str, result: CommandResult, raw: bytes | None, workspace: Path)
     passed = result.exit_code == 0
     if result.exit_code == 5:
         return ParsedReport(False, f"{name}: no tests were collected (exit 5)")
+    if raw is None:
+        return ParsedReport(passed, f"{name}: exit code {result.exit_code}, no JUnit report")
     root = _xml(raw)
     if root is None:
-        return ParsedReport(passed, f"{name}: exit code {result.exit_code}, no JUnit report")
+        why = f"{INVALID}: not well-formed JUnit XML, or it declares a DTD"
+        return ParsedReport(False, f"{name}: {why} (exit {result.exit_code})")
     counts = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
     for suite in root.iter("testsuite"):
         for key in counts:
-            counts[key] += int(suite.get(key, "0") or 0)
+            counts[key] += _count(suite.get(key))
     failures = [
         _junit_failure(case, child, workspace)
         for case in root.iter("testcase")
@@ -103,11 +111,18 @@ def _junit(name: str, result: CommandResult, raw: bytes | None, workspace: Path)
         if child.tag in {"failure", "error"}
     ]
     ok = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    passed = passed and not failures and not (counts["failures"] or counts["errors"])
     summary = (
         f"{name}: {ok} passed, {counts['failures']} failed, {counts['errors']} errors, "
         f"{counts['skipped']} skipped (exit {result.exit_code})"
     )
     return ParsedReport(passed, summary, failures)
+
+
+def _count(value: str | None) -> int:
+    """A JUnit count attribute; what is not a small non-negative number counts as 0."""
+    text = (value or "0").strip()
+    return int(text) if text.isdigit() and len(text) < 10 else 0
 
 
 def _xml(raw: bytes | None) -> ET.Element | None:
@@ -145,9 +160,10 @@ def _node_id(case: ET.Element) -> str:
 def _junit_failure(case: ET.Element, child: ET.Element, workspace: Path) -> Failure:
     text = child.text or ""
     message = (child.get("message") or text.strip().split("\n", 1)[0]).strip()
+    line_attr = case.get("line", "")
     path, line = _location(text, workspace) or (
         case.get("file"),
-        int(case.get("line", "-1")) + 1 if case.get("line") else None,
+        _count(line_attr) + 1 if line_attr.strip().isdigit() else None,
     )
     return Failure(
         id=_node_id(case),
@@ -165,8 +181,11 @@ def _ruff(name: str, result: CommandResult, raw: bytes | None, workspace: Path) 
     passed = result.exit_code == 0
     try:
         items: Any = json.loads(raw or result.stdout)
-    except ValueError:
+    except (ValueError, RecursionError):
         items = None
+    if not isinstance(items, list) and raw is not None:
+        why = f"{INVALID}: not a JSON list of violations"
+        return ParsedReport(False, f"{name}: {why} (exit {result.exit_code})")
     if not isinstance(items, list):
         return ParsedReport(passed, f"{name}: exit code {result.exit_code}, no JSON report")
     failures = [_ruff_failure(item, workspace) for item in items if isinstance(item, dict)]

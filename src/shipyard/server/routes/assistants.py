@@ -1,5 +1,5 @@
 """``/assistants/*``: create, get, patch, delete, search, count, versions, latest, and the
-graph drawing, schemas and subgraphs Studio needs (reference §2.2)."""
+graph drawing, schemas and subgraphs Studio needs (the LangGraph server API)."""
 
 from __future__ import annotations
 
@@ -151,10 +151,14 @@ async def graph(
     assistant_id: str, state: State, owner: Owner, xray: Annotated[str, Query()] = "false"
 ) -> dict[str, Any]:
     """The graph drawing: ``{"nodes": [...], "edges": [...]}``; ``xray`` (bool or depth)
-    expands subgraphs."""
+    expands subgraphs. Node data lose the runnable's class path (``id``), as the official
+    server sends them."""
     compiled = await _graph_of(state, owner, assistant_id)
-    drawn = await compiled.aget_graph(xray=_xray(xray))
-    return dict(drawn.to_json())
+    drawn = dict((await compiled.aget_graph(xray=_xray(xray))).to_json())
+    for node in drawn.get("nodes", []):
+        if isinstance(data := node.get("data"), dict):
+            data.pop("id", None)
+    return drawn
 
 
 @router.get("/{assistant_id}/schemas")

@@ -56,7 +56,7 @@ async def info(state: State) -> dict[str, Any]:
         "langgraph_py_version": _version("langgraph"),
         "flags": {
             "assistants": True,
-            "crons": False,
+            "crons": True,
             "langsmith": False,
             "langsmith_tracing_replicas": False,
         },

@@ -1,4 +1,4 @@
-"""Run routes of reference §2.4: stateful ``/threads/{id}/runs…`` and stateless ``/runs…``.
+"""Run routes of the LangGraph server API: stateful ``/threads/{id}/runs…``, stateless ``/runs…``.
 
 Runs are created by ``server.run_create``. Streams and waits follow the run's stored
 events, so the run may execute in any worker process.
@@ -178,20 +178,22 @@ async def join_stream(
     cancel_on_disconnect: bool = False,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
-    """Follow a run's stream; a resumable run replays from ``Last-Event-ID`` (or the start)."""
+    """Follow a run's stream from now on, as the official server does: no ``metadata``,
+    only the events still to come (none when the run has ended); a resumable run replays
+    the events after ``Last-Event-ID`` first."""
     run = await _run(state, owner, thread_id, run_id)
     runtime = await runs_runtime(state)
     resumable = bool(run.kwargs.get("resumable"))
-    if last_event_id:
+    if last_event_id and resumable:
         try:
             after = int(last_event_id)
         except ValueError:
             raise HTTPException(422, "Last-Event-ID: expected an event id from this run") from None
     else:
-        after = 0 if resumable else await runtime.events.next_seq(run.run_id) - 1
+        after = await runtime.events.next_seq(run.run_id) - 1
     # The SDK sends ``stream_mode=`` (empty) when it has none: that means every mode.
     modes = [m for m in stream_mode or [] if m] or None
-    spec = Follow(run.run_id, after_seq=after, resumable=resumable, modes=modes)
+    spec = Follow(run.run_id, after_seq=after, resumable=resumable, modes=modes, metadata=False)
     return _stream(run, runtime, cancel_on_disconnect, spec)
 
 

@@ -14,7 +14,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.pin import pin_workspace
+from shipyard.pin import fork_workspace
 from shipyard.server.auth import Owner
 from shipyard.server.checkpoints import (
     checkpoint_ref,
@@ -200,9 +200,10 @@ async def update_state(
         await _require_checkpoint(state, config)
         snapshot = await registered.graph.aget_state(config)
         if registered.pins_workspace:
-            await run_in_threadpool(pin_workspace, snapshot.values)
+            # Commits the rewind drops stay reachable at a ref the state (and report) lists.
+            fork = await run_in_threadpool(fork_workspace, snapshot.values)
             # A new epoch: journaled effects of the abandoned timeline are not replayed.
-            values = {**(values or {}), "epoch": uuid.uuid4().hex[:8]}
+            values = {**(values or {}), "epoch": uuid.uuid4().hex[:8], **fork.update()}
     new_config = await registered.graph.aupdate_state(config, values, as_node=body.as_node)
     latest = await registered.graph.aget_state(thread_config(tid))
     await run_in_threadpool(state.threads.set_state, tid, latest.values, interrupts_by_task(latest))

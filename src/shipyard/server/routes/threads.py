@@ -1,5 +1,5 @@
 """``/threads`` CRUD: create (client-chosen id, ``if_exists``), get, patch metadata, delete,
-search with pagination headers, count, copy, prune (reference §2.3). State and history are
+search with pagination headers, count, copy, prune (the LangGraph server API). State and history are
 in ``routes/state.py``."""
 
 from __future__ import annotations

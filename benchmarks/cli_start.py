@@ -1,0 +1,73 @@
+"""How long the ``shipyard`` command takes to start, against Python's own start.
+
+Usage: ``.venv/bin/python benchmarks/cli_start.py [--repeat 15]``
+
+Each sample is a new process, timed from outside, interleaved round-robin so the machine's
+noise falls on every command alike; the table gives the median and the ratio to
+``python -c pass`` (this interpreter):
+
+* ``shipyard --help``: the parser only (target ≤ 3× ``python -c pass``);
+* ``shipyard runs``: the newest runs, on a warm embedded Postgres under a temporary
+  ``SHIPYARD_HOME`` (target ≤ 0.5 s);
+* ``shipyard stats``: the same records, summed.
+
+``DATABASE_URL`` is removed from the commands' environment so the embedded Postgres is the
+one measured; it is stopped and deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from shipyard.store import stop_embedded
+
+PYTHON = sys.executable
+SHIPYARD = str(Path(PYTHON).with_name("shipyard"))
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="shipyard-cli-bench-", dir="/var/tmp"))
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(SHIPYARD_HOME=str(home), COLUMNS="100")
+    commands = {
+        "python -c pass": [PYTHON, "-c", "pass"],
+        "shipyard --help": [SHIPYARD, "--help"],
+        "shipyard runs": [SHIPYARD, "runs"],
+        "shipyard stats": [SHIPYARD, "stats"],
+    }
+    try:
+        timed([SHIPYARD, "runs"], env)  # starts the embedded Postgres and migrates: warm after
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.repeat):
+            for name, argv in commands.items():
+                samples[name].append(timed(argv, env))
+    finally:
+        stop_embedded(home / "pgdata")
+        shutil.rmtree(home, ignore_errors=True)
+    floor = statistics.median(samples["python -c pass"])
+    print(f"| command | median ms | p90 ms | × python -c pass |  (n={args.repeat})")
+    print("|---|---:|---:|---:|")
+    for name, values in samples.items():
+        median, p90 = statistics.median(values), sorted(values)[int(0.9 * (len(values) - 1))]
+        print(f"| `{name}` | {median * 1000:.0f} | {p90 * 1000:.0f} | {median / floor:.1f}× |")
+
+
+if __name__ == "__main__":
+    main()

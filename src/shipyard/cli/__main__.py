@@ -1,0 +1,5 @@
+"""``python -m shipyard.cli``: the ``shipyard`` command."""
+
+from shipyard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,19 @@
+"""``shipyard runs``: the newest runs, read from their records alone (``cli/records.py``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from shipyard.cli.dispatch import own_resources
+from shipyard.cli.records import run_store
+from shipyard.console import runs_table
+from shipyard.settings import Settings
+
+
+@own_resources
+async def cmd_runs(args: argparse.Namespace, _runner: object, console: Console) -> int:
+    with run_store(Settings.from_env()) as runs:
+        console.print(runs_table(runs.list_runs(50)))
+    return 0
