@@ -138,3 +138,28 @@ async def test_rerun_from_an_earlier_checkpoint_commits_again_on_the_branch(
     workspace = Path(again["workspace"])
     assert git(workspace, "status", "--porcelain") == ""
     assert all(e["passed"] for e in again["report"]["evidence"])
+
+
+async def test_studio_stepping_ends_with_the_branch_at_the_states_head_commit(
+    start_server, make_client, settings: Settings, tmp_path: Path
+) -> None:
+    # Studio's stepping: a breakpoint before validate, then continue with no input.
+    repo = make_repo(tmp_path)
+    script = tmp_path / "script.json"
+    steps = {"s1/1": [call("write_file", path="note.txt", content="hi\n"), finish()]}
+    script.write_text(json.dumps({"planner": [plan_reply(("s1", "note"))], "developer": steps}))
+    running = start_server(None, dataclasses.replace(settings, model_script=script))
+    sdk = make_client(running.url)
+    tid = (await sdk.threads.create())["thread_id"]
+    await sdk.runs.wait(tid, "shipyard", input={"goal": "add a note", "repo": str(repo)})
+    request = (await sdk.threads.get_state(tid))["interrupts"][0]["value"]
+    decision = {"decision": "approve", "by": "t", "content_hash": request["content_hash"]}
+    await sdk.runs.wait(
+        tid, "shipyard", command={"resume": decision}, interrupt_before=["validate"]
+    )
+    assert (await sdk.threads.get_state(tid))["next"] == ["validate"]
+    final = await sdk.runs.wait(tid, "shipyard", input=None)
+    assert final["status"] == "completed", final
+    assert git(repo, "rev-parse", f"shipyard/{tid}") == final["head_commit"]
+    assert git(repo, "show", f"shipyard/{tid}:note.txt") == "hi"
+    assert git(Path(final["workspace"]), "status", "--porcelain") == ""
