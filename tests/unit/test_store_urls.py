@@ -54,3 +54,11 @@ def test_configured_url_wins_over_embedded(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, database_url=PLAIN)
     assert resolve_database_url(settings) == PLAIN
     assert not (tmp_path / "pgdata").exists()
+
+
+def test_conninfo_is_one_text_whatever_the_order_of_the_query() -> None:
+    # The write-behind rows find their checkpointer by comparing these texts.
+    a = "postgresql://postgres@/shipyard?host=%2Ftmp%2Fs&port=5432&passfile=%2Fh%2Fp"
+    b = "postgresql+psycopg://postgres@/shipyard?passfile=%2Fh%2Fp&port=5432&host=%2Ftmp%2Fs"
+    assert psycopg_conninfo(a) == psycopg_conninfo(b)
+    assert psycopg_conninfo(a).endswith("?host=%2Ftmp%2Fs&passfile=%2Fh%2Fp&port=5432")

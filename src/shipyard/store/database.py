@@ -76,7 +76,8 @@ def _render(url: URL, password: str | None = None) -> str:
     """Render ``url`` percent-encoding every part.
 
     SQLAlchemy's own rendering writes a space in the query as ``+``, which libpq does not
-    decode (a socket directory with a space would break); ``%20`` works for both.
+    decode (a socket directory with a space would break); ``%20`` works for both. Query
+    parameters come out sorted by name.
     """
     auth = ""
     if url.username is not None:
@@ -90,11 +91,13 @@ def _render(url: URL, password: str | None = None) -> str:
         host = f"[{host}]"
     port = f":{url.port}" if url.port is not None else ""
     database = quote(url.database, safe="") if url.database else ""
-    pairs = [
+    # Sorted: one canonical text per URL, whichever way it was written or parsed — the
+    # write-behind rows find the checkpointer of their database by comparing these.
+    pairs = sorted(
         (key, value)
         for key, values in url.query.items()
         for value in (values if isinstance(values, tuple) else (values,))
-    ]
+    )
     query = "?" + urlencode(pairs, quote_via=quote) if pairs else ""
     return f"{url.drivername}://{auth}{host}{port}/{database}{query}"
 
