@@ -187,8 +187,9 @@ async def test_view_model_allowed_commands_read_nothing_outside_the_workspace(
     listing = by_name["list"]
     assert planted.home_file.name not in listing and planted.host_tmp.parent.name not in listing
     in_tmp = listing.split("/tmp:\n", 1)[1].split("\n\n")[0].split("\n---")[0].split()
-    # Only HOME and the way to the repository's git dir (a worktree needs it) are in /tmp.
-    assert set(in_tmp) <= {".", "..", "home", repo.parts[2]}, in_tmp
+    # Only HOME, the way to the repository's git dir (a worktree needs it) and the way to a
+    # toolchain under /tmp (a CI checkout's venv) are in /tmp.
+    assert set(in_tmp) <= {".", "..", *_allowed_in_tmp(repo)}, in_tmp
     assert ".s.PGSQL" not in listing and "postgresql" not in listing
     assert by_name["read_file"].startswith("error:") and "forbidden" in by_name["read_file"]
     _assert_no_secret(recorded, planted)
@@ -278,7 +279,7 @@ async def test_view_repo_tests_at_validation_reach_nothing_outside(
             name,
             lines[name],
         )
-    assert set(eval(lines["list-tmp"].removeprefix(" got "))) <= {"home", repo.parts[2]}
+    assert set(eval(lines["list-tmp"].removeprefix(" got "))) <= _allowed_in_tmp(repo)
     assert lines["list-shipyard-home"].startswith(" got ")  # the way to the workspace only:
     assert set(eval(lines["list-shipyard-home"].removeprefix(" got "))) == {"workspaces"}
     assert planted.home_file.name not in lines["list-root"]
@@ -342,7 +343,7 @@ def test_view_launcher_root_shows_only_system_toolchain_and_workspace(
     assert set(top) <= system | {"proc", "tmp"} | ways, top
     assert not {"var", "run", "srv", "mnt", "media", "sys", "boot"} & set(top), top
     in_tmp = result.stdout.split("/tmp:\n", 1)[1].split("\n\n")[0].split()
-    assert set(in_tmp) <= {"home", repo.parts[2]}, in_tmp  # HOME, the workspace's path
+    assert set(in_tmp) <= _allowed_in_tmp(repo), in_tmp  # HOME, the workspace's path
     assert "No such file or directory" in result.stderr
 
 
@@ -439,6 +440,15 @@ def test_view_launcher_toolchain_still_runs_tests_and_git(
     assert tests.exit_code == 0 and "1 passed" in tests.stdout, tests.stdout + tests.stderr
     status = bwrap_launcher.run(["git", "status", "--porcelain"], workspace=repo)
     assert status.exit_code == 0 and "mod.py" in status.stdout, status.stderr
+
+
+def _allowed_in_tmp(repo: Path) -> set[str]:
+    """What the sandbox's private ``/tmp`` may show: its ``HOME``, the way to the workspace
+    (here under the host's ``/tmp``) and the way to a toolchain that lives under ``/tmp``."""
+    tools = [sys.base_prefix, sys.prefix, *os.environ["PATH"].split(os.pathsep)]
+    under = [Path(t).resolve() for t in tools if t and Path(t).is_dir()]
+    tops = {p.parts[2] for p in under if p.is_relative_to("/tmp") and len(p.parts) > 2}
+    return {"home", repo.parts[2], *tops}
 
 
 def _readable_environ(pid: int, secret: str) -> bool:
