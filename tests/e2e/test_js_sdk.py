@@ -8,7 +8,6 @@ the deterministic probe graphs; then a whole Shipyard run through plan approval.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ from shipyard.settings import Settings
 from tests.e2e.conftest import RunningServer
 from tests.e2e.js_sdk import run_scenario
 from tests.e2e.langgraph_dev import langgraph_dev, langgraph_executable
-from tests.support import call, finish, git, plan_reply
+from tests.e2e.runs_support import make_repo, note_script
+from tests.support import git
 
 pytestmark = pytest.mark.usefixtures("js_sdk")
 
@@ -98,25 +98,13 @@ def test_js_sdk_drives_the_probe_graphs(server: RunningServer) -> None:
     check_errors(seen["errors"])
 
 
-def make_repo(root: Path) -> Path:
-    repo = root / "repo"
-    (repo / "tests").mkdir(parents=True)
-    (repo / "tests" / "test_ok.py").write_text("def test_ok():\n    assert True\n")
-    git(root, "init", "-q", "-b", "main", str(repo))
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=T", "-c", "user.email=t@t", "commit", "-qm", "initial")
-    return repo
-
-
 def test_js_sdk_approves_a_shipyard_plan_to_completion(
     start_server: Callable[..., RunningServer],
     settings: Settings,
     tmp_path: Path,
 ) -> None:
     repo = make_repo(tmp_path)
-    script = tmp_path / "script.json"
-    steps = {"s1/1": [call("write_file", path="note.txt", content="hi\n"), finish()]}
-    script.write_text(json.dumps({"planner": [plan_reply(("s1", "note"))], "developer": steps}))
+    script = note_script(tmp_path)
     running = start_server(None, dataclasses.replace(settings, model_script=script))
     seen = run_scenario("shipyard", running.url, str(repo))
     tid = seen.pop("thread_id")

@@ -5,7 +5,6 @@ test (``SHIPYARD_LANGGRAPH_DEV``)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,8 @@ from langgraph_sdk import get_client
 from shipyard.settings import Settings
 from shipyard.store import RunStore, make_engine
 from tests.e2e.langgraph_dev import SHIPYARD_GRAPH, langgraph_dev, langgraph_executable
-from tests.support import PASSING_TEST, call, finish, git, plan_reply
+from tests.e2e.runs_support import make_repo, note_script
+from tests.support import git
 
 pytestmark = [
     pytest.mark.langgraph_dev,
@@ -26,23 +26,11 @@ pytestmark = [
 ]
 
 
-def _repo(root: Path) -> Path:
-    repo = root / "repo"
-    (repo / "tests").mkdir(parents=True)
-    (repo / "tests" / "test_ok.py").write_text(PASSING_TEST)
-    git(root, "init", "-q", "-b", "main", str(repo))
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=T", "-c", "user.email=t@t", "commit", "-qm", "initial")
-    return repo
-
-
 async def test_shipyard_graph_runs_to_completion_under_langgraph_dev(
     settings: Settings, tmp_path: Path
 ) -> None:
-    repo = _repo(tmp_path)
-    script = tmp_path / "script.json"
-    steps = {"s1/1": [call("write_file", path="note.txt", content="hi\n"), finish()]}
-    script.write_text(json.dumps({"planner": [plan_reply(("s1", "note"))], "developer": steps}))
+    repo = make_repo(tmp_path)
+    script = note_script(tmp_path)
     environ = {
         "SHIPYARD_HOME": str(settings.home),
         "DATABASE_URL": settings.database_url or "",

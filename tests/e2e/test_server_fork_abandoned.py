@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.settings import Settings
-from tests.e2e.test_server_shipyard_run import make_repo
+from tests.e2e.runs_support import make_repo
 from tests.support import call, finish, git, plan_reply
 
 

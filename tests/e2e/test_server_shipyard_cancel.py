@@ -14,7 +14,8 @@ from pathlib import Path
 
 from shipyard.settings import Settings
 from shipyard.store import RunStore, make_engine
-from tests.support import call, finish, git, plan_reply
+from tests.e2e.runs_support import make_repo, note_script
+from tests.support import git
 
 HANGING_TEST = (
     "import pathlib, time\n\n"
@@ -22,16 +23,6 @@ HANGING_TEST = (
     "    pathlib.Path('validate-started').write_text('1')\n"
     "    time.sleep(120)\n"
 )
-
-
-def _repo(root: Path) -> Path:
-    repo = root / "repo"
-    (repo / "tests").mkdir(parents=True)
-    (repo / "tests" / "test_slow.py").write_text(HANGING_TEST)
-    git(root, "init", "-q", "-b", "main", str(repo))
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=T", "-c", "user.email=t@t", "commit", "-qm", "initial")
-    return repo
 
 
 def _processes_in(directory: Path) -> list[int]:
@@ -47,10 +38,8 @@ def _processes_in(directory: Path) -> list[int]:
 async def test_cancel_over_the_api_ends_the_run_cancelled_with_its_report(
     start_server, make_client, settings: Settings, tmp_path: Path
 ) -> None:
-    repo = _repo(tmp_path)
-    script = tmp_path / "script.json"
-    steps = {"s1/1": [call("write_file", path="note.txt", content="hi\n"), finish()]}
-    script.write_text(json.dumps({"planner": [plan_reply(("s1", "note"))], "developer": steps}))
+    repo = make_repo(tmp_path, {"tests/test_slow.py": HANGING_TEST})
+    script = note_script(tmp_path)
     running = start_server(None, dataclasses.replace(settings, model_script=script))
     sdk = make_client(running.url)
     tid = (await sdk.threads.create())["thread_id"]

@@ -12,17 +12,8 @@ import httpx
 import pytest
 
 from shipyard.settings import Settings
-from tests.support import PASSING_TEST, call, finish, git, plan_reply
-
-
-def make_repo(root: Path) -> Path:
-    repo = root / "repo"
-    (repo / "tests").mkdir(parents=True)
-    (repo / "tests" / "test_ok.py").write_text(PASSING_TEST)
-    git(root, "init", "-q", "-b", "main", str(repo))
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=T", "-c", "user.email=t@t", "commit", "-qm", "initial")
-    return repo
+from tests.e2e.runs_support import make_repo, note_script
+from tests.support import call, finish, git, plan_reply
 
 
 async def test_shipyard_run_interrupts_refuses_stale_hash_and_completes(
@@ -112,9 +103,7 @@ async def test_rerun_from_an_earlier_checkpoint_commits_again_on_the_branch(
 ) -> None:
     # Studio's "re-run from here": a run started at a checkpoint on a finished thread.
     repo = make_repo(tmp_path)
-    script = tmp_path / "script.json"
-    steps = {"s1/1": [call("write_file", path="note.txt", content="hi\n"), finish()]}
-    script.write_text(json.dumps({"planner": [plan_reply(("s1", "note"))], "developer": steps}))
+    script = note_script(tmp_path)
     running = start_server(None, dataclasses.replace(settings, model_script=script))
     sdk = make_client(running.url)
     tid = (await sdk.threads.create())["thread_id"]
@@ -145,9 +134,7 @@ async def test_studio_stepping_ends_with_the_branch_at_the_states_head_commit(
 ) -> None:
     # Studio's stepping: a breakpoint before validate, then continue with no input.
     repo = make_repo(tmp_path)
-    script = tmp_path / "script.json"
-    steps = {"s1/1": [call("write_file", path="note.txt", content="hi\n"), finish()]}
-    script.write_text(json.dumps({"planner": [plan_reply(("s1", "note"))], "developer": steps}))
+    script = note_script(tmp_path)
     running = start_server(None, dataclasses.replace(settings, model_script=script))
     sdk = make_client(running.url)
     tid = (await sdk.threads.create())["thread_id"]

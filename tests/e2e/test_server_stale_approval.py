@@ -15,7 +15,7 @@ import pytest
 
 from shipyard.settings import Settings
 from shipyard.store import RunStore, make_engine
-from tests.e2e.test_server_shipyard_run import make_repo
+from tests.e2e.runs_support import make_repo
 from tests.support import call, finish, plan_reply
 
 SIGN_OFF = {"approvals": {"plan": "never", "changes": "always"}}
