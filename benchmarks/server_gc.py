@@ -6,10 +6,10 @@ Usage: ``.venv/bin/python benchmarks/server_gc.py [--seconds 10] [--passes 6] [-
 Two ``shipyard serve --workers N`` processes (the default layout) serve the probe graphs,
 each on its own fresh database (``DATABASE_URL``'s server if set, else an embedded
 Postgres): one with ``SHIPYARD_GC_THRESHOLD=off`` (CPython's thresholds, nothing frozen),
-one with the default tuning (``shipyard.server.gc_tuning``). Both are up for the whole run;
-``--passes`` times, each is driven by ``--clients`` clients looping create thread +
-``runs.wait`` on ``probe_chain`` for ``--seconds`` after a 2 s warm-up, the order rotated each
-pass so the machine's drift falls on both alike. Prints every pass, the median of each,
+one with the default tuning (``shipyard.server.processes.gc_tuning``). Both are up for the
+whole run; ``--passes`` times, each is driven by ``--clients`` clients looping create
+thread + ``runs.wait`` on ``probe_chain`` for ``--seconds`` after a 2 s warm-up, the order
+rotated each pass so the machine's drift falls on both alike. Prints every pass, the median of each,
 their ratio, and each server's RSS before and after.
 """
 

@@ -70,7 +70,7 @@ from tests.e2e.langgraph_dev import (  # noqa: E402
 
 from benchmarks.node_overhead import fresh_database  # noqa: E402
 
-PROBES = ROOT / "src" / "shipyard" / "probes.py"
+PROBES = ROOT / "src" / "shipyard" / "probe_graphs.py"
 SLOW = ROOT / "tests" / "e2e" / "slow_graph.py"
 SHIPYARD = str(Path(sys.executable).parent / "shipyard")
 
@@ -257,7 +257,7 @@ async def in_process_floor(url: str, n: int) -> dict[str, tuple[float, float]]:
     Shipyard's checkpointer (``open_checkpointer``), which the server uses. Interleaved."""
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # noqa: PLC0415
 
-    from shipyard.probes import build_chain  # noqa: PLC0415
+    from shipyard.probe_graphs import build_chain  # noqa: PLC0415
     from shipyard.store import open_checkpointer, psycopg_conninfo  # noqa: PLC0415
 
     samples: dict[str, list[float]] = {"stock": [], "shipyard": []}

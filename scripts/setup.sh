@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install Shipyard with its development tools; a no-op when nothing changed.
 # Also installs bubblewrap (the strongest sandbox layer) where the platform allows; without
-# it Shipyard falls back to weaker layers and says so in every IsolationReport.
+# it Shipyard falls back to weaker layers and says so in every IsolationReport. As root it
+# also installs Debian's chromium, which the console's browser tests drive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
@@ -26,6 +27,15 @@ if ! command -v bwrap >/dev/null 2>&1; then
       || echo "note: could not install bubblewrap; the sandbox will use weaker layers" >&2
   else
     echo "note: bubblewrap (bwrap) not found; install it for the strongest sandbox layer" >&2
+  fi
+fi
+# The console's browser tests drive Debian's Chromium (they skip, saying why, without one).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+      || echo "note: could not install chromium; the console's browser tests will skip" >&2
+  else
+    echo "note: chromium not found; the console's browser tests will skip (apt-get install chromium)" >&2
   fi
 fi
 echo "$want" > "$stamp"

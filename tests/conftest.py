@@ -2,9 +2,13 @@
 
 * ``pg_server_url`` (session): ``DATABASE_URL`` if set, else an embedded Postgres started for
   this session (stopped and deleted at session end).
-* ``db_url`` (function): a fresh, migrated database on that server, dropped afterwards. The URL
-  is in SQLAlchemy form (``postgresql+psycopg://…``); pass it to ``shipyard.store.make_engine``,
-  or through ``shipyard.store.psycopg_conninfo`` for plain psycopg / the checkpointer.
+* ``db_template`` (session): the name of a migrated template database on that server, built
+  once per migration set and shared by concurrent sessions (see ``tests/databases.py``).
+* ``db_url`` (function): a fresh, migrated database on that server — a copy of the template —
+  dropped afterwards. The URL is in SQLAlchemy form (``postgresql+psycopg://…``); pass it to
+  ``shipyard.store.make_engine``, or through ``shipyard.store.psycopg_conninfo`` for plain
+  psycopg / the checkpointer. Tests of the migrations themselves start from
+  ``tests.databases.create_empty`` instead.
 * ``settings`` (function): ``Settings`` with ``home=tmp_path/"home"`` and that database.
 
 The embedded server's data directory lives in its own ``mkdtemp`` directory rather than under
@@ -25,17 +29,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from shipyard.settings import Settings
-from shipyard.store import (
-    ensure_embedded,
-    migrate,
-    psycopg_conninfo,
-    sqlalchemy_url,
-    stop_embedded,
-    with_database,
-)
+from shipyard.store import ensure_embedded, psycopg_conninfo, stop_embedded
+from tests.databases import create_from_template, drop, ensure_template
 
 
 @pytest.fixture(scope="session")
@@ -54,23 +51,22 @@ def pg_server_url() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def db_template(pg_server_url: str) -> str:
+    """The migrated template database's name (built unless this migration set has one)."""
+    return ensure_template(pg_server_url)
+
+
 @pytest.fixture
-def db_url(pg_server_url: str) -> Iterator[str]:
-    """A fresh migrated database (random name), dropped after the test."""
+def db_url(pg_server_url: str, db_template: str) -> Iterator[str]:
+    """A fresh migrated database (random name, a copy of the template), dropped after the test."""
     name = f"shipyard_test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg_conninfo(pg_server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = sqlalchemy_url(with_database(pg_server_url, name))
+    url = create_from_template(pg_server_url, name, db_template)
     try:
-        migrate(url)
         yield url
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            # FORCE terminates connections a test left open (pools, leaked sessions).
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        with psycopg.connect(psycopg_conninfo(pg_server_url), autocommit=True) as conn:
+            drop(conn, name)
 
 
 @pytest.fixture

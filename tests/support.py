@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import subprocess
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+WAIT_S = 30.0
+"""How long ``wait_until`` / ``eventually`` wait by default: generous, so a loaded machine
+(CI, several pytest sessions on two cores) only makes a test slower, never red."""
+
+_POLL_S = 0.02
 
 
 def git(repo: Path, *args: str) -> str:
@@ -12,6 +24,37 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=repo, check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+def wait_until(check: Callable[[], T], timeout: float = WAIT_S, what: str = "") -> T:
+    """Call ``check`` until it returns something truthy and return that; fail (an
+    ``AssertionError`` naming ``what``) once ``timeout`` seconds have passed without it.
+
+    For tests that would otherwise sleep a fixed time and then assert: they wait for the
+    condition instead, as briefly as the machine allows."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout} s: {what or check!r}")
+        time.sleep(_POLL_S)
+    return found
+
+
+async def eventually(
+    check: Callable[[], T | Awaitable[T]], timeout: float = WAIT_S, what: str = ""
+) -> T:
+    """``wait_until`` for async tests: ``check`` may be a plain or an async callable; the
+    event loop keeps running between calls."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if inspect.isawaitable(found):
+            found = await found
+        if found:
+            return found
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout} s: {what or check!r}")
+        await asyncio.sleep(_POLL_S)
 
 
 def plan_reply(*steps: tuple[str, str], risk: str = "low") -> dict[str, Any]:

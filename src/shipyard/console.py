@@ -8,19 +8,21 @@ written to the terminal.
 from __future__ import annotations
 
 import sys
-from typing import IO, TYPE_CHECKING, Any, cast
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
 from rich.text import Text
 
-from shipyard.contracts import ApprovalRequest, Evidence, Plan, RunReport, Verdict
 from shipyard.redact import redact
 
-if TYPE_CHECKING:  # the runner brings LangGraph: ``shipyard runs`` must not pay for it
+if TYPE_CHECKING:  # LangGraph, pydantic: ``shipyard runs`` must not pay for them
+    from collections.abc import Sequence
+
+    from shipyard.contracts import ApprovalRequest, Delivery, Evidence, RunReport
     from shipyard.runner import Stop
-    from shipyard.store import Run
 
 
 class RedactingConsole(Console):
@@ -86,6 +88,8 @@ class Display:
             self.console.print(f"[yellow]… {escape(str(update))}[/yellow]")
             return
         self.console.print(f"[bold cyan]▸ {node}[/bold cyan] {escape(_describe(node, update))}")
+        from shipyard.contracts import Verdict  # noqa: PLC0415  (pydantic: not for listings)
+
         verdict = update.get("verdict") if isinstance(update, dict) else None
         if node == "validate" and isinstance(verdict, Verdict):
             for ev in verdict.evidence:
@@ -105,6 +109,8 @@ class Display:
 
 
 def _describe(node: str, update: Any) -> str:
+    from shipyard.contracts import Plan  # noqa: PLC0415  (pydantic: not for listings)
+
     if not isinstance(update, dict):
         return ""
     if node == "intake" and "branch" in update:
@@ -141,6 +147,8 @@ def print_request(console: Console, request: ApprovalRequest) -> None:
     console.rule(f"[bold yellow]Approval needed: {request.kind}[/bold yellow]")
     console.print(f"{escape(request.summary)}  (risk: {request.risk})")
     if request.kind == "plan":
+        from shipyard.contracts import Plan  # noqa: PLC0415  (pydantic: not for listings)
+
         plan = Plan.model_validate(request.payload["plan"])
         for i, step in enumerate(plan.steps, 1):
             console.print(f"  {i}. [bold]{escape(step.title)}[/bold] — {escape(step.instructions)}")
@@ -168,6 +176,19 @@ def print_stop(console: Console, stop: Stop) -> None:
         print_report(console, stop.report)
 
 
+def print_delivery(console: Console, delivery: Delivery) -> None:
+    """Where the change went: the pushed branch and the pull request, or why not."""
+    where = f"{escape(delivery.remote)}/{escape(delivery.branch)}"
+    if delivery.status == "delivered":
+        pr = delivery.pull_request_url
+        line = f"delivered: {where}" + (f", pull request {escape(pr)}" if pr else "")
+        console.print(f"[green]{line}[/green]")
+    else:
+        console.print(
+            f"[yellow]delivery {delivery.status}: {where}: {escape(delivery.reason)}[/yellow]"
+        )
+
+
 def print_report(console: Console, report: RunReport) -> None:
     """The end of a run: status, branch, diff stat and where the report is."""
     colour = "green" if report.status == "completed" else "yellow"
@@ -180,6 +201,8 @@ def print_report(console: Console, report: RunReport) -> None:
     console.print(f"report: {report.report_path}")
     if report.patch_path:
         console.print(f"patch:  {report.patch_path}")
+    if report.delivery is not None:
+        print_delivery(console, report.delivery)
     usage = report.usage
     console.print(
         f"[dim]{usage.model_calls} model calls, {usage.tool_calls} tool calls, "
@@ -188,7 +211,22 @@ def print_report(console: Console, report: RunReport) -> None:
     )
 
 
-def runs_table(runs: list[Run]) -> RunList:
+class ShownRun(Protocol):
+    """What a listing shows of a run: a ``store.Run``, or the CLI's lighter ``RunRecord``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def goal(self) -> str: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def interrupted(self) -> bool: ...
+
+
+def runs_table(runs: Sequence[ShownRun]) -> RunList:
     """``shipyard runs`` (the branch of a run is always ``shipyard/<run>``)."""
     return RunList(runs)
 
@@ -203,9 +241,9 @@ class RunList:
     MIN_GOAL = 8
     GAP = "  "
 
-    def __init__(self, runs: list[Run]) -> None:
+    def __init__(self, runs: Sequence[ShownRun]) -> None:
         self.rows = [
-            (r.id, shown_status(r), f"{r.updated_at:%Y-%m-%d %H:%M:%S}", " ".join(r.goal.split()))
+            (r.id, shown_status(r), f"{r.updated_at:%Y-%m-%d %H:%M:%S}", _goal_line(r.goal))
             for r in runs
         ]
         self.notes = [interrupted_note(r) for r in runs if r.interrupted]
@@ -234,12 +272,17 @@ class RunList:
             yield Text(note, style="yellow", overflow="fold")
 
 
-def shown_status(run: Run) -> str:
+def _goal_line(goal: str) -> str:
+    """The goal on one line, masked before it is cut (a cut secret no longer matches)."""
+    return redact(" ".join(goal.split()))
+
+
+def shown_status(run: ShownRun) -> str:
     """The run's status as a person should read it: a ``running`` run whose process is gone
     is ``interrupted``."""
     return "interrupted" if run.interrupted else run.status
 
 
-def interrupted_note(run: Run) -> str:
+def interrupted_note(run: ShownRun) -> str:
     """What to do about an interrupted run."""
     return f"{run.id}: interrupted — resume with shipyard resume {run.id}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +56,7 @@ class PlanStep(Contract):
     instructions: str = Field(min_length=1, description="What the developer must do.")
     acceptance_criteria: list[str] = Field(default_factory=list)
     files_hint: list[str] = Field(default_factory=list, description="Files likely involved.")
+    risk: Risk | None = Field(default=None, description="The step's own risk; default: the plan's.")
 
 
 class Plan(Contract):
@@ -104,6 +106,15 @@ class Evidence(Contract):
         default=None,
         description="The run whose check produced this result, when it came from the cache.",
     )
+    identities: list[str] | None = Field(
+        default=None,
+        description="Every failure's identity (test node id; path, code and message of a lint "
+        "or type error), when the report listed them all; compared with the base commit's.",
+    )
+    preexisting: int = Field(
+        default=0,
+        description="Failures not counted because the base commit's run has them too.",
+    )
 
 
 class Finding(Contract):
@@ -135,6 +146,18 @@ ApprovalKind = Literal["plan", "action", "changes"]
 Decision = Literal["approve", "revise", "reject"]
 
 
+REFUSED = "refused"
+"""Key an approval gate adds to the interrupt's value when it asks again instead of applying
+the decision it was sent (the content changed since): why, in words. Not a request field."""
+
+
+def decision_applies(content_hash: str, decision: ApprovalDecision) -> bool:
+    """Whether ``decision`` may be applied to a request for ``content_hash``: it echoes that
+    hash, or it rejects (a rejection applies whatever the content is now). The one rule every
+    gate, store and route uses."""
+    return decision.content_hash == content_hash or decision.decision == "reject"
+
+
 class ApprovalRequest(Contract):
     """The payload of every ``interrupt()``: what a human is asked to decide on."""
 
@@ -144,6 +167,17 @@ class ApprovalRequest(Contract):
     risk: Risk
     payload: dict[str, Any] = Field(default_factory=dict)
     content_hash: str
+
+    @classmethod
+    def from_interrupt(cls, value: Any) -> ApprovalRequest:
+        """The request an approval interrupt's value carries (without its ``REFUSED``
+        note and any other key that is not a request field)."""
+        fields = {k: v for k, v in dict(value).items() if k in cls.model_fields}
+        return cls.model_validate(fields)
+
+    def applies(self, decision: ApprovalDecision) -> bool:
+        """``decision_applies`` for this request."""
+        return decision_applies(self.content_hash, decision)
 
 
 class ApprovalDecision(Contract):
@@ -168,6 +202,7 @@ class ApprovalRecord(Contract):
     comment: str
     content_hash: str
     automatic: bool = False
+    at: datetime | None = Field(default=None, description="when the decision was applied")
 
 
 class Usage(Contract):
@@ -216,6 +251,31 @@ class RunInput(Contract):
     )
 
 
+DeliveryStatus = Literal["delivered", "failed", "refused"]
+"""``refused``: nothing left the machine because no person approved the delivery."""
+
+
+class Delivery(Contract):
+    """What delivering a completed run did (``shipyard.delivery``): the push and the pull
+    request, or why not. Never holds a token."""
+
+    status: DeliveryStatus
+    remote: str
+    branch: str
+    commit: str | None = None
+    forge: str | None = None
+    repository: str | None = None
+    base: str | None = None
+    pull_request: str = Field(description='"draft" | "ready" | "none"')
+    pushed: bool = Field(default=False, description="this delivery pushed (vs. found it there)")
+    pull_request_url: str | None = None
+    pull_request_number: int | None = None
+    opened: bool = Field(default=False, description="this delivery opened the PR (vs. found it)")
+    manifest_hash: str | None = Field(default=None, description="of provenance.json, as finalized")
+    approved_by: str | None = None
+    reason: str = Field(default="", description="why it failed or was refused")
+
+
 class RunReport(Contract):
     """What a person reads at the end of a run."""
 
@@ -238,11 +298,17 @@ class RunReport(Contract):
     usage: Usage = Field(default_factory=Usage)
     isolation: IsolationReport | None = None
     models: dict[str, str] = Field(default_factory=dict, description="role -> model label")
+    model_usage: dict[str, Usage] = Field(
+        default_factory=dict, description="model label -> calls, tokens and cost of its calls"
+    )
     report_path: str | None = None
     patch_path: str | None = None
     abandoned: list[str] = Field(
         default_factory=list,
         description="refs keeping commits a fork dropped from the branch (refs/shipyard/...)",
+    )
+    delivery: Delivery | None = Field(
+        default=None, description="the push and pull request, once delivery was tried"
     )
 
 
@@ -261,6 +327,7 @@ CONTRACT_TYPES: tuple[type[BaseModel], ...] = (
     Usage,
     StepOutcome,
     RunInput,
+    Delivery,
     RunReport,
 )
 """Every type allowed in checkpointed state."""

@@ -2,7 +2,8 @@
 
 The drawing is generated, never hand-drawn: ``graph.get_graph().draw_mermaid()`` gives it,
 and the README shows that output (``tests/unit/test_routers.py`` keeps the two equal).
-Every ending goes through ``finalize``, which writes the report for any status. Routers are
+Every ending goes through ``finalize``, which writes the report for any status; a completed
+run whose policy delivers goes on to ``deliver`` (push, pull request). Routers are
 pure functions of state returning ``Literal`` node names; the model never decides whether
 something passed, is done, or is approved.
 """
@@ -18,6 +19,7 @@ from shipyard.contracts import Plan
 from shipyard.nodes import (
     approve_changes,
     approve_plan,
+    deliver,
     escalate,
     execute,
     finalize,
@@ -81,6 +83,13 @@ def after_changes_approval(state: RunState) -> Literal["execute", "validate", "f
     return "validate" if decision == "approve" and state.get("recheck") else "finalize"
 
 
+def after_finalize(state: RunState) -> Literal["deliver", "__end__"]:
+    if state.get("status") != "completed":
+        return "__end__"
+    deliver_policy = Policy.model_validate(state.get("effective_policy") or {}).deliver
+    return "deliver" if deliver_policy.push else "__end__"
+
+
 def build_graph() -> StateGraph[RunState, Context, InputState, RunState]:
     """The uncompiled graph; each caller compiles it with its own checkpointer."""
     builder = StateGraph(RunState, context_schema=Context, input_schema=InputState)
@@ -94,6 +103,7 @@ def build_graph() -> StateGraph[RunState, Context, InputState, RunState]:
         ("approve_changes", approve_changes),
         ("escalate", escalate),
         ("finalize", finalize),
+        ("deliver", deliver),
     ]:
         builder.add_node(name, node)
     builder.set_entry_point("intake")
@@ -105,7 +115,8 @@ def build_graph() -> StateGraph[RunState, Context, InputState, RunState]:
     builder.add_edge("refine", "execute")
     builder.add_conditional_edges("approve_changes", after_changes_approval)
     builder.add_edge("escalate", "finalize")
-    builder.set_finish_point("finalize")
+    builder.add_conditional_edges("finalize", after_finalize)
+    builder.set_finish_point("deliver")
     return builder
 
 

@@ -69,8 +69,10 @@ from pydantic import (
     field_validator,
 )
 
+from shipyard.agent_policy import AgentPolicy
 from shipyard.command_rules import RuleSet, decide, shell_refusal
 from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, Usage, content_hash
+from shipyard.deliver_policy import DeliverPolicy
 from shipyard.policy_syntax import (
     glob_regex,
     normalize_path,
@@ -82,6 +84,7 @@ from shipyard.policy_syntax import (
     valid_rule,
     valid_shell_rule,
 )
+from shipyard.tools.environment import Environment
 
 POLICY_FILE = ".shipyard.toml"
 Action = Literal["allow", "ask", "deny"]
@@ -163,6 +166,9 @@ class Approvals(_Table):
 
     plan: Literal["always", "auto-low-risk", "never"] = "always"
     changes: Literal["protected-only", "always"] = "protected-only"
+    deliver: Literal["ask", "auto"] = "ask"
+    """``auto``: push and open the pull request without a person's sign-off of the changes
+    (``--approve auto`` never implies it); ``ask``: the changes approval always asks."""
 
 
 class Review(_Table):
@@ -206,6 +212,9 @@ class Checks(_Table):
     ``false`` runs every check every time."""
     timeout_s: float = Field(default=600.0, gt=0)
     """Wall-clock limit of every check (a configured check's own ``timeout`` may be lower)."""
+    baseline_failures: Literal["ignore", "fail"] = "ignore"
+    """``ignore``: a failing check passes when each of its failures fails at the base commit
+    too (``tools/preexisting.py``); ``fail``: every failure counts."""
 
 
 class Decision(BaseModel):
@@ -242,6 +251,12 @@ class Policy(_Table):
     below_min_isolation: Literal["refuse", "ask"] = "refuse"
     checks: Checks = Field(default_factory=Checks)
     review: Review = Field(default_factory=Review)
+    agent: AgentPolicy = Field(default_factory=AgentPolicy)
+    """``[agent]``: the agent's working aids and their bounds (``shipyard.agent_policy``)."""
+    deliver: DeliverPolicy = Field(default_factory=DeliverPolicy)
+    """``[deliver]``: push the branch, open a pull request (``shipyard.deliver_policy``)."""
+    environment: Environment = Field(default_factory=Environment)
+    """``[environment]``: the checks' interpreter and setup (``shipyard.tools.environment``)."""
     _source: str = PrivateAttr(default="built-in defaults")
 
     @field_validator("network")

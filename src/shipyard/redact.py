@@ -22,10 +22,9 @@ Two layers, values first:
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
-
-from pydantic import BaseModel
 
 from shipyard.secret_values import redact_values
 
@@ -157,7 +156,7 @@ def redact_obj(obj: Any) -> Any:
     is masked whole, whatever it looks like. Other values are returned unchanged."""
     if isinstance(obj, str):
         return redact(obj)
-    if isinstance(obj, BaseModel):
+    if _is_model(obj):
         return redact_obj(obj.model_dump(mode="json"))
     if isinstance(obj, dict):
         return {k: _redact_item(k, v) for k, v in obj.items()}
@@ -166,6 +165,13 @@ def redact_obj(obj: Any) -> Any:
     if isinstance(obj, tuple):
         return tuple(redact_obj(v) for v in obj)
     return obj
+
+
+def _is_model(obj: Any) -> bool:
+    """Whether ``obj`` is a pydantic model — without importing pydantic (the CLI's listings
+    never load it): while it is not imported, nothing can be one."""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(obj, pydantic.BaseModel)
 
 
 def _redact_item(key: Any, value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
@@ -33,6 +34,7 @@ def build_report(state: RunState, status: RunStatus, diff_stat: str) -> RunRepor
         usage=state.get("usage") or Usage(),
         isolation=state.get("isolation"),
         models=dict(state.get("models", {})),
+        model_usage=dict(state.get("model_usage", {})),
         abandoned=list(state.get("abandoned", [])),
     )
 
@@ -44,8 +46,11 @@ def _summary(state: RunState, status: RunStatus) -> str:
     return f"{status}: {state.get('reason') or 'no reason recorded'}"
 
 
-def provenance(report: RunReport, policy_hash: str) -> dict[str, Any]:
-    """What produced this change: inputs, models, policy, commits and evidence references."""
+def provenance(
+    report: RunReport, policy_hash: str, instructions: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What produced this change: inputs, models, policy, the repository instruction files
+    the models were given (path -> sha256), commits and evidence references."""
     return {
         "shipyard_version": version("shipyard"),
         "created_at": datetime.now(UTC).isoformat(),
@@ -57,6 +62,7 @@ def provenance(report: RunReport, policy_hash: str) -> dict[str, Any]:
         "branch": report.branch,
         "plan_hash": content_hash(report.plan) if report.plan else None,
         "policy_hash": policy_hash,
+        "instructions": dict(instructions or {}),
         "models": report.models,
         "approvals": [a.model_dump(mode="json") for a in report.approvals],
         "evidence": [
@@ -103,4 +109,21 @@ def render_markdown(report: RunReport) -> str:
         lines += ["", "## Isolation", f"level {iso.level}; held: {', '.join(iso.held) or '-'}"]
         lines += [f"- missing {k}: {v}" for k, v in iso.missing.items()]
     lines += ["", "## Models"] + [f"- {role}: {label}" for role, label in report.models.items()]
+    if report.delivery is not None:
+        lines += ["", "## Delivery", _delivery_line(report)]
+    lines += ["", "## Model usage"] if report.model_usage else []
+    lines += [
+        f"- {label}: {u.model_calls} call(s), {u.input_tokens + u.output_tokens} tokens, "
+        f"${u.cost_usd:.4f}"
+        for label, u in report.model_usage.items()
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _delivery_line(report: RunReport) -> str:
+    d = report.delivery
+    assert d is not None
+    if d.status != "delivered":
+        return f"{d.status}: {d.reason}"
+    where = f"pushed {d.branch} to {d.remote}" if d.pushed else f"{d.branch} already on {d.remote}"
+    return f"delivered: {where}; pull request: {d.pull_request_url or 'none'}"

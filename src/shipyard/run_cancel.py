@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
 
+from shipyard.bookkeeping import Stop
 from shipyard.context import Context
 from shipyard.contracts import TERMINAL_STATUSES
 from shipyard.effects import invocation
@@ -31,7 +32,7 @@ from shipyard.isolation import inflight
 from shipyard.run_lease import RunLease
 
 if TYPE_CHECKING:
-    from shipyard.runner import OnEvent, Runner, Stop
+    from shipyard.runner import OnEvent, Runner
 
 Graph = Pregel[Any, Any, Any, Any]
 
@@ -95,12 +96,10 @@ async def cancel_run(runner: Runner, run_ref: str, *, by: str, wait_s: float) ->
 
 async def _without_state(runner: Runner, run_id: str, by: str) -> Stop:
     """A run with no checkpoint yet (its process died in intake): only its row records it."""
-    from shipyard.runner import Stop  # noqa: PLC0415 - the runner imports this module
-
     snapshot = await runner.graph.aget_state({"configurable": {"thread_id": run_id}})
     if snapshot.values:  # it ended meanwhile
         return await runner.stop_of(run_id)
     reason = f"cancelled by {by} before its first checkpoint"
-    runner.context.runs.update_run(run_id, status="cancelled", error=reason)
+    runner.book.cancelled(run_id, reason)
     runner.context.runs.leases.clear_cancel(run_id)
     return Stop(run_id, "cancelled", error=reason)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.runnables import RunnableConfig
 
+from shipyard.bookkeeping import Stop
 from shipyard.effects import invocation, new_timeline
 from shipyard.errors import ModelUnavailableError
 from shipyard.isolation import inflight
@@ -24,7 +25,7 @@ from shipyard.run_lease import RunCancelledError, RunLease, RunTakenOverError
 from shipyard.store.outage import database_outage, outlast_outage
 
 if TYPE_CHECKING:
-    from shipyard.runner import OnEvent, Runner, Stop
+    from shipyard.runner import OnEvent, Runner
 
 
 async def drive(
@@ -36,8 +37,6 @@ async def drive(
     new_epoch: str | None,
 ) -> Stop:
     """Run the graph to its next stop and record it (see the module docstring)."""
-    from shipyard.runner import Stop  # noqa: PLC0415 - the runner imports this module
-
     runs = runner.context.runs
     lost_at: float | None = None  # when the database went away, while it is away
     async with RunLease.hold(runs.leases, run_id) as lease:

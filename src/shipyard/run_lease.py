@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 
 from shipyard.errors import NotWaitingError
 from shipyard.isolation import inflight
-from shipyard.store.run_leases import RunLeases, dead_here, new_owner
+from shipyard.store.run_holders import dead_here
+from shipyard.store.run_leases import RunLeases, new_owner
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -12,14 +12,14 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 
+from shipyard.bookkeeping import RunBook, Stop
 from shipyard.context import Context
 from shipyard.contracts import (
     TERMINAL_STATUSES,
@@ -27,16 +27,13 @@ from shipyard.contracts import (
     ApprovalRequest,
     Decision,
     RunInput,
-    RunReport,
-    RunStatus,
 )
+from shipyard.delivery.consent import delivery_command
 from shipyard.errors import (
     NotWaitingError,
-    StaleApprovalError,
     UnknownRunError,
 )
 from shipyard.graph import build_graph
-from shipyard.nodes.approve import REFUSED, decision_outcome
 from shipyard.pin import fork_workspace, pin_workspace
 from shipyard.preflight import preflight
 from shipyard.run_cancel import cancel_run
@@ -44,7 +41,6 @@ from shipyard.run_drive import drive
 from shipyard.sandbox import Launcher
 from shipyard.secret_values import load_secrets
 from shipyard.settings import Role, Settings
-from shipyard.state import RunState
 from shipyard.store import (
     check_reachable,
     make_engine,
@@ -56,20 +52,6 @@ from shipyard.store import (
 OnEvent = Callable[[str, Any], None]
 """Receives ``(node name, update)`` for each finished node, ``("custom", data)`` for what a
 node reports while it works, and ``("tasks", event)`` when a node starts or ends."""
-
-
-@dataclass(frozen=True)
-class Stop:
-    """Where a run stands after the runner hands control back."""
-
-    run_id: str
-    status: RunStatus
-    request: ApprovalRequest | None = None
-    report: RunReport | None = None
-    error: str | None = None
-    notice: str | None = None
-    """Why the run asks again instead of applying the decision it was given (the content
-    changed since the request was shown), in words; or where a fork left the newer commits."""
 
 
 class Runner:
@@ -85,9 +67,8 @@ class Runner:
         self.context = context
         self.database_url = database_url
         """Where the runner waits for the database to come back after losing it."""
-        self._answers: dict[str, tuple[ApprovalDecision, str]] = {}
-        """Per run: the decision being driven and the interrupt it answers, recorded once
-        the graph showed whether it took effect."""
+        self.book = RunBook(context.runs)
+        """The runs' records, kept in step with every stop."""
 
     @classmethod
     @asynccontextmanager
@@ -145,20 +126,22 @@ class Runner:
                     f"shipyard approve {run.id} [--reject | --revise] [--comment TEXT]"
                 )
             interrupt = snapshot.interrupts[0]
-            self._check_decision(run.id, interrupt.id, interrupt.value, decision)
+            self.book.refuse_stale(run.id, interrupt.id, interrupt.value, decision)
             command: Command[str] = Command(resume={interrupt.id: decision.model_dump(mode="json")})
-            self._answers[run.id] = (decision, interrupt.id)
+            self.book.answering(run.id, decision, interrupt.id)
             try:
                 stop = await self._drive(run.id, command, _config(run.id), on_event)
             except BaseException:  # failed, taken over, database lost: record nothing now
-                self._answers.pop(run.id, None)
+                self.book.forget(run.id)
                 raise
-            if run.id in self._answers:  # a stop that recorded nothing (paused)
-                await self._settle_answer(run.id, None)
+            if self.book.answer_open(run.id):  # a stop that recorded nothing (paused)
+                after = await self.graph.aget_state(_config(run.id))
+                self.book.settle(run.id, after.interrupts)
             return stop
         if decision is not None:
             raise NotWaitingError(f"run {run.id} is not waiting for an approval ({run.status})")
-        if snapshot.values.get("status") in TERMINAL_STATUSES or not snapshot.next:
+        ended = snapshot.values.get("status") in TERMINAL_STATUSES
+        if not snapshot.next or (ended and snapshot.next != ("deliver",)):  # a cut-short delivery
             raise NotWaitingError(f"run {run.id} has already ended: {run.status}")
         pin_workspace(snapshot.values)
         return await self._drive(run.id, None, _config(run.id), on_event)
@@ -226,7 +209,7 @@ class Runner:
         snapshot = await self.graph.aget_state(_config(run.id))
         if not snapshot.interrupts:
             return None
-        return ApprovalRequest.model_validate(_request_fields(snapshot.interrupts[0].value))
+        return ApprovalRequest.from_interrupt(snapshot.interrupts[0].value)
 
     async def fork(
         self, run_id: str, checkpoint_id: str, *, on_event: OnEvent | None = None
@@ -248,6 +231,14 @@ class Runner:
             return stop
         notice = f"the newer commits stay reachable at {fork.kept}"
         return dataclasses.replace(stop, notice=notice)
+
+    async def deliver(self, run_id: str, *, by: str, on_event: OnEvent | None = None) -> Stop:
+        """Deliver a completed run now, retry its failed delivery, or finish one that was
+        cut short (``delivery.consent.delivery_command``); ``by``: the person asking."""
+        run = self.context.runs.get_run(run_id)
+        snapshot = await self.graph.aget_state(_config(run.id))
+        command = delivery_command(run.id, snapshot.values, snapshot.next, by)
+        return await self._drive(run.id, command, _config(run.id), on_event)
 
     async def history(self, run_id: str) -> list[StateSnapshot]:
         """The run's checkpoints, newest first."""
@@ -276,59 +267,8 @@ class Runner:
         return await drive(self, run_id, graph_input, config, on_event, new_epoch)
 
     async def _record_stop(self, run_id: str) -> Stop:
-        """Record where the run stands: first the decision it was driven with (decided, or
-        refused when the gate asked again), then the pending request or the end."""
-        snapshot = await self.graph.aget_state(_config(run_id))
-        await self._settle_answer(run_id, snapshot)
-        values = cast(RunState, snapshot.values)
-        fields: dict[str, Any] = {
-            k: values.get(k) for k in ("branch", "base_commit", "head_commit") if values.get(k)
-        }
-        if values.get("usage") is not None:
-            fields["usage"] = values["usage"]
-        if snapshot.interrupts:
-            interrupt = snapshot.interrupts[0]
-            request = ApprovalRequest.model_validate(_request_fields(interrupt.value))
-            self.context.runs.record_approval_request(run_id, interrupt.id, request)
-            self.context.runs.update_run(run_id, status="awaiting_approval", **fields)
-            notice = interrupt.value.get(REFUSED) if isinstance(interrupt.value, dict) else None
-            return Stop(run_id, "awaiting_approval", request=request, notice=notice)
-        status: RunStatus = values.get("status", "failed")
-        report = values.get("report")
-        if report is not None:
-            fields["report_path"] = report.report_path
-        self.context.runs.update_run(run_id, status=status, error=values.get("reason"), **fields)
-        return Stop(run_id, status, report=report, error=values.get("reason"))
-
-    async def _settle_answer(self, run_id: str, snapshot: StateSnapshot | None) -> None:
-        """Record the decision the run was driven with as it turned out: ``decided`` when it
-        took effect, ``refused`` when the gate asked again, nothing when the run never got
-        to it (``nodes.approve.decision_outcome``)."""
-        answer = self._answers.pop(run_id, None)
-        if answer is None:
-            return
-        decision, answered = answer
-        if snapshot is None:
-            snapshot = await self.graph.aget_state(_config(run_id))
-        outcome = decision_outcome(answered, snapshot.interrupts)
-        if outcome is not None:
-            self.context.runs.record_decision(run_id, decision, outcome, interrupt_id=answered)
-
-    def _check_decision(
-        self, run_id: str, interrupt_id: str, value: Any, decision: ApprovalDecision
-    ) -> None:
-        """Refuse (and record as refused) a decision for content other than the pending
-        request's; a rejection needs no content and always goes through."""
-        request = ApprovalRequest.model_validate(_request_fields(value))
-        if decision.content_hash != request.content_hash and decision.decision != "reject":
-            self.context.runs.record_decision(
-                run_id, decision, "refused", interrupt_id=interrupt_id
-            )
-            raise StaleApprovalError(
-                f"the decision is for {decision.content_hash}, but run {run_id} now waits for "
-                f"{request.kind} approval of {request.content_hash}; look again with "
-                f"`shipyard show {run_id}` and decide on what is pending"
-            )
+        """Record where the run stands (``RunBook.stopped``)."""
+        return self.book.stopped(run_id, await self.graph.aget_state(_config(run_id)))
 
 
 def _config(run_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
@@ -336,12 +276,6 @@ def _config(run_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id
     return {"configurable": configurable, "recursion_limit": 500}
-
-
-def _request_fields(value: Any) -> dict[str, Any]:
-    fields = dict(value)
-    fields.pop("refused", None)
-    return fields
 
 
 __all__ = ["OnEvent", "Runner", "Stop"]

@@ -94,10 +94,39 @@ def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
     return {value: name for value, name in found.items() if len(value) >= MIN_LENGTH}
 
 
+_registered: dict[str, str] = {}
+"""Values registered by ``register_secret`` -> their names; kept across ``load_secrets``."""
+_environ_values: dict[str, dict[str, str]] = {}
+"""``"values"`` -> the secret values ``load_secrets`` found last."""
+
+
+def register_secret(name: str, value: str) -> None:
+    """Mask ``value`` as ``[REDACTED:<name>]`` from now on, whatever environment was loaded
+    (a credential read where it is used, such as a forge token)."""
+    if len(value) < MIN_LENGTH:
+        return
+    with _lock:
+        if _registered.get(value) == name:
+            return
+        _registered[value] = name
+        found = _environ_values.get("values")
+    if found is None:
+        load_secrets()
+    else:
+        _install(found)
+
+
 def load_secrets(environ: Mapping[str, str] | None = None) -> None:
     """(Re)read the secret values from ``environ`` (default: the process environment)."""
-    secrets = _compile(secret_values(os.environ if environ is None else environ))
+    _install(secret_values(os.environ if environ is None else environ))
+
+
+def _install(found: dict[str, str]) -> None:
     with _lock:
+        registered = dict(_registered)
+    secrets = _compile({**registered, **found})
+    with _lock:
+        _environ_values["values"] = found
         _loaded["secrets"] = secrets
 
 

@@ -15,6 +15,7 @@ from typing_extensions import TypedDict  # pydantic (Studio, langgraph dev) need
 
 from shipyard.contracts import (
     ApprovalRecord,
+    Delivery,
     IsolationReport,
     Plan,
     RunReport,
@@ -92,9 +93,18 @@ class RunState(InputState, total=False):
     """Resources spent so far."""
     models: dict[str, str]
     """Role -> model label (says "scripted" when the scripted model is used)."""
+    model_usage: dict[str, Usage]
+    """Model label -> what the calls it answered used (model routing's economics)."""
+    instructions: dict[str, str]
+    """Repository instruction files given to a model -> ``sha256:<hex>`` (provenance)."""
     isolation: IsolationReport | None
     """The isolation the launcher achieves for this run."""
     report: RunReport | None
     """The final report, once the run has ended."""
     abandoned: list[str]
     """Refs keeping the commits each fork from an older checkpoint dropped from the branch."""
+    delivery: Delivery | None
+    """What delivering the run did (``nodes.deliver``), once it was tried."""
+    delivery_request: dict[str, str]
+    """A person's explicit request to deliver (``{"by": …}``): ``shipyard deliver RUN``, or
+    an API ``command`` updating it with ``goto: "deliver"``."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from langgraph_sdk.client import LangGraphClient
 
-from shipyard.server.graphs import default_assistant_id
+from shipyard.server.stores.graphs import default_assistant_id
 from tests.e2e.compat_stream_modes import PLATFORM_METADATA
 
 Observations = dict[str, Any]

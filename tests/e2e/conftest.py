@@ -8,7 +8,7 @@
   graphs, workers). Every server started is stopped (lifespan shutdown, workers drained) at
   teardown; ``RunningServer.stop()`` stops one earlier.
 * ``server`` (function): ``start_server()`` with default options (one in-process worker when
-  ``shipyard.server.worker`` exists).
+  ``shipyard.server.runs.worker`` exists).
 * ``client(api_key=None) -> LangGraphClient`` (function): an SDK client for ``server``; clients
   are closed at teardown. ``api_key=None`` sends no key (and ignores ``LANGSMITH_API_KEY``).
 * ``make_client(url, api_key=None)``: the same for any ``RunningServer.url``.

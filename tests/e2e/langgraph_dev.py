@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBES = ROOT / "src" / "shipyard" / "probes.py"
+PROBES = ROOT / "src" / "shipyard" / "probe_graphs.py"
 ENV_VAR = "SHIPYARD_LANGGRAPH_DEV"
 
 

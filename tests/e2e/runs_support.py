@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from shipyard.server.graphs import DEFAULT_GRAPHS
+from shipyard.server.stores.graphs import DEFAULT_GRAPHS
 from tests.support import PASSING_TEST, call, finish, git, plan_reply
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
-from shipyard.server.graphs import default_assistant_id
+from shipyard.server.stores.graphs import default_assistant_id
 
 
 async def test_assistant_lifecycle_and_versions(server, client) -> None:

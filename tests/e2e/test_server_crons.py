@@ -24,7 +24,7 @@ from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 from sqlalchemy import text
 
 from shipyard.server import ServerOptions
-from shipyard.server.graphs import default_assistant_id
+from shipyard.server.stores.graphs import default_assistant_id
 from tests.support import schema_diff
 
 EVERY_SECOND = "* * * * * *"

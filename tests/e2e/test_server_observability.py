@@ -1,6 +1,6 @@
 """Observability through the real server: ``GET /metrics`` read from Postgres, and the
 OpenTelemetry span tree request → run → node (in-memory exporter given through
-``ServerOptions.extras["telemetry"]``)."""
+``ServerOptions.telemetry``)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from shipyard.contracts import RunInput
 from shipyard.demo import GOAL, copy_example, example_dir
 from shipyard.runner import Runner
 from shipyard.server import ServerOptions
-from shipyard.server.queue import RunQueue
-from shipyard.server.telemetry import CONTEXT_KEY, Telemetry
+from shipyard.server.observe.telemetry import CONTEXT_KEY, Telemetry
+from shipyard.server.runs.queue import RunQueue
 from shipyard.store import open_checkpointer
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -148,7 +148,7 @@ def traced_server(start_server: Callable[..., object]) -> tuple[object, InMemory
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    running = start_server(ServerOptions(extras={"telemetry": Telemetry(provider)}))
+    running = start_server(ServerOptions(telemetry=Telemetry(provider)))
     return running, exporter
 
 
@@ -221,10 +221,10 @@ async def test_no_exporter_means_no_spans_and_no_trace_context(server, client) -
     thread = await sdk.threads.create()
     await sdk.runs.wait(thread["thread_id"], "probe_chain", input={"count": 0})
     [run] = await sdk.runs.list(thread["thread_id"])
-    telemetry = server.state.extras["telemetry"]
+    telemetry = server.state.telemetry
     assert telemetry.enabled is False
     assert CONTEXT_KEY not in run["kwargs"]
-    assert type(server.state.extras["runs_runtime"].queue) is RunQueue
+    assert type(server.state.runtime.queue) is RunQueue
 
 
 async def test_a_node_that_raises_gives_error_spans(start_server, make_client) -> None:

@@ -16,7 +16,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
 from shipyard.server import ServerOptions
-from shipyard.server.outcome import KEEPALIVE_S
+from shipyard.server.runs.outcome import KEEPALIVE_S
 from tests.e2e.runs_support import GRAPHS, ROOT, effects
 
 

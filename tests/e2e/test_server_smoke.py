@@ -6,8 +6,8 @@ import gc
 
 import httpx
 
-from shipyard.server.gc_tuning import DEFAULT_THRESHOLD
-from shipyard.server.graphs import default_assistant_id
+from shipyard.server.processes.gc_tuning import DEFAULT_THRESHOLD
+from shipyard.server.stores.graphs import default_assistant_id
 
 
 async def test_ok_info_and_default_assistants(server, client) -> None:

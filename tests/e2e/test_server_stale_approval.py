@@ -72,4 +72,5 @@ async def test_api_decisions_after_a_workspace_edit_progress_and_reject_rejects(
     final = await sdk.runs.wait(tid, "shipyard", command={"resume": reject})
     assert final["status"] == "rejected", final
     assert final["report"]["status"] == "rejected"
-    assert _statuses(settings, tid) == ["superseded", "refused", "decided"]
+    # the stale decision refused with 409 is kept as a refused row, as the CLI keeps it
+    assert _statuses(settings, tid) == ["superseded", "refused", "decided", "refused"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from shipyard.probes import CHAIN_LENGTH, CHAT_NOTE, CHAT_REPLY
+from shipyard.probe_graphs import CHAIN_LENGTH, CHAT_NOTE, CHAT_REPLY
 from shipyard.secret_values import load_secrets
 from shipyard.server import ServerOptions
 from tests.e2e.runs_support import GRAPHS, ROOT, effects

@@ -9,12 +9,14 @@ from typing import cast
 from langgraph_sdk.client import LangGraphClient
 
 from shipyard.server import ServerOptions
-from shipyard.server.events import EventLog
-from shipyard.server.listener import Listener
-from shipyard.server.queue import Pool, QueuedRun, RunQueue
-from shipyard.server.worker import RunsRuntime, WorkerPool
+from shipyard.server.runs.events import EventLog
+from shipyard.server.runs.queue import Pool, QueuedRun, RunQueue
+from shipyard.server.runs.runtime import RunsRuntime
+from shipyard.server.runs.worker import WorkerPool
+from shipyard.server.stores.listener import Listener
 from shipyard.store import psycopg_conninfo
 from tests.e2e.runs_support import GRAPHS, ROOT, effects
+from tests.support import eventually
 
 
 class CountingQueue(RunQueue):
@@ -41,13 +43,13 @@ async def test_a_loop_claims_after_a_run_only_when_a_wake_was_missed(
     workers = WorkerPool(state, RunsRuntime(queue, EventLog(pool), listener), 1, poll_s=60)
     sdk: LangGraphClient = make_client(running.url)
     try:
-        await asyncio.sleep(0.2)  # the loop's first look at the (empty) queue
-        assert queue.claims == 1
+        await eventually(lambda: workers.waiting == 1, what="the loop idle")
+        assert queue.claims == 1  # its first look at the (empty) queue
 
         tid = (await sdk.threads.create())["thread_id"]
         run = await sdk.runs.create(tid, "probe_chain", input={"count": 0})
         assert (await asyncio.wait_for(sdk.runs.join(tid, run["run_id"]), 30))["count"] == 10
-        await asyncio.sleep(0.3)
+        await eventually(lambda: workers.waiting == 1, what="the loop idle after the run")
         assert queue.claims == 2  # woken, claimed; no claim for nothing after the run
 
         # A run queued while the only loop executes: its wake is kept, and the loop takes
@@ -56,14 +58,14 @@ async def test_a_loop_claims_after_a_run_only_when_a_wake_was_missed(
         slow_tid = (await sdk.threads.create())["thread_id"]
         slow_input = {"dir": str(tmp_path / "s"), "hold_s": 1.0}
         slow = await sdk.runs.create(slow_tid, "slow", input=slow_input)
-        while "hold-start" not in effects(tmp_path / "s"):
-            await asyncio.sleep(0.02)
+        await eventually(lambda: "hold-start" in effects(tmp_path / "s"), what="the slow run")
         behind_tid = (await sdk.threads.create())["thread_id"]
         behind = await sdk.runs.create(behind_tid, "probe_chain", input={"count": 0})
         await asyncio.wait_for(sdk.runs.join(slow_tid, slow["run_id"]), 30)
         done = await asyncio.wait_for(sdk.runs.join(behind_tid, behind["run_id"]), 30)
         assert done["count"] == 10
-        await asyncio.sleep(0.3)
+        await eventually(lambda: workers.waiting == 1, what="the loop idle after both runs")
         assert queue.claims == 4  # the slow run, then the kept wake: nothing more
     finally:
         await workers.stop(drain_s=5)
+        await listener.stop()

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from shipyard.server.worker_process import run_worker_process
+from shipyard.server.processes.worker_process import run_worker_process
 from shipyard.settings import Settings
 from tests.e2e.runs_support import GRAPHS, ROOT
 

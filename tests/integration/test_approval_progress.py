@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
+import pytest
 from langgraph.graph import StateGraph
 from langgraph.types import Command, interrupt
 
@@ -22,6 +23,8 @@ from shipyard.settings import Settings
 from shipyard.store import open_checkpointer
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish, git, plan_reply
+
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
 
 SIGN_OFF = {"approvals": {"plan": "never", "changes": "always"}}
 

@@ -18,6 +18,8 @@ from shipyard.store import psycopg_conninfo
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish, git, plan_reply
 
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
+
 FAKE_KEY = "sk-proj-" + "Zq3" * 16
 AUTO = {"approvals": {"plan": "never"}}
 

@@ -21,6 +21,8 @@ from shipyard.store import RunStore, make_engine, psycopg_conninfo
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish, git, plan_reply
 
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
+
 
 @pytest.fixture
 def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:

@@ -26,6 +26,8 @@ from shipyard.store import Run, RunStore, ensure_embedded, make_engine, migrate,
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish, git, plan_reply
 
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
+
 SHIPYARD = str(Path(sys.executable).with_name("shipyard"))
 POLICY = '[approvals]\nplan = "never"\n'
 SLOW_TEST = (
@@ -89,6 +91,18 @@ def _wait_for(what: str, found: Callable[[], bool], proc: subprocess.Popen[str] 
         if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
             pytest.fail(f"process ended or timed out before {what}")
         time.sleep(0.05)
+
+
+def _read_until(proc: subprocess.Popen[str], text: str) -> str:
+    """``proc``'s output up to the first line containing ``text`` (it must write unbuffered);
+    fails if the output ends first."""
+    assert proc.stdout is not None
+    seen = ""
+    for line in proc.stdout:
+        seen += line
+        if text in line:
+            return seen
+    pytest.fail(f"output ended before {text!r}: {seen}")
 
 
 def _runs(settings: Settings) -> list[Run]:
@@ -217,7 +231,7 @@ def test_killed_run_shows_interrupted_and_resume_takes_it_over(
         _wait_for("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    time.sleep(1.5)  # the lease runs out
+    _wait_for("the lease to run out", lambda: _runs(settings)[0].interrupted, None)
 
     listed = _cli(env, "runs")
     assert listed.returncode == 0, listed.stderr
@@ -312,16 +326,18 @@ def test_database_back_within_the_wait_lets_the_run_finish_in_the_same_process(
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
     _commit_policy(repo)
     slow = {"content": "thinking", "delay_s": 3, **call("write_file", path="b.txt", content="b")}
-    env = _env(settings, _one_step(write_script, slow), SHIPYARD_DB_WAIT_S="90")
+    env = _env(
+        settings, _one_step(write_script, slow), SHIPYARD_DB_WAIT_S="90", PYTHONUNBUFFERED="1"
+    )
     with _spawn(env, "run", "--repo", str(repo), "add a and b") as proc:
         _wait_for("the run to start", lambda: bool(_runs(settings)), proc)
         run_id = _run_id(settings)
         _wait_for("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
         stop_embedded(own_postgres)
-        time.sleep(6)
+        noticed = _read_until(proc, "waiting up to 90 s")
         ensure_embedded(own_postgres)
         code = proc.wait(timeout=120)
-        out = proc.stdout.read() if proc.stdout else ""
+        out = noticed + (proc.stdout.read() if proc.stdout else "")
         err = proc.stderr.read() if proc.stderr else ""
     assert code == 0, out + err
     assert "waiting up to 90 s" in out and "the database is back" in out, out

@@ -25,6 +25,8 @@ from shipyard.store import Journal, JournalEntry, RunStore, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish, git, plan_reply
 
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
+
 COUNT = "python count.py"
 COUNT_PY = "open('counter.txt', 'a').write('x')\n"
 POLICY = '[approvals]\nplan = "never"\n[commands]\nallow = ["python count.py"]\n'

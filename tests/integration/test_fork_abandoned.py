@@ -12,12 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shipyard.contracts import RunInput
 from shipyard.runner import Runner
 from shipyard.settings import Settings
 from shipyard.tools import git as shipyard_git
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish, git, plan_reply
+
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
 
 NO_PLAN_APPROVAL = {"approvals": {"plan": "never"}}
 

@@ -17,6 +17,8 @@ from shipyard.store import Journal, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish, git, plan_reply
 
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
+
 
 def _planner_only(settings: Settings, write_script: WriteScript) -> Settings:
     """Settings whose scripted model only plans (one step): for runs that stop at the plan."""

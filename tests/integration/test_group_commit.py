@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from langchain_core.runnables import RunnableConfig
 
-from shipyard.probes import build_chain
+from shipyard.probe_graphs import build_chain
 from shipyard.store import open_checkpointer, psycopg_conninfo
 from shipyard.store.group_commit import Rows
 from shipyard.store.saver import ShipyardSaver

@@ -23,6 +23,8 @@ from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import call, finish, git, plan_reply
 
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
+
 FLAG_TEST = (
     "from pathlib import Path\n\n\n"
     "def test_flag():\n"

@@ -9,11 +9,12 @@ import psycopg
 import pytest
 from langchain_core.runnables import RunnableConfig
 
-from shipyard.probes import build_chain
-from shipyard.server.events import HEARTBEAT, EventBatch, EventLog, Follow, follow, sse_frame
-from shipyard.server.listener import Listener
-from shipyard.server.queue import NewRun, Pool, QueuedRun, RunQueue
+from shipyard.probe_graphs import build_chain
+from shipyard.server.runs.events import HEARTBEAT, EventBatch, EventLog, Follow, follow, sse_frame
+from shipyard.server.runs.queue import NewRun, Pool, QueuedRun, RunQueue
+from shipyard.server.stores.listener import Listener
 from shipyard.store import open_checkpointer, psycopg_conninfo
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ async def test_follow_streams_a_live_run_until_it_ends(pool: Pool, listener: Lis
             chunks.append(chunk)
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.4)  # nothing happens: heartbeats
+    await eventually(lambda: HEARTBEAT in chunks, what="a heartbeat while nothing happens")
     seq = await log.append(run.run_id, 1, [("values", {"v": 1}), ("updates", {"skip": 1})])
     await log.append(run.run_id, seq, [("error", {"error": "E", "message": "m"})])
     await queue.finish(run.run_id, "w", "error")

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from shipyard.server.listener import CANCEL_CHANNEL, RUNS_CHANNEL, Listener
-from shipyard.server.queue import NewRun, NoSuchThreadError, Pool, RunQueue, ThreadBusyError
+from shipyard.server.runs.queue import NewRun, NoSuchThreadError, Pool, RunQueue, ThreadBusyError
+from shipyard.server.stores.listener import CANCEL_CHANNEL, RUNS_CHANNEL, Listener
 from shipyard.store import open_checkpointer, psycopg_conninfo
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -90,16 +91,17 @@ async def test_database_refuses_a_second_running_run_on_a_thread(pool: Pool) -> 
 
 
 async def test_an_expired_lease_is_claimed_again_and_the_old_owner_loses_it(pool: Pool) -> None:
-    queue = RunQueue(pool, lease_s=0.3)
+    queue = RunQueue(pool, lease_s=30)
     thread_id = await make_thread(pool, "T")
     run, _ = await queue.enqueue(new(thread_id))
     assert (await queue.claim("dead")) is not None
     assert await queue.renew(run.run_id, "dead") == (True, None)
     assert await queue.claim("other") is None  # lease still valid
 
-    await asyncio.sleep(0.5)
-    again = await queue.claim("other")
-    assert again is not None and again.run_id == run.run_id
+    # The last heartbeat of a worker about to die: a lease that runs out at once.
+    assert await RunQueue(pool, lease_s=0.2).renew(run.run_id, "dead") == (True, None)
+    again = await eventually(lambda: queue.claim("other"), what="the expired lease claimed")
+    assert again.run_id == run.run_id
     assert again.attempts == 2 and again.lease_owner == "other"
     assert await queue.renew(run.run_id, "dead") == (False, None)
     assert not await queue.finish(run.run_id, "dead", "success")  # a zombie cannot record
@@ -142,12 +144,13 @@ async def test_multitask_strategies(pool: Pool) -> None:
 
 async def test_after_seconds_delays_the_claim(pool: Pool) -> None:
     queue = RunQueue(pool)
-    thread_id = await make_thread(pool, "T")
-    delayed = NewRun(**{**new(thread_id).__dict__, "after_seconds": 0.4})
-    await queue.enqueue(delayed)
+    later, soon = await make_thread(pool, "L"), await make_thread(pool, "S")
+    await queue.enqueue(NewRun(**{**new(later).__dict__, "after_seconds": 600}))
     assert await queue.claim("w") is None
-    await asyncio.sleep(0.5)
-    assert await queue.claim("w") is not None
+    short, _ = await queue.enqueue(NewRun(**{**new(soon).__dict__, "after_seconds": 0.3}))
+    claimed = await eventually(lambda: queue.claim("w"), what="the short delay over")
+    assert claimed.run_id == short.run_id
+    assert await queue.claim("w") is None  # the long delay still holds
 
 
 async def test_notify_wakes_listeners(pool: Pool, db_url: str) -> None:

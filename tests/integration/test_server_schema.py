@@ -1,8 +1,8 @@
-"""Migration 0002 produces exactly the server tables declared in ``shipyard.server.tables``."""
+"""Migration 0002 produces exactly the server tables declared in ``server.stores.tables``."""
 
 from __future__ import annotations
 
-from shipyard.server.tables import ApiKeyRow, AssistantRow, AssistantVersionRow, ThreadRow
+from shipyard.server.stores.tables import ApiKeyRow, AssistantRow, AssistantVersionRow, ThreadRow
 from tests.support import schema_diff
 
 OURS = {t.__tablename__ for t in (AssistantRow, AssistantVersionRow, ThreadRow, ApiKeyRow)}

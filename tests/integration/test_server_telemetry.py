@@ -17,7 +17,7 @@ from opentelemetry.trace import StatusCode
 from typing_extensions import TypedDict
 
 from shipyard.errors import UserInputError
-from shipyard.server.telemetry import Telemetry, exporter
+from shipyard.server.observe.telemetry import Telemetry, exporter
 
 
 class State(TypedDict, total=False):

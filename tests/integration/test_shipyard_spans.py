@@ -15,10 +15,12 @@ from opentelemetry.trace import StatusCode
 from shipyard.contracts import RunInput
 from shipyard.llm.scripted import ScriptError
 from shipyard.runner import Runner, Stop
-from shipyard.server.telemetry import Telemetry
+from shipyard.server.observe.telemetry import Telemetry
 from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish, plan_reply
+
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
 
 SECRET_CONTENT = "content-that-must-not-reach-a-span"
 

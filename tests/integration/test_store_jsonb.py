@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB
 
-from shipyard.server.encoding import jsonb as server_jsonb
+from shipyard.server.http.encoding import jsonb as server_jsonb
 from shipyard.store import make_engine, psycopg_conninfo
 from shipyard.store.jsonb import dumps, find_unstorable, jsonb
 

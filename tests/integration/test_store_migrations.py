@@ -1,14 +1,20 @@
-"""Migrations: run from code, concurrently, and produce exactly the declared schema."""
+"""Migrations: run from code, concurrently, and produce exactly the declared schema.
+
+These tests start from empty databases, never from the migrated template ``db_url`` copies.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 
 import psycopg
+import pytest
 
 from shipyard.store import current_revision, head_revision, migrate
-from shipyard.store.database import psycopg_conninfo, with_database
+from shipyard.store.database import psycopg_conninfo
 from shipyard.store.tables import (
     ApprovalRow,
     CheckCacheRow,
@@ -16,20 +22,26 @@ from shipyard.store.tables import (
     RunEventRow,
     RunRow,
 )
+from tests.databases import create_empty, drop
 from tests.support import schema_diff
 
 _MIGRATE = "import sys; from shipyard.store import migrate; migrate(sys.argv[1])"
 
 
-def _fresh_database(pg_server_url: str, name: str) -> str:
-    with psycopg.connect(psycopg_conninfo(pg_server_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return with_database(pg_server_url, name)
+@pytest.fixture
+def empty_db_url(pg_server_url: str) -> Iterator[str]:
+    """A database with nothing in it (random name), dropped after the test."""
+    name = f"shipyard_test_empty_{uuid.uuid4().hex[:12]}"
+    url = create_empty(pg_server_url, name)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(psycopg_conninfo(pg_server_url), autocommit=True) as conn:
+            drop(conn, name)
 
 
-def test_two_processes_migrate_a_fresh_database_at_once(pg_server_url: str) -> None:
-    url = _fresh_database(pg_server_url, "shipyard_test_concurrent_migrate")
+def test_two_processes_migrate_a_fresh_database_at_once(empty_db_url: str) -> None:
+    url = empty_db_url
     procs = [
         subprocess.Popen(
             [sys.executable, "-W", "error", "-c", _MIGRATE, url],
@@ -50,12 +62,14 @@ def test_two_processes_migrate_a_fresh_database_at_once(pg_server_url: str) -> N
     assert versions == [(head_revision(),)]
 
 
-def test_migrated_schema_matches_the_store_table_declarations(db_url: str) -> None:
-    migrate(db_url)  # a second upgrade of an up-to-date database is a no-op
+def test_migrated_schema_matches_the_store_table_declarations(empty_db_url: str) -> None:
+    assert current_revision(empty_db_url) is None
+    migrate(empty_db_url)
+    migrate(empty_db_url)  # a second upgrade of an up-to-date database is a no-op
     # Other modules (the server's) declare their tables on the same Base; compare ours here.
     ours = {t.__tablename__ for t in (RunRow, ApprovalRow, JournalRow, RunEventRow, CheckCacheRow)}
 
-    diff, _ = schema_diff(db_url, ours)
+    diff, _ = schema_diff(empty_db_url, ours)
     assert diff == []
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
 
 from shipyard.store import RunStore, make_engine
-from shipyard.store.run_leases import dead_here, new_owner
+from shipyard.store.run_holders import dead_here
+from shipyard.store.run_leases import new_owner
+from tests.support import wait_until
 
 
 @pytest.fixture
@@ -27,12 +28,13 @@ def test_one_holder_at_a_time_until_its_lease_expires(engine: Engine) -> None:
     store = RunStore(engine)
     store.create_run("g", "/repo", run_id="run-a")
     leases = store.leases
-    assert leases.acquire("run-a", "hostA:1:a", 0.5) is None
+    assert leases.acquire("run-a", "hostA:1:a", 30) is None
     assert leases.acquire("run-a", "hostB:2:b", 30) == "hostA:1:a"
     assert leases.holder("run-a") == "hostA:1:a"
     assert not store.get_run("run-a").interrupted
-    time.sleep(0.7)
-    assert store.get_run("run-a").interrupted  # running, lease run out: nothing drives it
+    assert leases.renew("run-a", "hostA:1:a", 0.2).ours  # its last renewal, then it dies
+    # Running, its lease run out: nothing drives it.
+    wait_until(lambda: store.get_run("run-a").interrupted, what="the lease run out")
     assert leases.holder("run-a") is None
     assert leases.acquire("run-a", "hostB:2:b", 30) is None
     renewal = leases.renew("run-a", "hostA:1:a", 30)

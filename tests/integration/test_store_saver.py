@@ -20,7 +20,7 @@ from langgraph.types import Command, interrupt
 from psycopg.rows import dict_row
 
 from shipyard.contracts import Usage, Verdict
-from shipyard.probes import build_chain
+from shipyard.probe_graphs import build_chain
 from shipyard.store import make_serializer, open_checkpointer, psycopg_conninfo
 from shipyard.store.saver import thread_known_empty
 

@@ -9,7 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from shipyard.errors import UserInputError
-from shipyard.server.gc_tuning import DEFAULT_THRESHOLD, THRESHOLD_ENV, threshold_from, tuned_gc
+from shipyard.server.processes.gc_tuning import (
+    DEFAULT_THRESHOLD,
+    THRESHOLD_ENV,
+    threshold_from,
+    tuned_gc,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -117,6 +117,21 @@ def test_after_changes_approval(state: dict[str, Any], expected: str) -> None:
     assert graph.after_changes_approval(state) == expected  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [({"status": "completed", "effective_policy": {"deliver": {"push": True}}}, "deliver"),
+     ({"status": "completed", "effective_policy": {}}, "__end__"),
+     ({"status": "completed", "effective_policy": {"deliver": {"push": False}}}, "__end__"),
+     ({"status": "rejected", "effective_policy": {"deliver": {"push": True}}}, "__end__"),
+     ({"status": "needs_human_review", "effective_policy": {"deliver": {"push": True}}},
+      "__end__")],
+)  # fmt: skip
+def test_after_finalize_delivers_only_completed_runs_that_push(
+    state: dict[str, Any], expected: str
+) -> None:
+    assert graph.after_finalize(state) == expected  # type: ignore[arg-type]
+
+
 def test_drawn_graph_shows_every_conditional_edge() -> None:
     drawn = graph.graph.get_graph().draw_mermaid()
     conditional = {
@@ -126,12 +141,13 @@ def test_drawn_graph_shows_every_conditional_edge() -> None:
         ("validate", "execute"), ("validate", "approve_changes"), ("validate", "refine"),
         ("validate", "escalate"), ("approve_changes", "execute"),
         ("approve_changes", "validate"), ("approve_changes", "finalize"),
+        ("finalize", "deliver"), ("finalize", "__end__"),
     }  # fmt: skip
     for source, target in conditional:
         assert f"{source} -.-> {target};" in drawn
     for source, target in [("refine", "execute"), ("escalate", "finalize")]:
         assert f"{source} --> {target};" in drawn
-    assert "finalize --> __end__;" in drawn
+    assert "deliver --> __end__;" in drawn
     assert drawn.count("-.->") == len(conditional)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from shipyard.server.command_line import add_server_commands, path
+from shipyard.server.processes.command_line import add_server_commands, path
 
 TYPE_CHECKING = False  # not typing's: importing typing would cost --help
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
         "the offline demo on a bundled example repository",
     )
     demo.add_argument("--dir", type=path, help="where to copy the example (default: a temp dir)")
+    _eval_command(sub)
+    _notify_command(sub)
     add_server_commands(sub)
     return top
 
@@ -90,6 +92,47 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         sub, "show", "shipyard.cli.runs:cmd_show", "timeline, evidence, approvals and diff of a run"
     )
     show.add_argument("run")
+
+
+def _eval_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ev = _command(
+        sub, "eval", "shipyard.evals.command:cmd_eval", "evaluate on tasks in SWE-bench's format"
+    )
+    ev.add_argument("tasks", type=path, metavar="TASKS.jsonl")
+    ev.add_argument("--out", required=True, type=path, help="results; rerun to continue")
+    ev.add_argument("--concurrency", type=int, default=1, metavar="N")
+    ev.add_argument("--oracle", action="store_true", help="scripted models apply each patch")
+    ev.add_argument("--limit", type=int, metavar="K", help="only the first K tasks")
+    ev.add_argument("--ids", help="only these instance ids (comma-separated)")
+    ev.add_argument("--cache", type=path, help="sources cache (default SHIPYARD_HOME/eval-cache)")
+    ev.add_argument(
+        "--test-timeout", type=float, default=600.0, metavar="S", help="hidden tests' wall limit"
+    )
+
+
+def _notify_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    notify = _command(
+        sub,
+        "notify",
+        "shipyard.cli.notify:cmd_notify",
+        "the notifications queued for your endpoints: see them, send them now",
+    )
+    action = notify.add_subparsers(dest="action", required=True)
+    status = action.add_parser(
+        "status", help="pending / failed / sent and the oldest pending, per endpoint"
+    )
+    drain = action.add_parser(
+        "drain", help="send what is pending now (exit 0: nothing left; 3: an endpoint is down)"
+    )
+    for each in (status, drain):
+        each.set_defaults(command="shipyard.cli.notify:cmd_notify")
+    drain.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds to keep retrying an endpoint that fails (default 10)",
+    )
 
 
 def _decision_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -129,6 +172,13 @@ def _decision_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="SECONDS",
         help="how long the process driving the run gets to stop it (default 60)",
     )
+    deliver = _command(
+        sub,
+        "deliver",
+        "shipyard.cli.deliver:cmd_deliver",
+        "push a completed run's branch and open its pull request (or retry that)",
+    )
+    deliver.add_argument("run")
     fork = _command(
         sub, "fork", "shipyard.cli.runs:cmd_fork", "continue a run from an older checkpoint"
     )

@@ -9,8 +9,9 @@ from rich.console import Console
 from shipyard.cli.dispatch import own_resources
 from shipyard.errors import UserInputError
 from shipyard.settings import Settings
-from shipyard.store.database import mask_password, resolve_database_url
+from shipyard.store.database import mask_password
 from shipyard.store.embedded import stop_embedded
+from shipyard.store.plain_connection import resolve_database_url
 
 
 @own_resources

@@ -4,7 +4,9 @@ turn what goes wrong into one line and an exit code.
 A command function is ``async def cmd(args, runner, console) -> int``. Most get a ``Runner``
 (database, checkpointer, sandbox, models: ``Runner.open``); one marked ``opens_own_resources``
 (``own_resources``) gets ``None`` and opens only what it needs — the demo, ``db``, the
-server's commands, and the read-only listings whose start-up time matters.
+server's commands, and the read-only listings whose start-up time matters. One marked
+``sends_notifications`` (it drives a run) sends the notifications it queued before the
+process exits (``cli/notify.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from shipyard.cli.log_file import log_to_file
 from shipyard.console import RedactingConsole
 from shipyard.errors import ShipyardError
 from shipyard.settings import Settings
-from shipyard.store.outage import database_outage
 
 Command = Callable[[argparse.Namespace, Any, Any], Awaitable[int]]
 F = TypeVar("F")
@@ -30,6 +31,13 @@ F = TypeVar("F")
 def own_resources(fn: F) -> F:
     """Mark a command that opens its own resources (it gets ``None`` for the runner)."""
     fn.opens_own_resources = True  # type: ignore[attr-defined]
+    return fn
+
+
+def sends_notifications(fn: F) -> F:
+    """Mark a command that drives a run: when it returns or fails, the notifications it
+    queued are sent before the process exits, within a short wait (``cli/notify.py``)."""
+    fn.sends_notifications = True  # type: ignore[attr-defined]
     return fn
 
 
@@ -44,6 +52,8 @@ def dispatch(args: argparse.Namespace) -> int:
         err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", markup=True, soft_wrap=True)
         return exc.exit_code
     except Exception as exc:
+        from shipyard.store.outage import database_outage  # noqa: PLC0415  (SQLAlchemy: heavy)
+
         if not database_outage(exc):
             raise
         err.print(f"[bold red]error:[/bold red] {escape(_outage_line(exc))}", soft_wrap=True)
@@ -74,4 +84,15 @@ async def _call(fn: Command, args: argparse.Namespace, console: RedactingConsole
     from shipyard.runner import Runner  # noqa: PLC0415  (LangGraph and the sandbox: heavy)
 
     async with Runner.open(Settings.from_env()) as runner:
-        return await fn(args, runner, console)
+        if not getattr(fn, "sends_notifications", False):
+            return await fn(args, runner, console)
+        from shipyard.cli.notify import after_command  # noqa: PLC0415  (only after a run)
+
+        err = RedactingConsole(stderr=True, highlight=False)
+        try:
+            code = await fn(args, runner, console)
+        except Exception:
+            await after_command(runner.database_url, err)
+            raise
+        await after_command(runner.database_url, err)
+        return code

@@ -7,13 +7,14 @@ import argparse
 from rich.console import Console
 
 from shipyard.cli.dispatch import own_resources
-from shipyard.cli.records import run_store
+from shipyard.cli.records import newest_runs, records
 from shipyard.console import runs_table
 from shipyard.settings import Settings
 
 
 @own_resources
 async def cmd_runs(args: argparse.Namespace, _runner: object, console: Console) -> int:
-    with run_store(Settings.from_env()) as runs:
-        console.print(runs_table(runs.list_runs(50)))
+    with records(Settings.from_env()) as conn:
+        runs = newest_runs(conn, 50)
+    console.print(runs_table(runs))
     return 0

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from shipyard.cli.dispatch import sends_notifications
 from shipyard.console import Display, print_request, print_stop
 from shipyard.contracts import Decision, Plan, RunInput
 from shipyard.errors import PlanFileError, UserInputError
@@ -19,6 +20,7 @@ from shipyard.inspect import show_run
 from shipyard.runner import Runner, Stop
 
 
+@sends_notifications
 async def cmd_run(args: argparse.Namespace, runner: Runner, console: Console) -> int:
     stop = await runner.start(run_input_of(args), on_event=Display(console))
     console.print(f"run [bold]{stop.run_id}[/bold]")
@@ -63,6 +65,7 @@ async def cmd_show(args: argparse.Namespace, runner: Runner, console: Console) -
     return 0
 
 
+@sends_notifications
 async def cmd_approve(args: argparse.Namespace, runner: Runner, console: Console) -> int:
     decision: Decision = "reject" if args.reject else "revise" if args.revise else "approve"
     stop = await runner.decide(
@@ -79,6 +82,7 @@ async def cmd_approve(args: argparse.Namespace, runner: Runner, console: Console
     return await follow(runner, stop, console)
 
 
+@sends_notifications
 async def cmd_resume(args: argparse.Namespace, runner: Runner, console: Console) -> int:
     if args.guidance:
         stop = await runner.guide(args.run, args.guidance, on_event=Display(console))
@@ -87,6 +91,7 @@ async def cmd_resume(args: argparse.Namespace, runner: Runner, console: Console)
     return await follow(runner, stop, console)
 
 
+@sends_notifications
 async def cmd_cancel(args: argparse.Namespace, runner: Runner, console: Console) -> int:
     stop = await runner.cancel(args.run, by="cli", wait_s=args.wait)
     console.print(f"run [bold]{stop.run_id}[/bold]: {stop.status}")
@@ -94,6 +99,7 @@ async def cmd_cancel(args: argparse.Namespace, runner: Runner, console: Console)
     return 0 if stop.status == "cancelled" else 1
 
 
+@sends_notifications
 async def cmd_fork(args: argparse.Namespace, runner: Runner, console: Console) -> int:
     stop = await runner.fork(args.run, args.checkpoint, on_event=Display(console))
     if stop.notice:  # where the commits the fork dropped from the branch are kept

@@ -69,6 +69,9 @@ class ModelReply:
 
     message: AIMessage
     usage: Usage
+    label: str = ""
+    """What answered: ``scripted:<label>`` or ``openai-compatible:<model>@<url>`` (a routed
+    scripted call says which model it stood in for: ``scripted:<label> as <model>``)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class StructuredReply(Generic[T]):
     """Every raw reply, in order (kept for escalation)."""
     error: str | None = None
     """The last validation error (naming the fields); ``None`` when ``value`` is set."""
+    label: str = ""
+    """What answered the last attempt (as ``ModelReply.label``)."""
 
 
 class ModelGateway:
@@ -106,6 +111,7 @@ class ModelGateway:
         self._models: dict[Role, BaseChatModel] = dict(models or {})
         self._sleep = sleep
         self._fallbacks: dict[Role, list[BaseChatModel]] = {}
+        self._by_name: dict[str, BaseChatModel] = {}
         self._script: Script | None = None
         self._rng = random.Random()
 
@@ -137,8 +143,14 @@ class ModelGateway:
         tools: Sequence[BaseTool] = (),
         key: str,
         allowance: Allowance | None = None,
+        model: str | None = None,
     ) -> ModelReply:
         """One model turn with ``tools`` offered.
+
+        ``model`` names a model to use instead of the role's own (model routing): built like
+        the role's (same endpoint and key), priced by the table, without fallbacks. A
+        scripted role answers it from the same script, labelled with the name it stands in
+        for. ``None`` or the role's own model name is the role's model.
 
         ``key`` names the call (see ``scripted.py`` for the keys nodes use): it selects the
         scripted reply and tags the trace; a real endpoint otherwise ignores it.
@@ -151,7 +163,7 @@ class ModelGateway:
         def bind(model: BaseChatModel) -> Runnable[LanguageModelInput, AIMessage]:
             return model.bind_tools(list(tools)) if tools else model
 
-        return self._invoke(role, bind, messages, key, allowance)
+        return self._invoke(role, bind, messages, key, allowance, model)
 
     def structured(
         self,
@@ -189,8 +201,8 @@ class ModelGateway:
                 history += repair_messages(reply.message, error, schema.__name__)
                 continue
             raw.append(text)
-            return StructuredReply(value=value, usage=usage, raw=raw)
-        return StructuredReply(value=None, usage=usage, raw=raw, error=error)
+            return StructuredReply(value=value, usage=usage, raw=raw, label=reply.label)
+        return StructuredReply(value=None, usage=usage, raw=raw, error=error, label=reply.label)
 
     def _invoke(
         self,
@@ -199,11 +211,13 @@ class ModelGateway:
         messages: Sequence[BaseMessage],
         key: str,
         allowance: Allowance | None = None,
+        routed: str | None = None,
     ) -> ModelReply:
-        """The role's model, retried; then each fallback model in turn, retried alike."""
-        candidates = self._candidates(role)
+        """The role's model, retried; then each fallback model in turn, retried alike (or
+        only the ``routed`` model, see ``chat``)."""
+        candidates = self._routed(role, routed) if routed else self._candidates(role)
         extra: dict[str, Any] = {}
-        if isinstance(self._models.get(role), ScriptedChatModel):
+        if isinstance(candidates[0][0], ScriptedChatModel):
             extra["script_key"] = key
         retries = self._model_settings(role).retries if role in self._settings.models else 0
         # Traces (LangSmith, Studio) show which role and script key each call was.
@@ -230,7 +244,8 @@ class ModelGateway:
             if failures:
                 log.warning("%s: %s; answered by %s", role, "; ".join(failures), endpoint)
             message = redaction.reply(message)
-            return ModelReply(message=message, usage=self._usage(role, model, message, started))
+            usage = self._usage(role, model, message, started)
+            return ModelReply(message=message, usage=usage, label=endpoint)
         if len(failures) == 1:
             raise ModelUnavailableError(failures[0])
         raise ModelUnavailableError(
@@ -270,6 +285,21 @@ class ModelGateway:
         for model in self._fallbacks.get(role, []):
             candidates.append((model, self._model_endpoint(model)))
         return candidates
+
+    def _routed(self, role: Role, name: str) -> list[tuple[BaseChatModel, str]]:
+        """The one candidate for a routed call: ``name`` on the role's endpoint."""
+        own = self._model(role)
+        if isinstance(own, ScriptedChatModel):
+            return [(own, f"{own.label} as {name}")]
+        if name == getattr(own, "model_name", None):
+            return [(own, self._endpoint(role))]
+        if name not in self._by_name:
+            primary = self._model_settings(role)
+            self._by_name[name] = build_chat_model(
+                replace(primary, model=name, price=None, fallbacks=())
+            )
+        model = self._by_name[name]
+        return [(model, self._model_endpoint(model))]
 
     def _fallback_names(self, role: Role) -> tuple[str, ...]:
         """Fallbacks apply to a model built from settings (not injected, not scripted)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shipyard.nodes.approve import approve_changes, approve_plan
+from shipyard.nodes.deliver import deliver
 from shipyard.nodes.escalate import escalate
 from shipyard.nodes.execute import execute
 from shipyard.nodes.finalize import finalize
@@ -14,6 +15,7 @@ from shipyard.nodes.validate import validate
 __all__ = [
     "approve_changes",
     "approve_plan",
+    "deliver",
     "escalate",
     "execute",
     "finalize",

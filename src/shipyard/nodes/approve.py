@@ -7,9 +7,10 @@ each time the node runs, from the files as they are now: when they changed since
 was shown, an approval (or revision) of the old content is refused by asking again with the
 new request, whose ``refused`` field says why in words — it is never applied. A rejection
 applies to the run, not to content, so it always takes effect. Callers (``Runner``, the
-server) check the hash against the pending request first so a person gets a clear error
-instead of a second prompt, and record a decision only once they know whether it took effect
-(``decision_outcome``).
+server, through ``bookkeeping.RunBook``) check the hash against the pending request first so
+a person gets a clear error instead of a second prompt, and record a decision only once they
+know whether it took effect. Whether a decision matches a request is
+``contracts.decision_applies``, everywhere.
 
 A change that alters how it is tested (``tools/testconfig.py``) always needs a person, under
 every policy: its request says so in words first, carries the evidence of its checks under
@@ -19,8 +20,9 @@ before the rest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -35,6 +37,8 @@ from shipyard.contracts import (
     Risk,
     content_hash,
 )
+from shipyard.delivery.consent import delivery_request_part
+from shipyard.hitl import interrupt_value
 from shipyard.nodes.run import policy_of, workspace_of
 from shipyard.state import RunState
 from shipyard.tools import git
@@ -42,8 +46,6 @@ from shipyard.tools.baseline import SUFFIX, alterations_of, diff_split
 from shipyard.tools.testconfig import Alteration
 
 DIFF_PREVIEW_BYTES = 8_000
-REFUSED = "refused"
-"""The interrupt payload's key saying, in words, why the previous decision was not applied."""
 
 
 def approve_plan(state: RunState, runtime: Runtime[Context]) -> RunState:
@@ -102,18 +104,22 @@ def approve_changes(state: RunState, runtime: Runtime[Context]) -> RunState:
     diff = git.diff(ws, base)
     # Files edited in the workspace after validate committed what it checked.
     unchecked = git.changed_files(ws, state["head_commit"])
+    # What approving delivers: a person signs it off unless ``[approvals] deliver = "auto"``.
+    delivery, delivers = delivery_request_part(policy, state["branch"])
     request = ApprovalRequest(
         kind="changes",
         run_id=state["run_id"],
-        summary=_changes_summary(state, files, testing) + _unchecked(unchecked),
+        summary=_changes_summary(state, files, testing) + _unchecked(unchecked) + delivers,
         risk="high" if unchecked else _changes_risk(state, protected, deferred, testing),
         payload={
             **_changes_payload(state, files, protected, deferred, testing),
             "unchecked": unchecked,
+            **delivery,
         },
         content_hash=content_hash(diff.encode()),
     )
     asks = protected or deferred or testing or unchecked or policy.approvals.changes == "always"
+    asks = asks or (bool(delivery) and policy.approvals.deliver != "auto")
     earlier = _approved_before_recheck(state, request.content_hash)
     if earlier is not None and not unchecked:
         return {"approvals": [*state.get("approvals", []), earlier]}
@@ -157,37 +163,21 @@ def ask(
     """Interrupt until a decision for exactly this request's content arrives, or a
     rejection (which needs no content). A decision for other content is answered by asking
     again, the payload's ``REFUSED`` saying why (``why``, else that the hash differs)."""
-    payload: dict[str, Any] = request.model_dump(mode="json")
+    payload = interrupt_value(request)
     while True:
         value = interrupt(payload)
         decision = ApprovalDecision.model_validate(
             value.model_dump() if isinstance(value, ApprovalDecision) else value
         )
-        if decision.content_hash == request.content_hash or decision.decision == "reject":
+        if request.applies(decision):
             return decision
         reason = why(decision) if why is not None else ""
-        payload = {
-            **request.model_dump(mode="json"),
-            REFUSED: reason
+        payload = interrupt_value(
+            request,
+            reason
             or f"a decision for {decision.content_hash} does not match this request "
             f"({request.content_hash}); here is the request",
-        }
-
-
-def decision_outcome(
-    answered: str, interrupts: Sequence[Any]
-) -> Literal["decided", "refused"] | None:
-    """Whether a decision sent to the interrupt ``answered`` took effect, judged from the
-    interrupts the run waits at afterwards: ``"refused"`` when the gate asked again (its
-    payload says why), ``None`` when the run still waits at ``answered`` (the node never
-    got to it), ``"decided"`` otherwise."""
-    if not interrupts:
-        return "decided"
-    first = interrupts[0]
-    if first.id == answered:
-        return None
-    value = first.value
-    return "refused" if isinstance(value, dict) and value.get(REFUSED) else "decided"
+        )
 
 
 def _changed_since(files: list[str], stale: ApprovalDecision) -> str:
@@ -209,6 +199,7 @@ def _record(request: ApprovalRequest, decision: ApprovalDecision) -> ApprovalRec
         by=decision.by,
         comment=decision.comment,
         content_hash=request.content_hash,
+        at=datetime.now(UTC),
     )
 
 
@@ -243,6 +234,12 @@ def _changes_risk(
 def _changes_summary(state: RunState, files: list[str], testing: list[Alteration]) -> str:
     """What the person is asked about, in words; a change to its testing comes first."""
     changed = f"{len(files)} file(s) changed on {state['branch']}"
+    ignored = sum(e.preexisting for e in _evidence(state))
+    if ignored:
+        changed += (
+            f" ({ignored} check failure(s) already present at the base commit were not "
+            "counted; see pre_existing_failures)"
+        )
     if not testing:
         return changed
     altered = ", ".join(f"{t.path} ({t.reason})" for t in testing)
@@ -263,9 +260,12 @@ def _changes_summary(state: RunState, files: list[str], testing: list[Alteration
 
 
 def _base_configuration(state: RunState) -> list[Evidence]:
+    return [e for e in _evidence(state) if e.check.endswith(SUFFIX)]
+
+
+def _evidence(state: RunState) -> list[Evidence]:
     verdict = state.get("verdict")
-    evidence = verdict.evidence if verdict is not None else []
-    return [e for e in evidence if e.check.endswith(SUFFIX)]
+    return list(verdict.evidence) if verdict is not None else []
 
 
 def _changes_payload(
@@ -282,6 +282,9 @@ def _changes_payload(
     return {
         "alters_testing": [{"path": t.path, "reason": t.reason} for t in testing],
         "base_configuration": [f"{e.check}: {e.summary}" for e in _base_configuration(state)],
+        "pre_existing_failures": [
+            f"{e.check}: {e.summary}" for e in _evidence(state) if e.preexisting
+        ],
         "files": files,
         "protected": protected,
         "deferred_commands": deferred,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManager
@@ -28,15 +29,17 @@ from langchain_core.messages import (
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from shipyard import prompts
+from shipyard import best_of, conversation, instructions, prompts
 from shipyard.context import Context
 from shipyard.contracts import Plan, PlanStep, Usage
+from shipyard.economics import charged, merged, spent_since, sum_usage
 from shipyard.effects import EffectLog
 from shipyard.llm.gateway import CallOverBudgetError
 from shipyard.llm.pricing import Allowance
 from shipyard.nodes.run import context_of, event, journal_key, policy_of, workspace_of
 from shipyard.pin import pin_workspace
 from shipyard.policy import budget_exceeded
+from shipyard.routing import Route, route
 from shipyard.state import RunState
 from shipyard.tools import git
 from shipyard.tools.agent import MUTATING, Toolbox, ToolResult, tool_schemas
@@ -47,7 +50,7 @@ NUDGE = "Use the tools to make the change; call `finish` with a summary when the
 
 @dataclass
 class _Attempt:
-    """One attempt at one step: the conversation and what it used."""
+    """One attempt at one step (or one candidate of it): the conversation and what it used."""
 
     ctx: Context
     state: RunState
@@ -55,6 +58,12 @@ class _Attempt:
     log: EffectLog
     toolbox: Toolbox
     usage: Usage
+    route: Route
+    root: Path
+    """The worktree it works in: the run's, or a candidate's (``best_of``)."""
+    key: str
+    """The script key prefix of its model calls: ``<step>/<attempt>[/c<k>]``."""
+    model_usage: dict[str, Usage] = field(default_factory=dict)
     messages: list[BaseMessage] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     calls: int = 0
@@ -63,31 +72,54 @@ class _Attempt:
 
 def execute(state: RunState, runtime: Runtime[Context]) -> RunState:
     """Work on ``plan.steps[step_index]`` until ``finish``, the tool budget, or a spent run
-    budget (which ends the run as ``needs_human_review``)."""
+    budget (which ends the run as ``needs_human_review``); with ``[agent.best_of] n > 1``
+    as N candidates of which the code keeps one (``shipyard.best_of``)."""
     ctx = context_of(runtime)
     plan = Plan.model_validate(state["plan"])
     step, attempt_no = plan.steps[state["step_index"]], state["attempt"]
+    policy = policy_of(state)
+    # Read from the base commit for the step's planned paths: the same bytes on a resume.
+    notes = instructions.load(workspace_of(state), state["base_commit"], step.files_hint, policy)
+    request = prompts.step_request(
+        plan, step, attempt_no, state.get("feedback", ""), notes.render()
+    )
+
+    def make(root: Path, number: int, log: EffectLog) -> _Attempt:
+        return _Attempt(
+            ctx=ctx,
+            state=state,
+            step=step,
+            log=log,
+            toolbox=_toolbox(state, ctx, root),
+            usage=state["usage"],
+            route=route(plan, step, attempt_no, policy.agent.routing),
+            root=root,
+            key=f"{step.id}/{attempt_no}{best_of.suffix(number)}",
+            messages=[SystemMessage(prompts.DEVELOPER), HumanMessage(request)],
+        )
+
     log = EffectLog(
         ctx.journal, state["run_id"], journal_key(state, "execute", step.id, attempt_no)
     )
-    pin_workspace(state, tree=log.last_tree())
-    attempt = _Attempt(
-        ctx=ctx,
-        state=state,
-        step=step,
-        log=log,
-        toolbox=_toolbox(state, ctx),
-        usage=state["usage"],
-        messages=[
-            SystemMessage(prompts.DEVELOPER),
-            HumanMessage(prompts.step_request(plan, step, attempt_no, state.get("feedback", ""))),
-        ],
-    )
-    spent = _work(attempt, runtime)
+    if policy.agent.best_of.n > 1:
+
+        def work(root: Path, number: int, own: EffectLog) -> tuple[_Attempt, str | None]:
+            attempt = make(root, number, own)
+            return attempt, _work(attempt, runtime)
+
+        picked = best_of.run(state, ctx, log, work)
+        kept, others, spent = picked.kept, picked.others, picked.spent
+    else:
+        pin_workspace(state, tree=log.last_tree())
+        kept, others = make(workspace_of(state), 1, log), []
+        spent = _work(kept, runtime)
+    attempts = [kept, *others]
     update: RunState = {
         "work_tree": git.snapshot_tree(workspace_of(state)),
-        "usage": attempt.usage,
-        "deferred": [*state.get("deferred", []), *attempt.deferred],
+        "usage": state["usage"] + sum_usage(spent_since(a.usage, state["usage"]) for a in attempts),
+        "model_usage": merged(state.get("model_usage", {}), *(a.model_usage for a in attempts)),
+        "instructions": {**state.get("instructions", {}), **notes.hashes},
+        "deferred": [*state.get("deferred", []), *kept.deferred],
     }
     if spent is not None:
         update["status"] = "needs_human_review"
@@ -101,6 +133,7 @@ def _work(attempt: _Attempt, runtime: Runtime[Context]) -> str | None:
     for turn in range(budgets.tool_calls_per_step):
         if (spent := budget_exceeded(attempt.usage, budgets)) is not None:
             return spent
+        _condense(attempt, turn)
         try:
             reply = _model_turn(attempt, turn)
         except CallOverBudgetError as err:  # the call's worst case exceeds what is left
@@ -122,27 +155,79 @@ def _work(attempt: _Attempt, runtime: Runtime[Context]) -> str | None:
 
 
 def _model_turn(attempt: _Attempt, turn: int) -> AIMessage:
-    key = f"{attempt.step.id}/{attempt.state['attempt']}/{turn}"
+    key = f"{attempt.key}/{turn}"
+
+    chosen = attempt.route
 
     def call() -> dict[str, Any]:
         # A model call changes nothing outside, so one cut short is simply asked again.
         left = Allowance.of(attempt.usage, policy_of(attempt.state).budgets)
         reply = attempt.ctx.models.chat(
-            "developer", attempt.messages, tools=tool_schemas(), key=key, allowance=left
+            "developer",
+            attempt.messages,
+            tools=tool_schemas(),
+            key=key,
+            allowance=left,
+            model=chosen.model,
         )
-        return {"message": message_to_dict(reply.message), "usage": reply.usage.model_dump()}
+        return {
+            "message": message_to_dict(reply.message),
+            "usage": reply.usage.model_dump(),
+            "label": reply.label,
+        }
 
-    outcome = attempt.log.record(f"model.{turn}", "model", {"key": key}, call)
-    attempt.usage = attempt.usage + Usage.model_validate(outcome["usage"])
+    intent: dict[str, Any] = {"key": key}
+    if chosen.tier != "role":
+        intent["route"] = {
+            "tier": chosen.tier,
+            "model": chosen.model,
+            "reason": chosen.reason,
+        }
+    outcome = attempt.log.record(f"model.{turn}", "model", intent, call)
+    usage = Usage.model_validate(outcome["usage"])
+    attempt.usage = attempt.usage + usage
+    attempt.model_usage = charged(attempt.model_usage, outcome.get("label", ""), usage)
     message = messages_from_dict([outcome["message"]])[0]
     if not isinstance(message, AIMessage):
         raise RuntimeError(f"journaled model reply for {key} is not an AI message")
     return message
 
 
+def _condense(attempt: _Attempt, turn: int) -> None:
+    """Bring the conversation under ``[agent.context] max_tokens`` before a model turn. The
+    decision is journaled: a resumed attempt applies the recorded edits, never new ones."""
+    rules = policy_of(attempt.state).agent.context
+    if conversation.condensation(attempt.messages, rules) is None:
+        return
+    before = conversation.estimate(attempt.messages)
+
+    def decide() -> dict[str, Any]:
+        edits = conversation.condensation(attempt.messages, rules) or []
+        trial = list(attempt.messages)
+        conversation.apply(trial, edits)
+        after = conversation.estimate(trial)
+        where = {
+            "step_id": attempt.step.id,
+            "attempt": attempt.state["attempt"],
+            "turn": turn,
+        }
+        summary = {
+            **where,
+            "edits": len(edits),
+            "tokens_before": before,
+            "tokens_after": after,
+        }
+        event(attempt.ctx, attempt.state["run_id"], "context.condensed", summary)
+        return {"edits": edits, "tokens_before": before, "tokens_after": after}
+
+    intent = {"turn": turn, "tokens": before, "max_tokens": rules.max_tokens}
+    outcome = attempt.log.record(f"condense.{turn}", "context", intent, decide)
+    conversation.apply(attempt.messages, outcome["edits"])
+
+
 def _tool_turn(attempt: _Attempt, call_id: str, call: ToolCall) -> ToolResult:
     name, args = call["name"], call["args"]
-    ws = workspace_of(attempt.state)
+    ws = attempt.root
 
     def run() -> dict[str, Any]:
         started = attempt.ctx.clock()
@@ -195,10 +280,10 @@ _REFUSALS = ("error: ", "denied by policy")
 """How a tool result that did nothing starts (a bad call, a refusal, a policy denial)."""
 
 
-def _toolbox(state: RunState, ctx: Context) -> Toolbox:
+def _toolbox(state: RunState, ctx: Context, root: Path) -> Toolbox:
     run_id = state["run_id"]
     return Toolbox(
-        root=workspace_of(state),
+        root=root,
         policy=policy_of(state),
         launcher=ctx.launcher,
         remembered=list(state.get("remembered", [])),
@@ -207,4 +292,8 @@ def _toolbox(state: RunState, ctx: Context) -> Toolbox:
 
 
 def _dump(result: ToolResult) -> dict[str, Any]:
-    return {"content": result.content, "finished": result.finished, "deferred": result.deferred}
+    return {
+        "content": result.content,
+        "finished": result.finished,
+        "deferred": result.deferred,
+    }

@@ -40,7 +40,7 @@ def finalize(state: RunState, runtime: Runtime[Context]) -> RunState:
     report = report.model_validate(redact_obj(report.model_dump(mode="json")))
     ctx.artifacts.put(run_id, "report.json", report.model_dump_json(indent=2))
     ctx.artifacts.put(run_id, "report.md", redact(render_markdown(report)))
-    manifest = provenance(report, policy_of(state).content_hash)
+    manifest = provenance(report, policy_of(state).content_hash, state.get("instructions"))
     ctx.artifacts.put(run_id, "provenance.json", json.dumps(manifest, indent=2))
     if ctx.standalone and run_id:  # no driver records how the run ended: say it here
         fields = {k: state[k] for k in ("branch", "base_commit", "head_commit") if state.get(k)}

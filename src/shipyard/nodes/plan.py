@@ -8,9 +8,10 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from shipyard import prompts
+from shipyard import instructions, prompts, repo_map
 from shipyard.context import Context
 from shipyard.contracts import Plan, Usage
+from shipyard.economics import charged
 from shipyard.effects import EffectLog
 from shipyard.llm.gateway import CallOverBudgetError
 from shipyard.llm.pricing import Allowance
@@ -39,27 +40,35 @@ def plan(state: RunState, runtime: Runtime[Context]) -> RunState:
         outcome = log.record("planner", "model", {"role": "planner", "round": round_}, ask)
     except CallOverBudgetError as err:  # the call's worst case exceeds what is left
         return {"status": "needs_human_review", "reason": str(err)}
-    usage = state["usage"] + Usage.model_validate(outcome["usage"])
+    usage = Usage.model_validate(outcome["usage"])
+    update: RunState = {
+        "usage": state["usage"] + usage,
+        "model_usage": charged(state.get("model_usage", {}), outcome.get("label", ""), usage),
+        "instructions": {**state.get("instructions", {}), **outcome.get("instructions", {})},
+    }
     if outcome["plan"] is None:
         ref = ctx.artifacts.put(state["run_id"], f"planner-replies-{round_}.json", outcome["raw"])
         reason = f"the planner's replies never validated ({outcome['error']}); kept at {ref}"
-        return {"status": "needs_human_review", "reason": reason, "usage": usage}
+        return {**update, "status": "needs_human_review", "reason": reason}
     new_plan = Plan.model_validate(outcome["plan"])
     max_steps = policy_of(state).budgets.max_steps
     if len(new_plan.steps) > max_steps:
         reason = f"the plan has {len(new_plan.steps)} steps; the budget allows {max_steps}"
-        return {"status": "needs_human_review", "reason": reason, "usage": usage}
-    return {"plan": new_plan, "plan_round": round_ + 1, "usage": usage}
+        return {**update, "status": "needs_human_review", "reason": reason}
+    return {**update, "plan": new_plan, "plan_round": round_ + 1}
 
 
 def _ask_planner(state: RunState, ctx: Context, round_: int) -> dict[str, Any]:
-    listing = Workspace(workspace_of(state)).list_files(".")
-    messages = [
-        SystemMessage(prompts.PLANNER),
-        HumanMessage(
-            prompts.planning_request(state["goal"], listing, state.get("plan_feedback", ""))
-        ),
-    ]
+    ws, base, policy = workspace_of(state), state["base_commit"], policy_of(state)
+    if policy.agent.repo_map.enabled:
+        listing = repo_map.build(ws, base, state["goal"], policy, ctx.launcher)
+    else:
+        listing = Workspace(ws).list_files(".")
+    notes = instructions.load(ws, base, [], policy)
+    request = prompts.planning_request(
+        state["goal"], listing, state.get("plan_feedback", ""), notes.render()
+    )
+    messages = [SystemMessage(prompts.PLANNER), HumanMessage(request)]
     left = Allowance.of(state["usage"], policy_of(state).budgets)
     reply = ctx.models.structured("planner", messages, Plan, key=f"plan/{round_}", allowance=left)
     return {
@@ -67,4 +76,6 @@ def _ask_planner(state: RunState, ctx: Context, round_: int) -> dict[str, Any]:
         "raw": json.dumps(reply.raw),
         "error": reply.error,
         "usage": reply.usage.model_dump(mode="json"),
+        "instructions": notes.hashes,
+        "label": reply.label,
     }

@@ -12,7 +12,9 @@ commit instead of making another.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypedDict
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
@@ -23,12 +25,22 @@ from shipyard.contracts import Evidence, Finding, Plan, PlanStep, Review, StepOu
 from shipyard.effects import EffectLog
 from shipyard.nodes.run import context_of, event, journal_key, policy_of, workspace_of
 from shipyard.pin import pin_workspace
-from shipyard.sandbox import Limits, hiding
+from shipyard.sandbox import Launcher, Limits, hiding
 from shipyard.state import RunState
 from shipyard.tools import git
 from shipyard.tools.baseline import base_configuration_evidence
 from shipyard.tools.checked_tree import checked_tree
-from shipyard.tools.checks import CheckSpec, detect_checks, run_checks, verdict_from
+from shipyard.tools.checks import (
+    Artifacts,
+    CheckCache,
+    CheckSpec,
+    detect_checks,
+    run_check,
+    run_checks,
+    verdict_from,
+)
+from shipyard.tools.environment import environment_checks, environment_launcher, setup_evidence
+from shipyard.tools.preexisting import judged_against_base, unfinished
 
 
 def validate(state: RunState, runtime: Runtime[Context]) -> RunState:
@@ -39,8 +51,15 @@ def validate(state: RunState, runtime: Runtime[Context]) -> RunState:
     policy = policy_of(state)
     configured = policy.checks.run or None
     specs = detect_checks(ws, configured) if configured or policy.checks.detect else []
+    specs = environment_checks(specs, policy.environment)
+    setup = setup_evidence(ws, policy.environment, ctx.launcher, policy.checks.timeout_s)
+    limit = policy.checks.timeout_s
+    specs = [s.model_copy(update={"timeout": min(s.timeout, limit)}) for s in specs]
     with checked_tree(ws) as tree:
-        evidence = _run(state, ctx, specs, tree)
+        evidence = ([setup] if setup else []) + _run(state, ctx, specs, tree)
+        evidence = _against_base(state, ctx, specs, evidence, tree)
+    # Never judged against the base commit: a test the change's configuration hides may
+    # well fail there too (the bug the run fixes), so there every failure counts.
     evidence += base_configuration_evidence(evidence, state=state, ctx=ctx)
     plan = Plan.model_validate(state["plan"])
     step = plan.steps[state["step_index"]]
@@ -74,27 +93,64 @@ def validate(state: RunState, runtime: Runtime[Context]) -> RunState:
 
 
 def _run(state: RunState, ctx: Context, specs: list[CheckSpec], tree: str) -> list[Evidence]:
-    """The checks on the developer's ``tree``, each within the policy's time limit and no
-    file larger than the workspace budget, cached per owner unless the policy turns the
-    cache off."""
-    policy = policy_of(state)
-    limit = policy.checks.timeout_s
+    """The checks on the developer's ``tree`` (see :func:`_setting`)."""
     ws = workspace_of(state)
+    changed = git.changed_files(ws, state["head_commit"])
+    return run_checks(specs, workspace=ws, changed_files=changed, tree=tree, **_setting(state, ctx))
+
+
+def _setting(state: RunState, ctx: Context) -> _CheckSetting:
+    """How every check of the step runs: in the sandbox with the policy's environment and
+    forbidden paths, no file larger than the workspace budget, cached per owner unless the
+    policy turns the cache off."""
+    policy = policy_of(state)
     # No file a check writes (workspace or private /tmp) may exceed the workspace budget.
     file_size = min(Limits().file_size_bytes, policy.budgets.workspace_mb << 20)
-    return run_checks(
-        [s.model_copy(update={"timeout": min(s.timeout, limit)}) for s in specs],
-        workspace=ws,
-        launcher=hiding(ctx.launcher, policy.paths.forbidden),
+    return _CheckSetting(
+        launcher=hiding(
+            environment_launcher(ctx.launcher, policy.environment), policy.paths.forbidden
+        ),
         artifacts=ctx.artifacts,
         run_id=state["run_id"],
         cache=ctx.check_cache if policy.checks.cache else None,
-        changed_files=git.changed_files(ws, state["head_commit"]),
         owner=ctx.owner,
         policy_hash=policy.content_hash,
-        tree=tree,
         limits=Limits(file_size_bytes=file_size),
     )
+
+
+class _CheckSetting(TypedDict):
+    launcher: Launcher
+    artifacts: Artifacts
+    run_id: str
+    cache: CheckCache | None
+    owner: str
+    policy_hash: str
+    limits: Limits
+
+
+def _against_base(
+    state: RunState, ctx: Context, specs: list[CheckSpec], evidence: list[Evidence], tree: str
+) -> list[Evidence]:
+    """``evidence`` with failures already present at the base commit not counted
+    (``tools/preexisting.py``); a targeted test run that passes so gets its full run (on
+    the step's ``tree``, still in the workspace), judged the same way."""
+    setting = _setting(state, ctx)
+
+    def run(spec: CheckSpec, targets: Sequence[str], directory: Path, tree_id: str) -> Evidence:
+        return run_check(spec, targets, workspace=directory, tree=tree_id, **setting)
+
+    def judged(found: list[Evidence]) -> list[Evidence]:
+        return judged_against_base(
+            found, specs, workspace=ws, base=state["base_commit"], policy=policy_of(state),
+            scratch=ctx.settings.workspaces / f"{state['run_id']}.base", run=run,
+        )  # fmt: skip
+
+    ws = workspace_of(state)
+    result = judged(evidence)
+    if rest := unfinished(result, specs):
+        result += judged([run(spec, [], ws, tree) for spec in rest])
+    return result
 
 
 def _commit(state: RunState, ctx: Context, step: PlanStep, tree: str) -> str:

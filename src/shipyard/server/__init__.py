@@ -16,15 +16,15 @@ if TYPE_CHECKING:
     from typing import Any
 
     from shipyard.server.app import ServerOptions, create_app
-    from shipyard.server.state import ServerState, server_state
+    from shipyard.server.deps import ServerState, server_state
 
 __all__ = ["ServerOptions", "ServerState", "create_app", "server_state"]
 
 _EXPORTS = {
     "ServerOptions": "shipyard.server.app",
     "create_app": "shipyard.server.app",
-    "ServerState": "shipyard.server.state",
-    "server_state": "shipyard.server.state",
+    "ServerState": "shipyard.server.deps",
+    "server_state": "shipyard.server.deps",
 }
 
 

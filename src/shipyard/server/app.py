@@ -2,8 +2,9 @@
 
 ``create_app`` builds the app; ONE lifespan owns every resource: the database (embedded or
 ``DATABASE_URL``), migrations, the engine, the checkpointer, the graph registry with its
-default assistants, and the run workers (``shipyard.server.worker``, when installed). Routes
-live in ``shipyard.server.routes.*``; the runs router is included when its module exists.
+default assistants, and the run workers (``shipyard.server.runs.worker``, when installed). Routes
+live in ``shipyard.server.routes.*``; the runs router is included when its module exists; the
+web console (``shipyard.server.console``) is served at ``/ui/``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,24 +23,27 @@ from langgraph.pregel import Pregel
 from sqlalchemy import Engine
 
 from shipyard.context import Context
-from shipyard.server import metrics
-from shipyard.server.assistants import AssistantStore
-from shipyard.server.auth import Auth
-from shipyard.server.cron_scheduler import DEFAULT_POLL_S, scheduling
-from shipyard.server.encoding import JSONResponse
-from shipyard.server.errors import install_error_handlers
-from shipyard.server.gc_tuning import tuned_gc
-from shipyard.server.graphs import GraphRegistry
-from shipyard.server.limits import DEFAULT_MAX_BODY, BodyLimit
-from shipyard.server.listener import KEYS_CHANNEL
-from shipyard.server.routes import assistants, meta, runs, threads
+from shipyard.server import console
+from shipyard.server.deps import ServerState
+from shipyard.server.http.encoding import JSONResponse
+from shipyard.server.http.errors import install_error_handlers
+from shipyard.server.http.limits import DEFAULT_MAX_BODY, BodyLimit
+from shipyard.server.http.storable import StorableText
+from shipyard.server.observe import metrics
+from shipyard.server.observe.telemetry import Telemetry, TracingMiddleware, opened
+from shipyard.server.processes.gc_tuning import tuned_gc
+from shipyard.server.routes import assistants, meta, runs, thread_state, threads
 from shipyard.server.routes import crons as cron_routes
-from shipyard.server.routes import state as state_routes
-from shipyard.server.state import ServerState
-from shipyard.server.storable import StorableText
-from shipyard.server.telemetry import TracingMiddleware, opened
-from shipyard.server.threads import ThreadStore
-from shipyard.server.worker import start_workers
+from shipyard.server.runs.queue import Pool
+from shipyard.server.runs.runtime import DEFAULT_LEASE_S, opened_runtime
+from shipyard.server.runs.scheduler import DEFAULT_POLL_S, scheduling
+from shipyard.server.runs.webhooks import sending
+from shipyard.server.runs.worker import start_workers
+from shipyard.server.stores.assistants import AssistantStore
+from shipyard.server.stores.graphs import GraphRegistry
+from shipyard.server.stores.keys import Auth
+from shipyard.server.stores.listener import KEYS_CHANNEL
+from shipyard.server.stores.threads import ThreadStore
 from shipyard.settings import Settings
 from shipyard.store import (
     check_reachable,
@@ -62,7 +66,9 @@ class ServerOptions:
     resolved against ``graphs_base``. ``require_keys``: key mode even with no keys (a server
     listening beyond loopback). ``drain_s``: how long shutdown waits for running runs before
     re-queueing them. ``cron_poll_s``: how often this process's cron scheduler looks for due
-    crons (0 = no scheduler here).
+    crons (0 = no scheduler here). ``lease_s``: how long a worker's claim on a run lasts
+    without a heartbeat. ``telemetry``: a tracer to use instead of the ``OTEL_*`` variables'
+    (tests and embedders; the lifespan does not shut it down).
     """
 
     workers: int = 1
@@ -73,8 +79,9 @@ class ServerOptions:
     graphs: dict[str, str] | None = None
     graphs_base: Path | None = None
     pool_size: int = 20
-    extras: dict[str, Any] = field(default_factory=dict)
     cron_poll_s: float = DEFAULT_POLL_S
+    lease_s: float = DEFAULT_LEASE_S
+    telemetry: Telemetry | None = None
 
 
 def create_app(
@@ -126,21 +133,26 @@ def _lifespan(settings: Settings, options: ServerOptions) -> Callable[[FastAPI],
                 )
                 assistants = AssistantStore(engine, [g.graph_id for g in graphs])
                 assistants.ensure_defaults()
-                state = ServerState(
-                    settings=settings,
-                    url=url,
-                    engine=engine,
-                    saver=saver,
-                    graphs=graphs,
-                    auth=Auth(engine, require_keys=options.require_keys),
-                    threads=ThreadStore(engine),
-                    assistants=assistants,
-                    extras=dict(options.extras),
-                )
-                app.state.server = state
-                with opened(state.extras, os.environ):
-                    async with _workers(state, options), scheduling(state, options.cron_poll_s):
-                        with tuned_gc(os.environ):  # everything open: freeze it
+                with opened(options.telemetry, os.environ) as telemetry:
+                    pool = cast(Pool, saver.conn)
+                    queue = telemetry.queue(pool, options.lease_s)
+                    async with opened_runtime(url, pool, queue) as runtime:
+                        state = ServerState(
+                            settings=settings,
+                            url=url,
+                            engine=engine,
+                            saver=saver,
+                            graphs=graphs,
+                            auth=Auth(engine, require_keys=options.require_keys),
+                            threads=ThreadStore(engine),
+                            assistants=assistants,
+                            runtime=runtime,
+                            telemetry=telemetry,
+                            metrics=metrics.new_registry(),
+                        )
+                        metrics.register(state)
+                        app.state.server = state
+                        async with _serving(state, options):
                             yield
         finally:
             engine.dispose()
@@ -149,11 +161,21 @@ def _lifespan(settings: Settings, options: ServerOptions) -> Callable[[FastAPI],
 
 
 @asynccontextmanager
+async def _serving(state: ServerState, options: ServerOptions) -> AsyncIterator[None]:
+    """The outbox sender (notifications, webhooks: ``server.runs.webhooks``), workers and
+    the cron scheduler running, the heap frozen once everything is open. The sender stops
+    last, after the workers drained."""
+    async with sending(state), _workers(state, options), scheduling(state, options.cron_poll_s):
+        with tuned_gc(os.environ):
+            yield
+
+
+@asynccontextmanager
 async def _workers(state: ServerState, options: ServerOptions) -> AsyncIterator[None]:
     # Even with no worker loops the pool owns this process's notification listener (used by
     # streams and joins), so it is always started and stopped here.
     pool = await start_workers(state, max(options.workers, 0))
-    state.extras["workers"] = pool
+    state.workers = pool
     # Keys created or revoked by another process (``shipyard keys``) reach the cache here.
     forget_keys = pool.runtime.listener.on(KEYS_CHANNEL, state.auth.invalidate)
     state.auth.invalidate()  # anything cached before the listener was in place
@@ -183,8 +205,9 @@ def _context_for(
 
 
 def _include_routers(app: FastAPI) -> None:
-    for module in (meta, assistants, threads, state_routes, runs, cron_routes, metrics):
+    for module in (meta, assistants, threads, thread_state, runs, cron_routes, metrics):
         app.include_router(module.router)
+    console.mount(app)
 
 
 def _version() -> str:

@@ -25,13 +25,13 @@ if TYPE_CHECKING:
         make_engine,
         mask_password,
         psycopg_conninfo,
-        resolve_database_url,
         sqlalchemy_url,
         with_database,
     )
     from shipyard.store.embedded import ensure_embedded, stop_embedded
     from shipyard.store.journal import Journal, JournalEntry, JournalStatus
     from shipyard.store.migrations import current_revision, head_revision, migrate
+    from shipyard.store.plain_connection import resolve_database_url
     from shipyard.store.runs import Run, RunEvent, RunStore
 
 _EXPORTS = {
@@ -46,7 +46,7 @@ _EXPORTS = {
     "make_engine": "shipyard.store.database",
     "mask_password": "shipyard.store.database",
     "psycopg_conninfo": "shipyard.store.database",
-    "resolve_database_url": "shipyard.store.database",
+    "resolve_database_url": "shipyard.store.plain_connection",
     "sqlalchemy_url": "shipyard.store.database",
     "with_database": "shipyard.store.database",
     "ensure_embedded": "shipyard.store.embedded",

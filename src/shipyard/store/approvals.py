@@ -6,7 +6,7 @@ recorded as ``decided`` when it targets the pending approval and took effect: a 
 ``content_hash`` or interrupt id is written as a ``refused`` audit row — the pending approval
 stays pending, so nothing is lost — and ``StaleApprovalError`` is raised. A rejection needs
 no content hash (it stops the run, whatever the content is now). Callers record a decision
-after the graph showed whether it took effect (``nodes.approve.decision_outcome``): a gate
+after the graph showed whether it took effect (``bookkeeping.decision_outcome``): a gate
 that asked again because the content changed gets a ``refused`` row, and the new request
 supersedes the old one.
 
@@ -24,7 +24,7 @@ from typing import Literal, get_args
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from shipyard.contracts import ApprovalDecision, ApprovalKind, ApprovalRequest
+from shipyard.contracts import ApprovalDecision, ApprovalKind, ApprovalRequest, decision_applies
 from shipyard.errors import NotWaitingError, StaleApprovalError, UnknownRunError
 from shipyard.store.tables import ApprovalRow, RunRow
 
@@ -177,7 +177,7 @@ def _mismatch(pending: ApprovalRow, decision: ApprovalDecision, interrupt_id: st
             f"interrupt {interrupt_id!r} is not the one run {pending.run_id} waits on "
             f"({pending.interrupt_id!r})"
         )
-    if decision.content_hash != pending.content_hash and decision.decision != "reject":
+    if not decision_applies(pending.content_hash, decision):
         return (
             f"the decision approves content {decision.content_hash}, but the pending "
             f"{pending.kind} approval is for {pending.content_hash} (it changed since)"

@@ -15,22 +15,9 @@ import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
 from shipyard.errors import DatabaseUnavailableError
-from shipyard.settings import Settings
 from shipyard.store import jsonb
-from shipyard.store.embedded import ensure_embedded
 
 _SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
-
-
-def resolve_database_url(settings: Settings) -> str:
-    """``settings.database_url`` if set, else the embedded Postgres under ``settings.pgdata``.
-
-    Starting the embedded server happens here (not at import): the first call on a fresh
-    machine takes a few seconds, later ones reuse the running server.
-    """
-    if settings.database_url:
-        return settings.database_url
-    return ensure_embedded(settings.pgdata)
 
 
 def _parse(url: str) -> URL:
@@ -120,9 +107,14 @@ def check_reachable(url: str, timeout_s: float = 5.0) -> None:
         with psycopg.connect(psycopg_conninfo(url), connect_timeout=max(1, int(timeout_s))):
             return
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatabaseUnavailableError(
-            f"cannot reach Postgres at {mask_password(url)}: {reason}\n"
-            "Fix: start that Postgres server (or correct DATABASE_URL), or unset DATABASE_URL "
-            "to let Shipyard run its embedded Postgres under SHIPYARD_HOME."
-        ) from exc
+        raise unreachable(url, exc) from exc
+
+
+def unreachable(url: str, exc: psycopg.OperationalError) -> DatabaseUnavailableError:
+    """The error for a Postgres at ``url`` that refused or did not answer (``exc``)."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DatabaseUnavailableError(
+        f"cannot reach Postgres at {mask_password(url)}: {reason}\n"
+        "Fix: start that Postgres server (or correct DATABASE_URL), or unset DATABASE_URL "
+        "to let Shipyard run its embedded Postgres under SHIPYARD_HOME."
+    )

@@ -27,13 +27,32 @@ WAIT_ENV = "SHIPYARD_DB_WAIT_S"
 Notify = Callable[[str, Any], None]
 
 
+_OUTAGE_STATES = ("57P01", "57P02", "57P03", "53300")
+"""Server states that mean "no database right now" (shut down by an administrator, after a
+crash, starting up, too many connections); besides them only SQLSTATE class 08 (connection
+exceptions) and errors with no state at all (the connection itself failed) are outages."""
+
+
+def _lost_connection(err: psycopg.OperationalError) -> bool:
+    state = err.sqlstate
+    return state is None or state.startswith("08") or state in _OUTAGE_STATES
+
+
 def database_outage(err: BaseException) -> bool:
-    """Whether ``err`` (or what caused it) is a lost or refused database connection."""
+    """Whether ``err`` (or what caused it) is a lost or refused database connection — not a
+    statement the server refused (a lock or statement timeout, a conflict), which waiting
+    for the database would only repeat."""
     seen: set[int] = set()
     current: BaseException | None = err
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, psycopg.OperationalError | PoolTimeout | sa_exc.OperationalError):
+        if isinstance(current, psycopg.OperationalError):
+            return _lost_connection(current)
+        if isinstance(current, sa_exc.OperationalError) and isinstance(
+            current.orig, psycopg.OperationalError
+        ):
+            return _lost_connection(current.orig)
+        if isinstance(current, PoolTimeout | sa_exc.OperationalError):
             return True
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True

@@ -21,13 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import Boolean, Engine, literal_column, text
 from sqlalchemy.sql.elements import ColumnElement
 
-_SERVER_HOLDS = """EXISTS (SELECT 1 FROM api_runs a WHERE a.thread_id = runs.thread_id
-    AND a.status IN ('pending', 'running'))"""
-"""A server worker drives (or will drive) the run's thread: its queue keeps the run alive."""
-
-_GONE = f"""(runs.status = 'running'
-    AND (runs.lease_expires_at IS NULL OR runs.lease_expires_at < now())
-    AND NOT {_SERVER_HOLDS})"""
+from shipyard.store.run_holders import HOLDER_GONE, SERVER_HOLDS, dead_here
 
 
 def new_owner() -> str:
@@ -35,24 +29,9 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def dead_here(owner: str | None) -> bool:
-    """Whether ``owner`` names a process of this host that no longer exists."""
-    host, _, rest = (owner or "").partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
-
-
 def holder_gone() -> ColumnElement[bool]:
     """SQL: the run says ``running`` but nothing drives it (select it with a ``runs`` row)."""
-    return literal_column(_GONE, Boolean).label("holder_gone")
+    return literal_column(HOLDER_GONE, Boolean).label("holder_gone")
 
 
 _ACQUIRE = text(f"""
@@ -60,7 +39,7 @@ _ACQUIRE = text(f"""
         lease_expires_at = now() + make_interval(secs => :ttl)
     WHERE id = :run_id
       AND (lease_owner IS NULL OR lease_owner = :owner OR lease_expires_at < now())
-      AND NOT {_SERVER_HOLDS}
+      AND NOT {SERVER_HOLDS}
     RETURNING id""")  # noqa: S608 - constant fragments only
 
 _TAKE_OVER = text("""
@@ -79,7 +58,7 @@ _RELEASE = text("""
     WHERE id = :run_id AND lease_owner = :owner""")
 
 _HOLDER = text(f"""
-    SELECT lease_owner, lease_expires_at >= now() AS live, {_SERVER_HOLDS} AS server
+    SELECT lease_owner, lease_expires_at >= now() AS live, {SERVER_HOLDS} AS server
     FROM runs WHERE id = :run_id""")  # noqa: S608 - constant fragments only
 
 _REQUEST_CANCEL = text("""

@@ -21,7 +21,8 @@ from shipyard.errors import UnknownRunError
 from shipyard.secret_values import redact_values
 from shipyard.store.approvals import Approval, Approvals, ApprovalStatus
 from shipyard.store.jsonb import jsonb
-from shipyard.store.run_leases import RunLeases, dead_here, holder_gone
+from shipyard.store.run_holders import is_interrupted
+from shipyard.store.run_leases import RunLeases, holder_gone
 from shipyard.store.stats import EPOCH, RunStats, run_stats
 from shipyard.store.tables import RunEventRow, RunRow
 from shipyard.store.writer import Query, writer_for
@@ -40,6 +41,9 @@ _UPDATABLE = frozenset(
         "report_path",
         "error",
         "usage",
+        "delivery_status",
+        "delivery_error",
+        "pull_request_url",
     }
 )
 
@@ -71,6 +75,10 @@ class Run:
     cancel_requested: bool = False
     cancel_by: str | None = None
     """Who asked to cancel the run (``shipyard cancel``), if anyone did."""
+    delivery_status: str | None = None
+    """``delivered``, ``failed`` or ``refused`` once delivery was tried (``nodes.deliver``)."""
+    delivery_error: str | None = None
+    pull_request_url: str | None = None
 
     @classmethod
     def from_row(cls, row: RunRow, holder_gone: bool = False) -> Run:
@@ -89,9 +97,12 @@ class Run:
             usage=Usage.model_validate(row.usage),
             created_at=row.created_at,
             updated_at=row.updated_at,
-            interrupted=holder_gone or (row.status == "running" and dead_here(row.lease_owner)),
+            interrupted=is_interrupted(row.status, holder_gone, row.lease_owner),
             cancel_requested=row.cancel_requested_at is not None,
             cancel_by=row.cancel_requested_by,
+            delivery_status=row.delivery_status,
+            delivery_error=row.delivery_error,
+            pull_request_url=row.pull_request_url,
         )
 
 
@@ -126,6 +137,11 @@ class RunStore:
         self._approvals = Approvals(engine)
         self._writer = writer_for(engine)
         self.leases = RunLeases(engine)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine these rows live in (for writes that go with them: ``shipyard.notify``)."""
+        return self._engine
 
     def create_run(
         self,
@@ -162,7 +178,7 @@ class RunStore:
             )
         if "status" in fields:
             fields["status"] = _status(fields["status"])
-        for name in ("goal", "error"):  # text a person or a command wrote: mask secrets
+        for name in ("goal", "error", "delivery_error"):  # text a person or a command wrote
             if isinstance(fields.get(name), str):
                 fields[name] = redact_values(fields[name])
         if isinstance(fields.get("usage"), Usage):

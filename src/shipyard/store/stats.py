@@ -1,7 +1,7 @@
 """What Shipyard's runs add up to, read from the database: every run, started from the CLI
 or over the API, since both keep their ``runs`` and ``approvals`` rows in step with the graph.
 
-``run_stats`` answers ``GET /metrics`` (``server/metrics.py``) and ``shipyard stats``, so a
+``run_stats`` answers ``GET /metrics`` (``server/observe/metrics.py``) and ``shipyard stats``, so a
 person and a scraper see the same numbers:
 
 * runs by status, and the success rate: ``completed`` among runs that ended;

@@ -77,6 +77,10 @@ class RunRow(Base):
     # ``shipyard cancel``: the holder stops and finalizes the run as ``cancelled``.
     cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_requested_by: Mapped[str | None] = mapped_column(Text)
+    # Delivery (``nodes/deliver.py``): ``delivered`` / ``failed`` / ``refused``, why, the PR.
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    pull_request_url: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index(None, "created_at"),)
 

@@ -32,6 +32,7 @@ from shipyard.sandbox import Launcher, hiding
 from shipyard.state import RunState
 from shipyard.tools.checks import Artifacts, run_checks
 from shipyard.tools.checkspec import CheckSpec, detect_checks
+from shipyard.tools.environment import environment_checks
 from shipyard.tools.git import _git, snapshot_tree
 from shipyard.tools.plugins import Plugin, plugins_named
 from shipyard.tools.testconfig import PYTEST_CONFIGS, Alteration, FileChange, classify
@@ -65,7 +66,8 @@ class Alterations:
 def check_specs(workspace: Path, policy: Policy) -> list[CheckSpec]:
     """The checks validate runs in ``workspace`` under ``policy`` (configured, or detected)."""
     configured = policy.checks.run or None
-    return detect_checks(workspace, configured) if configured or policy.checks.detect else []
+    found = detect_checks(workspace, configured) if configured or policy.checks.detect else []
+    return environment_checks(found, policy.environment)
 
 
 def alterations_of(workspace: Path, base: str, policy: Policy) -> Alterations:

@@ -37,6 +37,11 @@ CHECK_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1", "PY_COLORS": "0", 
 """Clean, non-interactive output; bytecode off so a check run leaves the tree hash unchanged."""
 
 
+EVIDENCE_FORMAT = 2
+"""What cached evidence holds; raised when it holds more (2: failure identities), so an
+entry made before never stands in for one that would have it."""
+
+
 class Artifacts(Protocol):
     """Where full logs go; ``put`` returns a reference that ``Evidence.log_ref`` holds and
     ``read`` gives the bytes back (``OSError``/``ValueError`` when it cannot)."""
@@ -110,6 +115,7 @@ def key_context(
     """Everything outside the tree and the spec that a check's result depends on."""
     environment = sandbox_environment()
     return {
+        "evidence_format": EVIDENCE_FORMAT,
         "environment": environment,
         "toolchain": toolchain(spec, workspace, environment.get("PATH", "")),
         "policy": policy_hash,

@@ -49,7 +49,7 @@ from shipyard.tools.check_span import record
 from shipyard.tools.checkspec import CheckSpec, detect_checks
 from shipyard.tools.git import snapshot_tree
 from shipyard.tools.report_file import ReportProblem, read_report
-from shipyard.tools.reports import ParsedReport, compact, parse_report
+from shipyard.tools.reports import ParsedReport, compact, failure_identity, parse_report
 from shipyard.tracing import child_span
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "MemoryCheckCache",
     "command_key",
     "detect_checks",
+    "run_check",
     "run_checks",
     "targeted_tests",
     "verdict_from",
@@ -155,6 +156,29 @@ def run_checks(
     return evidence
 
 
+def run_check(
+    spec: CheckSpec,
+    targets: Sequence[str],
+    *,
+    workspace: Path,
+    launcher: Launcher,
+    artifacts: Artifacts,
+    run_id: str,
+    tree: str,
+    cache: CheckCache | None = None,
+    owner: str = "local",
+    policy_hash: str = "",
+    limits: Limits | None = None,
+) -> Evidence:
+    """One check on exactly ``targets`` (none: the whole check) in ``workspace``, whose
+    files are ``tree`` (the cache key's half), cached like :func:`run_checks`' checks."""
+    ctx = _Context(
+        workspace, launcher, artifacts, run_id, cache, tree, owner,
+        policy_hash or "unknown", limits or Limits(),
+    )  # fmt: skip
+    return _traced_run(ctx, spec, list(targets))
+
+
 def _traced_run(ctx: _Context, spec: CheckSpec, targets: list[str]) -> Evidence:
     """``_cached_run`` inside a ``check <name>`` span under the current node (when tracing
     is on), described by ``check_span.record``."""
@@ -210,6 +234,10 @@ def _argv(spec: CheckSpec, report: str, targets: list[str]) -> list[str]:
     return argv + targets
 
 
+KEPT_IDENTITIES = 20_000
+"""Failures whose identities evidence keeps for the comparison with the base commit's run;
+a check with more gets no comparison (it fails as it is)."""
+
 LOG_BYTES = 8 << 20
 """Output kept per stream of a check (the tail): the log artifact holds all of it up to this."""
 
@@ -247,6 +275,16 @@ def _execute(ctx: _Context, spec: CheckSpec, targets: list[str]) -> tuple[Eviden
         ctx.run_id, f"checks/{name}-{uuid.uuid4().hex[:8]}.log", _log(result)
     )
     parsed = _interpret(spec, name, result, raw, ctx.workspace, targeted=bool(targets))
+    failures = [
+        f.model_copy(
+            update={
+                "message": redact(f.message)[:KEPT_DETAIL],
+                "detail": _ends(redact(f.detail), KEPT_DETAIL),
+            }
+        )
+        for f in parsed.failures
+    ]
+    complete = parsed.complete and len(failures) <= KEPT_IDENTITIES
     evidence = Evidence(
         check=name,
         command=[redact(a) for a in (*spec.argv, *targets)],
@@ -254,16 +292,9 @@ def _execute(ctx: _Context, spec: CheckSpec, targets: list[str]) -> tuple[Eviden
         passed=parsed.passed,
         duration_s=round(result.duration_s, 3),
         summary=redact(parsed.summary),
-        failures=[
-            f.model_copy(
-                update={
-                    "message": redact(f.message)[:KEPT_DETAIL],
-                    "detail": _ends(redact(f.detail), KEPT_DETAIL),
-                }
-            )
-            for f in parsed.failures[:KEPT_FAILURES]
-        ],
+        failures=failures[:KEPT_FAILURES],
         failure_count=len(parsed.failures),
+        identities=[failure_identity(spec.kind, f) for f in failures] if complete else None,
         log_ref=log_ref,
         isolation=result.isolation,
     )

@@ -34,11 +34,15 @@ __all__ = [
     "GitError",
     "Identity",
     "abandoned_refs",
+    "blob",
+    "blobs",
     "changed_files",
     "commit_all",
     "commit_tree",
     "create_worktree",
+    "detached_worktree",
     "diff",
+    "diff_lines",
     "diff_stat",
     "export_patch",
     "find_commit",
@@ -52,6 +56,7 @@ __all__ = [
     "restore",
     "run_branch",
     "snapshot_tree",
+    "tracked_files",
 ]
 
 _SAFE_CONFIG = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "commit.gpgSign=false")
@@ -431,3 +436,80 @@ def export_patch(worktree: Path, base: str, dest: Path) -> Path:
     tmp.write_bytes(data)
     tmp.replace(dest)  # a reader never sees half a patch
     return dest
+
+
+def tracked_files(worktree: Path, commit: str, *, regular_only: bool = False) -> list[str]:
+    """Every file path of ``commit``'s tree, sorted; with ``regular_only`` without symlinks
+    and submodules."""
+    raw = _git(worktree, "ls-tree", "-r", "-z", commit).stdout
+    paths: list[str] = []
+    for item in raw.decode(errors="surrogateescape").split("\0"):
+        meta, _, path = item.partition("\t")
+        if path and (not regular_only or meta.startswith(("100644 ", "100755 "))):
+            paths.append(path)
+    return sorted(paths)
+
+
+def blob(worktree: Path, commit: str, path: str, max_bytes: int) -> bytes | None:
+    """The first ``max_bytes + 1`` bytes of the regular file ``path`` at ``commit`` (so a
+    caller sees that it was longer), or None when ``commit`` has no regular file there."""
+    listed = _out(worktree, "ls-tree", "-z", commit, "--", path).rstrip("\0")
+    if not listed.startswith(("100644 blob ", "100755 blob ")):
+        return None
+    sha = listed.split()[2]
+    proc = _git(worktree, "cat-file", "blob", sha)
+    return proc.stdout[: max_bytes + 1]
+
+
+def detached_worktree(worktree: Path, path: Path, commit: str) -> Path:
+    """A fresh worktree at ``path`` with ``commit`` checked out and no branch (a scratch
+    copy of the run's repository); whatever was registered at ``path`` before is removed."""
+    path = path.resolve()
+    if path in _worktrees(worktree) or path.exists():
+        remove_worktree(worktree, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _git(worktree, "worktree", "add", "--detach", "--", str(path), commit)
+    return path
+
+
+def diff_lines(worktree: Path, base: str, tree: str) -> int:
+    """Lines added plus lines removed from ``base`` to ``tree`` (a binary file counts 1)."""
+    out = _out(worktree, "diff-tree", "-r", "--no-renames", "--numstat", base, tree)
+    total = 0
+    for line in out.splitlines():
+        added, removed, _ = line.split("\t", 2)
+        total += (int(added) + int(removed)) if added != "-" else 1
+    return total
+
+
+def blobs(worktree: Path, commit: str, paths: Sequence[str], max_bytes: int) -> dict[str, bytes]:
+    """The regular files among ``paths`` at ``commit`` that are at most ``max_bytes`` long,
+    read in one ``git cat-file --batch`` (larger files and non-files are left out)."""
+    wanted = set(paths)
+    shas: dict[str, str] = {}
+    raw = _git(worktree, "ls-tree", "-r", "-z", "--long", commit).stdout
+    for item in raw.decode(errors="surrogateescape").split("\0"):
+        meta, _, path = item.partition("\t")
+        fields = meta.split()
+        regular = len(fields) == 4 and fields[0] in ("100644", "100755")
+        if path in wanted and regular and fields[3].isdigit() and int(fields[3]) <= max_bytes:
+            shas[path] = fields[2]
+    if not shas:
+        return {}
+    order = list(shas)
+    batch = "".join(f"{shas[p]}\n" for p in order).encode()
+    argv = ["git", *(f for item in _SAFE_CONFIG for f in ("-c", item)), "-C", str(worktree)]
+    proc = subprocess.run(
+        [*argv, "cat-file", "--batch"], input=batch, capture_output=True, env=_env(), check=False
+    )
+    if proc.returncode != 0:
+        stderr = proc.stderr.decode(errors="replace")
+        raise GitError(["cat-file", "--batch"], proc.returncode, stderr)
+    found: dict[str, bytes] = {}
+    data, offset = proc.stdout, 0
+    for path in order:
+        header_end = data.index(b"\n", offset)
+        size = int(data[offset:header_end].split()[2])
+        found[path] = data[header_end + 1 : header_end + 1 + size]
+        offset = header_end + 1 + size + 1
+    return found

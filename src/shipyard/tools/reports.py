@@ -32,6 +32,7 @@ _LOCATION = re.compile(
     r'^(?P<path>[^\s:][^:\n]*\.py):(?P<line>\d+): |File "(?P<fpath>[^"\n]+)", line (?P<fline>\d+)',
     re.M,
 )
+_MYPY_FOUND = re.compile(r"^Found (?P<count>\d+) errors? in \d+ files?", re.M)
 _MYPY_LINE = re.compile(
     r"^(?P<path>[^:\n]+):(?P<line>\d+):(?:\d+:)? (?P<sev>error|note): (?P<msg>.*?)"
     r"(?:  \[(?P<code>[\w-]+)\])?$"
@@ -45,6 +46,9 @@ class ParsedReport:
     passed: bool
     summary: str
     failures: list[Failure] = field(default_factory=list)
+    complete: bool = False
+    """The failures are every failure the check found, each a real one (a failing test, a
+    lint or type error), never a stand-in for output that did not parse."""
 
 
 def compact(text: str, limit: int = DETAIL_BYTES) -> str:
@@ -116,7 +120,9 @@ def _junit(name: str, result: CommandResult, raw: bytes | None, workspace: Path)
         f"{name}: {ok} passed, {counts['failures']} failed, {counts['errors']} errors, "
         f"{counts['skipped']} skipped (exit {result.exit_code})"
     )
-    return ParsedReport(passed, summary, failures)
+    # Exit 1: tests failed; 2: interrupted by collection errors (listed as errors).
+    complete = bool(failures) and result.exit_code in (1, 2)
+    return ParsedReport(passed, summary, failures, complete)
 
 
 def _count(value: str | None) -> int:
@@ -190,7 +196,9 @@ def _ruff(name: str, result: CommandResult, raw: bytes | None, workspace: Path) 
         return ParsedReport(passed, f"{name}: exit code {result.exit_code}, no JSON report")
     failures = [_ruff_failure(item, workspace) for item in items if isinstance(item, dict)]
     count = len(failures)
-    return ParsedReport(passed, f"{name}: {count} violation{'s' * (count != 1)}", failures)
+    complete = result.exit_code == 1 and count > 0 and raw is not None
+    summary = f"{name}: {count} violation{'s' * (count != 1)}"
+    return ParsedReport(passed, summary, failures, complete)
 
 
 def _ruff_failure(item: dict[str, Any], workspace: Path) -> Failure:
@@ -251,4 +259,23 @@ def _mypy(name: str, result: CommandResult, workspace: Path) -> ParsedReport:
         )
     count = len(failures)
     passed = result.exit_code == 0
-    return ParsedReport(passed, f"{name}: {count} error{'s' * (count != 1)}", failures)
+    found = _MYPY_FOUND.search(result.stdout)
+    complete = (
+        result.exit_code == 1 and count > 0 and (found is None or int(found["count"]) == count)
+    )
+    return ParsedReport(passed, f"{name}: {count} error{'s' * (count != 1)}", failures, complete)
+
+
+# -- identities ---------------------------------------------------------------------------
+
+_LINE_REF = re.compile(r"\bline \d+")
+
+
+def failure_identity(kind: str, failure: Failure) -> str:
+    """What makes ``failure`` the same failure on another tree: a test's node id; a lint or
+    type error's file, code and message, without line numbers (a message's ``line 12``
+    included), so an edit that only moves it keeps its identity."""
+    if kind == "pytest":
+        return failure.id
+    message = _LINE_REF.sub("line N", failure.message)
+    return f"{failure.path or ''}::{failure.id}::{message}"

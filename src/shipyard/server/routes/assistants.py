@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.server.auth import Owner
-from shipyard.server.encoding import JSONResponse
-from shipyard.server.errors import unprocessable
-from shipyard.server.schemas import graph_schemas
-from shipyard.server.state import ServerState, State
+from shipyard.server.deps import Owner, ServerState, State
+from shipyard.server.http.encoding import JSONResponse
+from shipyard.server.http.errors import unprocessable
+from shipyard.server.http.schemas import graph_schemas
+from shipyard.server.http.shapes import JsonObject, as_json
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 
@@ -23,9 +23,9 @@ class AssistantCreate(BaseModel):
 
     graph_id: str
     assistant_id: str | None = None
-    config: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
+    config: JsonObject | None = None
+    context: JsonObject | None = None
+    metadata: JsonObject | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
     name: str | None = None
     description: str | None = None
@@ -35,9 +35,9 @@ class AssistantPatch(BaseModel):
     """Body of ``PATCH /assistants/{id}``: given fields change, metadata merges."""
 
     graph_id: str | None = None
-    config: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
+    config: JsonObject | None = None
+    context: JsonObject | None = None
+    metadata: JsonObject | None = None
     name: str | None = None
     description: str | None = None
 
@@ -45,7 +45,7 @@ class AssistantPatch(BaseModel):
 class AssistantSearch(BaseModel):
     """Body of ``POST /assistants/search`` and ``/count``."""
 
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     graph_id: str | None = None
     name: str | None = None
     limit: int = Field(10, ge=1, le=1000)
@@ -58,7 +58,7 @@ class AssistantSearch(BaseModel):
 class VersionsQuery(BaseModel):
     """Body of ``POST /assistants/{id}/versions``."""
 
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0)
 
@@ -70,11 +70,15 @@ class SetLatest(BaseModel):
 
 
 @router.post("")
-async def create(body: AssistantCreate, state: State, owner: Owner) -> dict[str, Any]:
+async def create(body: AssistantCreate, state: State, owner: Owner) -> JsonObject:
     """Create an assistant (version 1)."""
     fields = body.model_dump(exclude={"graph_id", "if_exists"})
-    return await run_in_threadpool(
-        lambda: state.assistants.create(owner, body.graph_id, if_exists=body.if_exists, **fields)
+    return as_json(
+        await run_in_threadpool(
+            lambda: state.assistants.create(
+                owner, body.graph_id, if_exists=body.if_exists, **fields
+            )
+        )
     )
 
 
@@ -83,9 +87,10 @@ async def search(body: AssistantSearch, state: State, owner: Owner) -> JSONRespo
     """A page of assistants with ``X-Pagination-Total`` / ``X-Pagination-Next`` headers."""
     filters = body.model_dump(exclude={"select"})
     items, total = await run_in_threadpool(lambda: state.assistants.search(owner, **filters))
+    shown = [as_json(item) for item in items]
     if body.select:
-        items = [{k: v for k, v in item.items() if k in body.select} for item in items]
-    return JSONResponse(items, headers=pagination(body.offset, len(items), total))
+        shown = [{k: v for k, v in item.items() if k in body.select} for item in items]
+    return JSONResponse(shown, headers=pagination(body.offset, len(shown), total))
 
 
 @router.post("/count")
@@ -96,18 +101,18 @@ async def count(body: AssistantSearch, state: State, owner: Owner) -> int:
 
 
 @router.get("/{assistant_id}")
-async def get(assistant_id: str, state: State, owner: Owner) -> dict[str, Any]:
+async def get(assistant_id: str, state: State, owner: Owner) -> JsonObject:
     """One assistant (a graph id names its default assistant)."""
-    return await run_in_threadpool(state.assistants.get, owner, assistant_id)
+    return as_json(await run_in_threadpool(state.assistants.get, owner, assistant_id))
 
 
 @router.patch("/{assistant_id}")
-async def patch(
-    assistant_id: str, body: AssistantPatch, state: State, owner: Owner
-) -> dict[str, Any]:
+async def patch(assistant_id: str, body: AssistantPatch, state: State, owner: Owner) -> JsonObject:
     """A new version of the assistant."""
     changes = body.model_dump()
-    return await run_in_threadpool(lambda: state.assistants.patch(owner, assistant_id, **changes))
+    return as_json(
+        await run_in_threadpool(lambda: state.assistants.patch(owner, assistant_id, **changes))
+    )
 
 
 @router.delete("/{assistant_id}", status_code=204)
@@ -132,24 +137,25 @@ async def delete(
 @router.post("/{assistant_id}/versions")
 async def versions(
     assistant_id: str, body: VersionsQuery, state: State, owner: Owner
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     """Versions of the assistant, newest first."""
     query = body.model_dump()
-    return await run_in_threadpool(lambda: state.assistants.versions(owner, assistant_id, **query))
+    found = await run_in_threadpool(lambda: state.assistants.versions(owner, assistant_id, **query))
+    return [as_json(v) for v in found]
 
 
 @router.post("/{assistant_id}/latest")
-async def set_latest(
-    assistant_id: str, body: SetLatest, state: State, owner: Owner
-) -> dict[str, Any]:
+async def set_latest(assistant_id: str, body: SetLatest, state: State, owner: Owner) -> JsonObject:
     """Make an earlier version the current one."""
-    return await run_in_threadpool(state.assistants.set_latest, owner, assistant_id, body.version)
+    return as_json(
+        await run_in_threadpool(state.assistants.set_latest, owner, assistant_id, body.version)
+    )
 
 
 @router.get("/{assistant_id}/graph")
 async def graph(
     assistant_id: str, state: State, owner: Owner, xray: Annotated[str, Query()] = "false"
-) -> dict[str, Any]:
+) -> JsonObject:
     """The graph drawing: ``{"nodes": [...], "edges": [...]}``; ``xray`` (bool or depth)
     expands subgraphs. Node data lose the runnable's class path (``id``), as the official
     server sends them."""
@@ -162,7 +168,7 @@ async def graph(
 
 
 @router.get("/{assistant_id}/schemas")
-async def schemas(assistant_id: str, state: State, owner: Owner) -> dict[str, Any]:
+async def schemas(assistant_id: str, state: State, owner: Owner) -> JsonObject:
     """Input, output, state and context JSON schemas of the assistant's graph."""
     assistant = await run_in_threadpool(state.assistants.get, owner, assistant_id)
     registered = state.graphs.get(assistant["graph_id"])
@@ -177,7 +183,7 @@ async def subgraphs(
     owner: Owner,
     namespace: str | None = None,
     recurse: bool = False,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Schemas of the graph's subgraphs by namespace (``{}`` when it has none)."""
     assistant = await run_in_threadpool(state.assistants.get, owner, assistant_id)
     compiled = state.graphs.get(assistant["graph_id"]).graph

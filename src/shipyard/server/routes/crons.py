@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.server.auth import Owner
-from shipyard.server.crons import CronField, CronSortBy, CronStore, next_run, zone
-from shipyard.server.encoding import JSONResponse
-from shipyard.server.errors import describe_validation
+from shipyard.server.deps import Owner, ServerState, State
+from shipyard.server.http.encoding import JSONResponse
+from shipyard.server.http.errors import describe_validation
+from shipyard.server.http.shapes import Json, JsonObject, as_json
 from shipyard.server.routes.assistants import pagination
-from shipyard.server.run_request import RunCreate, check
-from shipyard.server.state import ServerState, State
+from shipyard.server.runs.request import RunCreate, check
+from shipyard.server.stores.crons import CronField, CronSortBy, CronStore, next_run, zone
 
 router = APIRouter(tags=["crons"])
 
@@ -46,10 +46,10 @@ class CronPatch(BaseModel):
 
     schedule: str | None = Field(None, min_length=1)
     end_time: datetime | None = None
-    input: Any = None
-    metadata: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
+    input: Json = None
+    metadata: JsonObject | None = None
+    config: JsonObject | None = None
+    context: JsonObject | None = None
     webhook: str | None = None
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
@@ -68,7 +68,7 @@ class CronSearch(BaseModel):
     assistant_id: uuid.UUID | None = None
     thread_id: uuid.UUID | None = None
     enabled: bool | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0)
     sort_by: CronSortBy = "created_at"
@@ -81,14 +81,14 @@ class CronCount(BaseModel):
 
     assistant_id: uuid.UUID | None = None
     thread_id: uuid.UUID | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
 
 
 def _store(state: ServerState) -> CronStore:
     return CronStore(state.engine)
 
 
-def _check_run(payload: dict[str, Any], *, stateless: bool) -> None:
+def _check_run(payload: JsonObject, *, stateless: bool) -> None:
     """Refuse a payload whose run the run routes would refuse (422 naming the field)."""
     try:
         body = RunCreate.model_validate(payload)
@@ -99,7 +99,7 @@ def _check_run(payload: dict[str, Any], *, stateless: bool) -> None:
 
 async def _create(
     state: ServerState, owner: str, body: CronCreate, thread_id: str | None
-) -> dict[str, Any]:
+) -> JsonObject:
     zone(body.timezone)
     next_run(body.schedule, datetime.now(UTC), body.timezone)  # 422 before any I/O
     check(body, stateless=thread_id is None)
@@ -109,23 +109,25 @@ async def _create(
         await run_in_threadpool(state.threads.get, owner, thread_id)  # 404 if not the owner's
     payload = body.model_dump(mode="json", exclude_unset=True)
     payload["assistant_id"] = str(assistant["assistant_id"])
-    return await run_in_threadpool(
-        lambda: _store(state).create(
-            owner,
-            assistant_id=str(assistant["assistant_id"]),
-            thread_id=thread_id,
-            schedule=body.schedule,
-            payload=payload,
-            timezone=body.timezone,
-            on_run_completed=body.on_run_completed,
-            enabled=body.enabled,
-            end_time=body.end_time,
+    return as_json(
+        await run_in_threadpool(
+            lambda: _store(state).create(
+                owner,
+                assistant_id=str(assistant["assistant_id"]),
+                thread_id=thread_id,
+                schedule=body.schedule,
+                payload=payload,
+                timezone=body.timezone,
+                on_run_completed=body.on_run_completed,
+                enabled=body.enabled,
+                end_time=body.end_time,
+            )
         )
     )
 
 
 @router.post("/runs/crons")
-async def create(body: CronCreate, state: State, owner: Owner) -> dict[str, Any]:
+async def create(body: CronCreate, state: State, owner: Owner) -> JsonObject:
     """A cron whose every firing runs on a new thread."""
     return await _create(state, owner, body, None)
 
@@ -133,7 +135,7 @@ async def create(body: CronCreate, state: State, owner: Owner) -> dict[str, Any]
 @router.post("/threads/{thread_id}/runs/crons")
 async def create_for_thread(
     thread_id: uuid.UUID, body: CronCreate, state: State, owner: Owner
-) -> dict[str, Any]:
+) -> JsonObject:
     """A cron whose every firing runs on the thread (404 if it is not the caller's)."""
     return await _create(state, owner, body, str(thread_id))
 
@@ -154,9 +156,10 @@ async def search(body: CronSearch, state: State, owner: Owner) -> JSONResponse:
             sort_order=body.sort_order,
         )
     )
+    shown = [as_json(item) for item in items]
     if body.select:
-        items = [{k: v for k, v in item.items() if k in body.select} for item in items]
-    return JSONResponse(items, headers=pagination(body.offset, len(items), total))
+        shown = [{k: v for k, v in item.items() if k in body.select} for item in items]
+    return JSONResponse(shown, headers=pagination(body.offset, len(shown), total))
 
 
 @router.post("/runs/crons/count")
@@ -173,13 +176,13 @@ async def count(body: CronCount, state: State, owner: Owner) -> int:
 
 
 @router.get("/runs/crons/{cron_id}")
-async def get(cron_id: uuid.UUID, state: State, owner: Owner) -> dict[str, Any]:
+async def get(cron_id: uuid.UUID, state: State, owner: Owner) -> JsonObject:
     """One cron (404 if missing or another owner's)."""
-    return await run_in_threadpool(_store(state).get, owner, str(cron_id))
+    return as_json(await run_in_threadpool(_store(state).get, owner, str(cron_id)))
 
 
 @router.patch("/runs/crons/{cron_id}")
-async def patch(cron_id: uuid.UUID, body: CronPatch, state: State, owner: Owner) -> dict[str, Any]:
+async def patch(cron_id: uuid.UUID, body: CronPatch, state: State, owner: Owner) -> JsonObject:
     """Change a cron (400 when nothing would change)."""
     changes = {
         k: v
@@ -197,7 +200,7 @@ async def patch(cron_id: uuid.UUID, body: CronPatch, state: State, owner: Owner)
         configurable.pop("cron_id", None)
         merged["config"] = {**config, "configurable": configurable}
     _check_run(merged, stateless=current["thread_id"] is None)
-    return await run_in_threadpool(store.update, owner, str(cron_id), changes)
+    return as_json(await run_in_threadpool(store.update, owner, str(cron_id), changes))
 
 
 @router.delete("/runs/crons/{cron_id}", status_code=204)

@@ -4,14 +4,14 @@ reveal nothing about anyone's data). OpenAPI is FastAPI's own ``/openapi.json``.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.server.encoding import JSONResponse
-from shipyard.server.state import ServerState, State
+from shipyard.server.deps import ServerState, State
+from shipyard.server.http.encoding import JSONResponse
+from shipyard.server.http.shapes import JsonObject
 
 router = APIRouter(tags=["meta"])
 
@@ -49,7 +49,7 @@ async def root(state: State) -> JSONResponse:
 
 
 @router.get("/info")
-async def info(state: State) -> dict[str, Any]:
+async def info(state: State) -> JsonObject:
     """Server version and feature flags (what Studio reads first)."""
     return {
         "version": _version("shipyard"),

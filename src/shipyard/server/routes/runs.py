@@ -15,15 +15,15 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.server.auth import Owner
-from shipyard.server.encoding import JSONResponse
-from shipyard.server.events import Follow, follow
-from shipyard.server.outcome import RunEnd, WaitResponse, cancel_quietly
-from shipyard.server.queue import ACTIVE, QueuedRun
-from shipyard.server.run_create import create_run
-from shipyard.server.run_request import RunCreate, run_dict
-from shipyard.server.state import ServerState, State
-from shipyard.server.worker import RunsRuntime, runs_runtime
+from shipyard.server.deps import Owner, ServerState, State
+from shipyard.server.http.encoding import JSONResponse
+from shipyard.server.http.shapes import JsonObject
+from shipyard.server.runs.create import create_run
+from shipyard.server.runs.events import Follow, follow
+from shipyard.server.runs.outcome import RunEnd, WaitResponse, cancel_quietly
+from shipyard.server.runs.queue import ACTIVE, QueuedRun
+from shipyard.server.runs.request import RunCreate, run_dict
+from shipyard.server.runs.runtime import RunsRuntime
 
 router = APIRouter(tags=["runs"])
 SSE = "text/event-stream; charset=utf-8"
@@ -121,7 +121,7 @@ async def wait_stateless(body: RunCreate, state: State, owner: Owner) -> Respons
 
 
 @router.post("/runs/batch")
-async def batch(bodies: list[RunCreate], state: State, owner: Owner) -> list[dict[str, Any]]:
+async def batch(bodies: list[RunCreate], state: State, owner: Owner) -> list[JsonObject]:
     """Several stateless background runs."""
     return [run_dict((await create_run(state, owner, b, None))[0]) for b in bodies]
 
@@ -130,7 +130,7 @@ async def batch(bodies: list[RunCreate], state: State, owner: Owner) -> list[dic
 
 
 async def _run(state: ServerState, owner: str, thread_id: str, run_id: str) -> QueuedRun:
-    runtime = await runs_runtime(state)
+    runtime = state.runtime
     run = await runtime.queue.get(run_id, owner=owner)
     if run is None or run.thread_id != thread_id:
         raise HTTPException(404, f"Run {run_id} not found.")
@@ -145,10 +145,10 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
     status: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     """The thread's runs, newest first (404 for an unknown thread)."""
     await _thread(state, owner, thread_id, create=False)
-    runtime = await runs_runtime(state)
+    runtime = state.runtime
     runs = await runtime.queue.for_thread(
         owner, thread_id, limit=limit, offset=offset, status=status
     )
@@ -156,7 +156,7 @@ async def list_runs(
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
-async def get(thread_id: str, run_id: str, state: State, owner: Owner) -> dict[str, Any]:
+async def get(thread_id: str, run_id: str, state: State, owner: Owner) -> JsonObject:
     """One run."""
     return run_dict(await _run(state, owner, thread_id, run_id))
 
@@ -165,7 +165,7 @@ async def get(thread_id: str, run_id: str, state: State, owner: Owner) -> dict[s
 async def join(thread_id: str, run_id: str, state: State, owner: Owner) -> Response:
     """Wait for the run to end; its final values."""
     run = await _run(state, owner, thread_id, run_id)
-    return _wait(state, run, await runs_runtime(state), cancel=False)
+    return _wait(state, run, state.runtime, cancel=False)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream")
@@ -182,7 +182,7 @@ async def join_stream(
     only the events still to come (none when the run has ended); a resumable run replays
     the events after ``Last-Event-ID`` first."""
     run = await _run(state, owner, thread_id, run_id)
-    runtime = await runs_runtime(state)
+    runtime = state.runtime
     resumable = bool(run.kwargs.get("resumable"))
     if last_event_id and resumable:
         try:
@@ -208,7 +208,7 @@ async def cancel(
 ) -> Response:
     """Cancel a pending or running run (202); with ``wait=1`` answer its final values."""
     run = await _run(state, owner, thread_id, run_id)
-    runtime = await runs_runtime(state)
+    runtime = state.runtime
     if run.status not in ACTIVE:
         raise HTTPException(409, f"Run {run_id} has already ended ({run.status}).")
     await runtime.queue.cancel(run, action)
@@ -235,7 +235,7 @@ async def cancel_many(
     """Cancel runs by thread and ids, or every run of the caller with a status."""
     if (body.status is None) == (body.thread_id is None and body.run_ids is None):
         raise HTTPException(422, "body: give either thread_id and run_ids, or status")
-    runtime = await runs_runtime(state)
+    runtime = state.runtime
     runs: list[QueuedRun] = []
     if body.status is not None:
         statuses = ACTIVE if body.status == "all" else (body.status,)
@@ -257,7 +257,7 @@ async def delete(thread_id: str, run_id: str, state: State, owner: Owner) -> Res
     run = await _run(state, owner, thread_id, run_id)
     if run.status in ACTIVE:
         raise HTTPException(409, f"Run {run_id} is {run.status}; cancel it before deleting it.")
-    await (await runs_runtime(state)).queue.delete([run.run_id])
+    await state.runtime.queue.delete([run.run_id])
     return Response(status_code=204)
 
 

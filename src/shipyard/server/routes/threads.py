@@ -12,15 +12,14 @@ from langgraph.types import StateUpdate
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.server.auth import Owner
-from shipyard.server.checkpoints import copy_checkpoints, interrupts_by_task, thread_config
-from shipyard.server.encoding import JSONResponse
-from shipyard.server.errors import unprocessable
-from shipyard.server.queue import Pool
+from shipyard.server.deps import Owner, ServerState, State
+from shipyard.server.http.encoding import JSONResponse
+from shipyard.server.http.errors import unprocessable
+from shipyard.server.http.shapes import JsonObject, ThreadStatus, as_json
 from shipyard.server.routes.assistants import pagination
-from shipyard.server.state import ServerState, State
-from shipyard.server.thread_writes import create_thread
-from shipyard.server.threads import ThreadStatus
+from shipyard.server.runs.queue import Pool
+from shipyard.server.stores.checkpoints import copy_checkpoints, interrupts_by_task, thread_config
+from shipyard.server.stores.threads import create_thread
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
@@ -28,8 +27,8 @@ router = APIRouter(prefix="/threads", tags=["threads"])
 class SuperstepUpdate(BaseModel):
     """One update of a pre-populated superstep."""
 
-    values: dict[str, Any] | None = None
-    command: dict[str, Any] | None = None
+    values: JsonObject | None = None
+    command: JsonObject | None = None
     as_node: str
 
 
@@ -43,25 +42,25 @@ class ThreadCreate(BaseModel):
     """Body of ``POST /threads`` (the SDK sends ``graph_id`` as ``metadata.graph_id``)."""
 
     thread_id: uuid.UUID | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
     graph_id: str | None = None
     supersteps: list[Superstep] | None = None
-    ttl: dict[str, Any] | None = None
+    ttl: JsonObject | None = None
 
 
 class ThreadPatch(BaseModel):
     """Body of ``PATCH /threads/{id}``."""
 
-    metadata: dict[str, Any] | None = None
-    ttl: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
+    ttl: JsonObject | None = None
 
 
 class ThreadSearch(BaseModel):
     """Body of ``POST /threads/search`` and ``/count``."""
 
-    metadata: dict[str, Any] | None = None
-    values: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
+    values: JsonObject | None = None
     ids: list[uuid.UUID] | None = None
     status: ThreadStatus | None = None
     limit: int = Field(10, ge=1, le=1000)
@@ -81,7 +80,7 @@ class ThreadPrune(BaseModel):
 
 
 @router.post("")
-async def create(body: ThreadCreate, state: State, owner: Owner) -> dict[str, Any]:
+async def create(body: ThreadCreate, state: State, owner: Owner) -> JsonObject:
     """Create a thread (409 if the id exists, unless ``if_exists="do_nothing"``)."""
     metadata = dict(body.metadata or {})
     if body.graph_id is not None:
@@ -95,7 +94,7 @@ async def create(body: ThreadCreate, state: State, owner: Owner) -> dict[str, An
     if body.supersteps:
         await _prepopulate(state, thread["thread_id"], graph_id, body.supersteps)
         thread = await run_in_threadpool(state.threads.get, owner, thread["thread_id"])
-    return thread
+    return as_json(thread)
 
 
 async def _prepopulate(
@@ -119,9 +118,10 @@ async def search(body: ThreadSearch, state: State, owner: Owner) -> JSONResponse
     filters = body.model_dump(exclude={"select", "ids"})
     ids = [str(i) for i in body.ids] if body.ids else None
     items, total = await run_in_threadpool(lambda: state.threads.search(owner, ids=ids, **filters))
+    shown = [as_json(item) for item in items]
     if body.select:
-        items = [{k: v for k, v in item.items() if k in body.select} for item in items]
-    return JSONResponse(items, headers=pagination(body.offset, len(items), total))
+        shown = [{k: v for k, v in item.items() if k in body.select} for item in items]
+    return JSONResponse(shown, headers=pagination(body.offset, len(shown), total))
 
 
 @router.post("/count")
@@ -132,7 +132,7 @@ async def count(body: ThreadSearch, state: State, owner: Owner) -> int:
 
 
 @router.post("/prune")
-async def prune(body: ThreadPrune, state: State, owner: Owner) -> dict[str, Any]:
+async def prune(body: ThreadPrune, state: State, owner: Owner) -> JsonObject:
     """Delete threads, or keep only their latest checkpoint; unknown ids are skipped."""
     pruned = []
     for thread_id in map(str, body.thread_ids):
@@ -148,9 +148,9 @@ async def prune(body: ThreadPrune, state: State, owner: Owner) -> dict[str, Any]
 
 
 @router.get("/{thread_id}")
-async def get(thread_id: uuid.UUID, state: State, owner: Owner) -> dict[str, Any]:
+async def get(thread_id: uuid.UUID, state: State, owner: Owner) -> JsonObject:
     """One thread (404 if missing or another owner's)."""
-    return await run_in_threadpool(state.threads.get, owner, str(thread_id))
+    return as_json(await run_in_threadpool(state.threads.get, owner, str(thread_id)))
 
 
 @router.patch("/{thread_id}")
@@ -165,7 +165,7 @@ async def patch(
     thread = await run_in_threadpool(state.threads.patch, owner, str(thread_id), body.metadata)
     if prefer and "return=minimal" in prefer:
         return Response(status_code=204)
-    return thread
+    return as_json(thread)
 
 
 @router.delete("/{thread_id}", status_code=204)
@@ -177,8 +177,8 @@ async def delete(thread_id: uuid.UUID, state: State, owner: Owner) -> Response:
 
 
 @router.post("/{thread_id}/copy")
-async def copy(thread_id: uuid.UUID, state: State, owner: Owner) -> dict[str, Any]:
+async def copy(thread_id: uuid.UUID, state: State, owner: Owner) -> JsonObject:
     """A new thread with the same metadata and a copy of every checkpoint."""
     thread = await run_in_threadpool(state.threads.copy, owner, str(thread_id))
     await copy_checkpoints(state.saver, str(thread_id), thread["thread_id"])
-    return thread
+    return as_json(thread)
