@@ -212,9 +212,11 @@ class Checks(_Table):
     ``false`` runs every check every time."""
     timeout_s: float = Field(default=600.0, gt=0)
     """Wall-clock limit of every check (a configured check's own ``timeout`` may be lower)."""
-    baseline_failures: Literal["ignore", "fail"] = "ignore"
-    """``ignore``: a failing check passes when each of its failures fails at the base commit
-    too (``tools/preexisting.py``); ``fail``: every failure counts."""
+    baseline_failures: Literal["ignore", "fail"] = "fail"
+    """``fail`` (the default): every failure counts — a goal is often "make this failing test
+    pass", and that test fails at the base too. ``ignore``: a failing check passes when each
+    of its failures fails at the base commit too (``tools/preexisting.py``); for runs judged
+    by other tests, as ``shipyard eval`` sets it."""
 
 
 class Decision(BaseModel):

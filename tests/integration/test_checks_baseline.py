@@ -23,7 +23,11 @@ from tests.integration.conftest import make_repo as _make_repo
 from tests.integration.conftest import write_script as _write_script
 from tests.support import call, finish, git, plan_reply
 
-AUTO: dict[str, Any] = {"approvals": {"plan": "never"}, "budgets": {"attempts_per_step": 1}}
+AUTO: dict[str, Any] = {
+    "approvals": {"plan": "never"},
+    "budgets": {"attempts_per_step": 1},
+    "checks": {"baseline_failures": "ignore"},  # the default is "fail"
+}
 
 CALC = "def mul(a, b):\n    return a + b\n\n\ndef spare():\n    x = 1\n"
 FIXED = "# mul multiplies\n\n" + CALC.replace("a + b", "a * b")

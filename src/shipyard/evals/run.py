@@ -67,8 +67,10 @@ def task_runner(runner: Runner, models: Mapping[Role, BaseChatModel] | None) -> 
 
 
 def run_input(goal: str, clone: Path, base: str, policy: dict[str, Any]) -> RunInput:
-    """The run's input: the goal, the clone, its base commit, plan approval automatic."""
-    overrides = {"approvals": {"plan": "never"}, **policy}
+    """The run's input: the goal, the clone, its base commit, plan approval automatic, and
+    failures already present at the base not counted (the hidden tests judge the task)."""
+    overrides = {"approvals": {"plan": "never"}, "checks": {"baseline_failures": "ignore"}}
+    overrides = {**overrides, **policy}
     return RunInput(goal=goal, repo=str(clone), base_ref=base, policy=overrides)
 
 
