@@ -31,8 +31,12 @@ F2P = ["tests/test_add.py::test_add"]
 P2P = ["tests/test_mul.py::test_mul", "slow/test_mul_big.py::test_mul_big"]
 
 
-BROKEN_TEST = "def test_needs_the_network():\n    raise OSError('no network here')\n"
-"""A repository test that fails whatever the change (as some do where the network is off)."""
+BROKEN_TEST = (
+    "from pathlib import Path\n\n\ndef test_pins_the_old_behaviour():\n"
+    "    assert 'a - b' in Path('calc.py').read_text()\n"
+)
+"""A repository test that any fix of ``add`` breaks (one that pinned the bug), and that the
+hidden tests do not run: the validator refuses a change the hidden tests accept."""
 
 
 def make_calc_repo(root: Path, extra: dict[str, str] | None = None) -> tuple[Path, str]:

@@ -23,11 +23,11 @@ from shipyard.tools.environment import Environment, setup_evidence
 from tests.integration.eval_support import diff, make_calc_repo
 from tests.support import call, finish, git, plan_reply
 
+pytestmark = pytest.mark.slow  # whole runs through the graph
+
 MARKER_TEST = """import os
 
 import envmarker
-
-pytestmark = pytest.mark.slow  # whole runs through the graph
 
 
 def test_marker():

@@ -115,8 +115,9 @@ async def test_eval_scores_each_kind_of_task_two_at_a_time(
     assert broke["pass_to_pass"]["tests/test_mul.py::test_mul"] == "PASSED"
     # wrong, breaks-p2p and hangs: Shipyard completed each, the hidden tests fail.
     assert data["totals"]["validator_false_passes"] == 3
-    # A repository test that always fails: Shipyard never completes, yet the change it left
-    # passes the hidden tests — a validator false failure, scored on the run's final tree.
+    # A repository test that pins the bug fails on the fix: Shipyard never completes, yet the
+    # change it left passes the hidden tests — a validator false failure, scored on the run's
+    # final tree.
     failure = result(out, "false-failure")
     assert failure["run_status"] == "needs_human_review" and failure["validator"] == "false_failure"
     assert "+    return a + b" in failure["model_patch"]
