@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from shipyard.sandbox import make_launcher
+from shipyard.sandbox.launcher import make_launcher
 from shipyard.store.artifacts import ArtifactStore
 from shipyard.tools.checks import MemoryCheckCache, detect_checks, run_checks
 

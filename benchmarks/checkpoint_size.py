@@ -3,11 +3,12 @@
 Usage: ``.venv/bin/python benchmarks/checkpoint_size.py [--steps 1 3 6] [--log-kb 1024]
 [--failing 50]``
 
-Each run goes through ``shipyard.runner.Runner`` with the scripted model (plan approval off,
-so nothing waits) on a fresh git repository whose only check is pytest run with ``-s``: a
-test prints ``--log-kb`` of output on every validation. Every plan step writes one file and
-passes. One more run (``--failing``, 0 to skip) makes each step's first attempt fail
-``--failing`` parametrized tests (the same output spread over them), then refine and pass.
+Each run goes through ``shipyard.lifecycle.runner.Runner`` with the scripted model (plan
+approval off, so nothing waits) on a fresh git repository whose only check is pytest run
+with ``-s``: a test prints ``--log-kb`` of output on every validation. Every plan step
+writes one file and passes. One more run (``--failing``, 0 to skip) makes each step's first
+attempt fail ``--failing`` parametrized tests (the same output spread over them), then
+refine and pass.
 
 For each run the checkpoint rows of its thread are read back and every superstep charged
 with what it wrote: the ``checkpoints`` row (checkpoint JSON + metadata), the
@@ -37,7 +38,7 @@ import psycopg
 from psycopg import sql
 
 from shipyard.contracts import RunInput
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 from shipyard.settings import Settings
 from shipyard.store import psycopg_conninfo, resolve_database_url, stop_embedded, with_database
 

@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from tests.integration.forges import bare_repo, fake_forge, git_http_server  # noqa: E402
 
-from shipyard.deliver_policy import DeliverPolicy  # noqa: E402
 from shipyard.delivery.push import _HELPER  # noqa: E402
 from shipyard.delivery.shipment import Parcel, Shipment, draft_of  # noqa: E402
 from shipyard.delivery.tokens import find_token  # noqa: E402
 from shipyard.effects import EffectLog  # noqa: E402
+from shipyard.policy.deliver import DeliverPolicy  # noqa: E402
 from shipyard.settings import Settings  # noqa: E402
 from shipyard.store import Journal, make_engine, migrate, resolve_database_url  # noqa: E402
 

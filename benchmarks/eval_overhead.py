@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.evals.harness import EvalOptions, evaluate, prepare
-from shipyard.runner import Runner
-from shipyard.sandbox import Limits, make_launcher
+from shipyard.lifecycle.runner import Runner
+from shipyard.sandbox.launcher import Limits, make_launcher
 from shipyard.settings import Settings
 
 BUGGY = "def add(a, b):\n    return a - b\n"

@@ -20,7 +20,7 @@ and run with ``ainvoke`` on a fresh thread. The configurations, from bare to ful
   step's checkpoint). Each run is wrapped in ``effects.invocation()`` with its timeline
   declared, as the runner, the server's worker and intake do.
 * ``shipyard (full)``: each node also appends a redacted audit event
-  (``RunStore.append_event_behind`` after ``redact_obj``, as ``shipyard.nodes.run.event``
+  (``RunStore.append_event_behind`` after ``redact_obj``, as ``shipyard.nodes.inputs.event``
   does).
 * diagnostics: the full configuration with the call journaled intent-first (as a command or
   a commit is: ``EffectLog.run``, one round trip before the effect), and with
@@ -153,7 +153,7 @@ def shipyard_node(
             else:
                 log.record("model.0", "model", {"node": i}, lambda: {"ok": True})
         if runs is not None:
-            # As shipyard.nodes.run.event does: secrets masked before they are stored.
+            # As shipyard.nodes.inputs.event does: secrets masked before they are stored.
             runs.append_event_behind(run_id, "node", redact_obj({"node": i, "tool": "write_file"}))
         return {
             "count": state["count"] + 1,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from shipyard.sandbox import SandboxLauncher
+from shipyard.sandbox.launcher import SandboxLauncher
 
 CONFIGS: dict[str, dict[str, object]] = {
     "process (rlimits only)": {

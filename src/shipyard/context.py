@@ -19,7 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Engine
 
 from shipyard.llm import ModelGateway
-from shipyard.sandbox import Launcher, make_launcher
+from shipyard.sandbox.launcher import Launcher, make_launcher
 from shipyard.settings import Role, Settings
 from shipyard.store import (
     ArtifactStore,

@@ -37,7 +37,7 @@ TERMINAL_STATUSES: frozenset[str] = frozenset(
 )
 
 IsolationLevel = Literal["none", "process", "namespace", "bubblewrap"]
-"""Isolation achieved by the launcher, weakest first (see ``sandbox.py``)."""
+"""Isolation achieved by the launcher, weakest first (see ``sandbox/launcher.py``)."""
 
 ISOLATION_ORDER: tuple[IsolationLevel, ...] = ("none", "process", "namespace", "bubblewrap")
 

@@ -24,7 +24,7 @@
     │   ├── ThreadBusyError        a run with multitask_strategy "reject" on a busy thread
     │   │                          (server/runs/records.py; HTTP 409)
     │   ├── NotWaitingError        approve/resume of a run that is not waiting for that (HTTP 409)
-    │   │   └── RunTakenOverError  another process took the run's lease over (run_lease.py)
+    │   │   └── RunTakenOverError  another process took the run's lease over (lifecycle/lease.py)
     │   └── StaleApprovalError     a decision whose content hash or interrupt id is out of date
     │                              (HTTP 409)
     ├── InfrastructureError        something outside Shipyard is broken (exit code 3; HTTP 503)
@@ -55,7 +55,7 @@
 
 Internal signals that never reach a person are plain exceptions next to the code that
 raises and catches them: ``RunCancelledError`` (a drive stopped by a cancel request,
-run_lease.py), ``WriteBehindError`` (queued rows not written yet; the step re-runs,
+lifecycle/lease.py), ``WriteBehindError`` (queued rows not written yet; the step re-runs,
 store/writer.py), ``MalformedReplyError`` (a 2xx that is not a chat completion; retried like
 a 5xx, llm/factory.py) and ``tools.ToolError`` (below).
 

@@ -28,7 +28,7 @@ from shipyard.nodes import (
     refine,
     validate,
 )
-from shipyard.policy import Policy
+from shipyard.policy.config import Policy
 from shipyard.state import InputState, RunState
 
 

@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
+from shipyard.cli.demo import GOAL, copy_example, example_dir
 from shipyard.contracts import RunInput
-from shipyard.demo import GOAL, copy_example, example_dir
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 from shipyard.server import ServerOptions
 from shipyard.server.observe.telemetry import CONTEXT_KEY, Telemetry
 from shipyard.server.runs.queue import RunQueue

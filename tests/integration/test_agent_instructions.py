@@ -14,8 +14,8 @@ import pytest
 
 from shipyard.contracts import RunInput
 from shipyard.errors import PolicyError
+from shipyard.lifecycle.runner import Runner
 from shipyard.llm import Script, ScriptedChatModel
-from shipyard.runner import Runner
 from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, call, finish

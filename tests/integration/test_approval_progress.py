@@ -18,7 +18,7 @@ from langgraph.graph import StateGraph
 from langgraph.types import Command, interrupt
 
 from shipyard.contracts import RunInput
-from shipyard.runner import Runner, Stop
+from shipyard.lifecycle.runner import Runner, Stop
 from shipyard.settings import Settings
 from shipyard.store import open_checkpointer
 from tests.integration.conftest import MakeRepo, WriteScript

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from shipyard.contracts import RunInput
+from shipyard.lifecycle.runner import Runner
 from shipyard.llm import Script, ScriptedChatModel
-from shipyard.runner import Runner
 from shipyard.settings import Settings
 from shipyard.store import Journal, RunStore, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript

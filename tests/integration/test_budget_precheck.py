@@ -13,10 +13,10 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from shipyard.contracts import Plan, RunInput, Usage
+from shipyard.lifecycle.runner import Runner
 from shipyard.llm.gateway import CallOverBudgetError
 from shipyard.llm.pricing import MIN_REPLY_TOKENS, Allowance
-from shipyard.policy import Budgets
-from shipyard.runner import Runner
+from shipyard.policy.config import Budgets
 from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo
 from tests.integration.fake_openai import FakeOpenAI, completion, gateway_for, tool_call

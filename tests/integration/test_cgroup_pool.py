@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.isolation import cgroup_parent
-from shipyard.isolation.cgroup import CgroupPool
+from shipyard.sandbox.isolation import cgroup_parent
+from shipyard.sandbox.isolation.cgroup import CgroupPool
 
 
 @pytest.fixture

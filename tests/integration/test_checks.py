@@ -12,8 +12,8 @@ import pytest
 
 from shipyard.contracts import Evidence, Finding
 from shipyard.errors import PolicyError
-from shipyard.policy import load_policy
-from shipyard.sandbox import Limits, make_launcher
+from shipyard.policy.config import load_policy
+from shipyard.sandbox.launcher import Limits, make_launcher
 from shipyard.store.artifacts import ArtifactStore
 from shipyard.tools import git
 from shipyard.tools.checks import (

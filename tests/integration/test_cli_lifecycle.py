@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 from shipyard.settings import Settings
 from shipyard.store import Run, RunStore, ensure_embedded, make_engine, migrate, stop_embedded
 from tests.integration.conftest import MakeRepo, WriteScript

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage
 
-from shipyard import conversation
-from shipyard.agent_policy import ContextPolicy
+from shipyard.agent import conversation
 from shipyard.contracts import RunInput
+from shipyard.lifecycle.runner import Runner
 from shipyard.llm import Script, ScriptedChatModel
-from shipyard.runner import Runner
+from shipyard.policy.agent import ContextPolicy
 from shipyard.settings import Settings
 from shipyard.store import Journal, JournalEntry, RunStore, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript

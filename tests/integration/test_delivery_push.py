@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.deliver_policy import DeliverPolicy
 from shipyard.delivery import (
     DeliveryTargetError,
     ForgeAuthenticationError,
@@ -20,6 +19,7 @@ from shipyard.delivery import (
 from shipyard.delivery.push import Credential, Remote
 from shipyard.delivery.shipment import Parcel, Shipment
 from shipyard.delivery.tokens import Token
+from shipyard.policy.deliver import DeliverPolicy
 from tests.integration.conftest import MakeRepo
 from tests.integration.forges import GitHttpServer, bare_repo, git_http_server
 from tests.support import git

@@ -18,7 +18,7 @@ from langgraph.types import Command
 
 from shipyard.contracts import RunInput
 from shipyard.errors import NotWaitingError
-from shipyard.runner import Runner, Stop
+from shipyard.lifecycle.runner import Runner, Stop
 from shipyard.settings import Settings
 from shipyard.store import psycopg_conninfo
 from tests.integration.conftest import MakeRepo, WriteScript

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from shipyard.contracts import RunInput
+from shipyard.lifecycle.runner import Runner
 from shipyard.llm import Script, ScriptedChatModel
-from shipyard.runner import Runner
 from shipyard.settings import Settings
 from shipyard.store import Journal, JournalEntry, RunStore, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript

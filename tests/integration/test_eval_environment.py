@@ -15,11 +15,12 @@ from shipyard.contracts import RunInput
 from shipyard.evals.errors import HarnessError
 from shipyard.evals.hidden import run_hidden
 from shipyard.evals.task import Task
+from shipyard.lifecycle.runner import Runner
 from shipyard.llm import Script, ScriptedChatModel
-from shipyard.runner import Runner
-from shipyard.sandbox import SandboxLauncher, make_launcher
+from shipyard.policy.environment import Environment
+from shipyard.sandbox.launcher import SandboxLauncher, make_launcher
 from shipyard.settings import Role, Settings
-from shipyard.tools.environment import Environment, setup_evidence
+from shipyard.tools.environment import setup_evidence
 from tests.integration.eval_support import diff, make_calc_repo
 from tests.support import call, finish, git, plan_reply
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shipyard.evals.harness import EvalOptions, evaluate, prepare
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 from shipyard.settings import Settings
 from tests.integration.eval_support import (
     ADD_TEST,

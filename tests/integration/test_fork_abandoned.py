@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from shipyard.contracts import RunInput
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 from shipyard.settings import Settings
 from shipyard.tools import git as shipyard_git
 from tests.integration.conftest import MakeRepo, WriteScript

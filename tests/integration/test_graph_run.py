@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.cli.demo import GOAL, copy_example, example_dir
 from shipyard.contracts import ApprovalDecision, RunInput
-from shipyard.demo import GOAL, copy_example, example_dir
 from shipyard.errors import NotWaitingError, StaleApprovalError, UnknownRunError
+from shipyard.lifecycle.runner import Runner
 from shipyard.llm import Script, ScriptedChatModel
-from shipyard.runner import Runner
 from shipyard.settings import Settings
 from shipyard.store import Journal, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript

@@ -13,7 +13,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from shipyard.contracts import RunInput
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 from shipyard.settings import Settings
 from shipyard.store import Journal, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from shipyard import repo_map
+from shipyard.agent import repo_map
 from shipyard.contracts import RunInput
+from shipyard.lifecycle.runner import Runner
 from shipyard.llm import Script, ScriptedChatModel
 from shipyard.llm.pricing import estimate_tokens
-from shipyard.policy import Policy, load_policy
-from shipyard.runner import Runner
-from shipyard.sandbox import Launcher, make_launcher
+from shipyard.policy.config import Policy, load_policy
+from shipyard.sandbox.launcher import Launcher, make_launcher
 from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, git, plan_reply

@@ -16,9 +16,9 @@ import pytest
 
 from shipyard.contracts import RunInput
 from shipyard.errors import PolicyError, UserInputError
+from shipyard.lifecycle.runner import Runner, Stop
 from shipyard.llm import Script, ScriptedChatModel
-from shipyard.policy import load_policy
-from shipyard.runner import Runner, Stop
+from shipyard.policy.config import load_policy
 from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import call, finish, git, plan_reply

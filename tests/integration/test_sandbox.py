@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.errors import SandboxError
-from shipyard.sandbox import Limits, SandboxLauncher, level_at_least, make_launcher
+from shipyard.sandbox.launcher import Limits, SandboxLauncher, level_at_least, make_launcher
 
 PY = sys.executable
 LEVELS = ["process", "namespace", "bubblewrap"]

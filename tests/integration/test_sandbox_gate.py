@@ -1,5 +1,6 @@
 """The bubblewrap fast path: bwrap started without a ``preexec_fn`` and confined from outside
-while its sandbox process waits at the gate (``shipyard.isolation.gate``), with real bwrap."""
+while its sandbox process waits at the gate (``shipyard.sandbox.isolation.gate``), with real
+bwrap."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from shipyard.errors import SandboxError
-from shipyard.isolation import bubblewrap
-from shipyard.isolation.cgroup import PidsCgroup
-from shipyard.isolation.environment import build_env
-from shipyard.isolation.gate import Gate
-from shipyard.isolation.process import rlimit_pairs, spawn
-from shipyard.sandbox import Limits, make_launcher
+from shipyard.sandbox.isolation import bubblewrap
+from shipyard.sandbox.isolation.cgroup import PidsCgroup
+from shipyard.sandbox.isolation.environment import build_env
+from shipyard.sandbox.isolation.gate import Gate
+from shipyard.sandbox.isolation.process import rlimit_pairs, spawn
+from shipyard.sandbox.launcher import Limits, make_launcher
 
 LIMITS = Limits(timeout_s=30, cpu_s=50, processes=64, memory_bytes=1 << 30, file_size_bytes=8 << 20)
 PAIRS = rlimit_pairs(cpu_s=50, memory_bytes=1 << 30, file_size_bytes=8 << 20, processes=64)

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from shipyard.contracts import RunInput
+from shipyard.lifecycle.runner import Runner, Stop
 from shipyard.llm.scripted import ScriptError
-from shipyard.runner import Runner, Stop
 from shipyard.server.observe.telemetry import Telemetry
 from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo, WriteScript

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.cli.demo import GOAL, copy_example, example_dir
 from shipyard.cli.stats import parse_since
 from shipyard.contracts import RunInput
-from shipyard.demo import GOAL, copy_example, example_dir
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import PASSING_TEST, plan_reply

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from shipyard.contracts import RunInput
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo, WriteScript, make_repo, write_script
 from tests.support import PASSING_TEST, call, finish, git, plan_reply

@@ -30,8 +30,8 @@ import psycopg
 import pytest
 
 from shipyard.contracts import RunInput
-from shipyard.runner import Runner, Stop
-from shipyard.sandbox import SandboxLauncher, make_launcher
+from shipyard.lifecycle.runner import Runner, Stop
+from shipyard.sandbox.launcher import SandboxLauncher, make_launcher
 from shipyard.settings import Settings
 from shipyard.store import ensure_embedded, psycopg_conninfo, stop_embedded
 from tests.integration.conftest import MakeRepo, WriteScript, make_repo, write_script

@@ -34,7 +34,7 @@ import psycopg
 import pytest
 
 from shipyard.contracts import Evidence, RunInput
-from shipyard.runner import Runner, Stop
+from shipyard.lifecycle.runner import Runner, Stop
 from shipyard.settings import Settings
 from shipyard.store import psycopg_conninfo
 from shipyard.tools import git as gitmod

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from shipyard.contracts import Evidence, RunInput
-from shipyard.runner import Runner, Stop
+from shipyard.lifecycle.runner import Runner, Stop
 from shipyard.settings import Settings
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.integration.conftest import make_repo as _make_repo

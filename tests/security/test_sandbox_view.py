@@ -32,8 +32,8 @@ import psycopg
 import pytest
 
 from shipyard.contracts import RunInput
-from shipyard.runner import Runner
-from shipyard.sandbox import Limits, SandboxLauncher, make_launcher
+from shipyard.lifecycle.runner import Runner
+from shipyard.sandbox.launcher import Limits, SandboxLauncher, make_launcher
 from shipyard.settings import Settings
 from shipyard.store import psycopg_conninfo
 from tests.integration.conftest import MakeRepo, WriteScript, make_repo, write_script

@@ -34,7 +34,7 @@ import pytest
 from psycopg import sql
 
 from shipyard.contracts import RunInput
-from shipyard.runner import Runner, Stop
+from shipyard.lifecycle.runner import Runner, Stop
 from shipyard.settings import ROLES, ModelSettings, Settings
 from shipyard.store import psycopg_conninfo
 from tests.integration.conftest import MakeRepo, make_repo, server

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.isolation import cgroup_parent
-from shipyard.sandbox import make_launcher
+from shipyard.sandbox.isolation import cgroup_parent
+from shipyard.sandbox.launcher import make_launcher
 from tests.security.hostile_run import HostileRun, hostile_run_as
 from tests.security.unprivileged import Unprivileged
 
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.root_only
 
 _LAUNCH = """\
 import json, sys, tempfile, pathlib
-from shipyard.sandbox import Limits, make_launcher
+from shipyard.sandbox.launcher import Limits, make_launcher
 launcher = make_launcher(limits=Limits(processes=int(sys.argv[1]), timeout_s=60))
 result = launcher.run(sys.argv[2:], workspace=pathlib.Path(tempfile.mkdtemp()))
 print(json.dumps({"report": launcher.report().model_dump(), "exit": result.exit_code,

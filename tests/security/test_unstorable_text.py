@@ -16,7 +16,7 @@ import dataclasses
 import psycopg
 
 from shipyard.contracts import RunInput
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 from shipyard.settings import Settings
 from shipyard.store import psycopg_conninfo
 from tests.integration.conftest import MakeRepo, WriteScript, make_repo, write_script

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.contracts import RunInput
-from shipyard.runner import Runner, Stop
+from shipyard.lifecycle.runner import Runner, Stop
 from shipyard.settings import Settings
 from shipyard.tools.quota import MIB, measure
 from tests.integration.conftest import MakeRepo, WriteScript, make_repo, write_script

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from shipyard import conversation
-from shipyard.agent_policy import ContextPolicy, RoutingPolicy
+from shipyard.agent import conversation
+from shipyard.agent.instructions import nearest
+from shipyard.agent.routing import route
 from shipyard.contracts import Plan, PlanStep
 from shipyard.errors import PolicyError
-from shipyard.instructions import nearest
-from shipyard.policy import load_policy
-from shipyard.routing import route
+from shipyard.policy.agent import ContextPolicy, RoutingPolicy
+from shipyard.policy.config import load_policy
 
 
 def test_agent_tables_default_on_except_routing(tmp_path: Path) -> None:

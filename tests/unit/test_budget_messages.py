@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from shipyard.contracts import Usage
-from shipyard.policy import Budgets, budget_exceeded
+from shipyard.policy.config import Budgets, budget_exceeded
 
 
 @pytest.mark.parametrize(

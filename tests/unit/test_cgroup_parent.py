@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shipyard.isolation import cgroup_parent
-from shipyard.isolation.cgroup_parent import Hierarchy, hierarchies
+from shipyard.sandbox.isolation import cgroup_parent
+from shipyard.sandbox.isolation.cgroup_parent import Hierarchy, hierarchies
 
 V1_WITH_UNIFIED = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.policy import POLICY_FILE, Policy, load_policy
+from shipyard.policy.config import POLICY_FILE, Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 _FENCE = re.compile(r"^(`{3,}|~{3,})\s*toml\b([^\n]*)\n(.*?)^\1\s*$", re.M | re.S)

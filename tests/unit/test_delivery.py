@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from shipyard.contracts import ApprovalRecord, Evidence, Plan, PlanStep, RunReport, Usage
-from shipyard.deliver_policy import DeliverPolicy
 from shipyard.delivery.body import body_of, title_of
 from shipyard.delivery.consent import consent_of
 from shipyard.delivery.errors import DeliveryTargetError
@@ -19,7 +18,8 @@ from shipyard.delivery.forge import rate_wait
 from shipyard.delivery.target import forge_target, locate
 from shipyard.delivery.tokens import find_token
 from shipyard.errors import NotWaitingError, PolicyError
-from shipyard.policy import Policy, load_policy
+from shipyard.policy.config import Policy, load_policy
+from shipyard.policy.deliver import DeliverPolicy
 from shipyard.secret_values import redact_values
 
 DELIVER = """[deliver]

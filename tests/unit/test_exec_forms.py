@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.policy import Policy, load_policy, remember_pattern
+from shipyard.policy.config import Policy, load_policy, remember_pattern
 
 PAYLOAD = 'python3 -c \'open("/tmp/pwned", "w")\''
 

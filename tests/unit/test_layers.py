@@ -1,5 +1,6 @@
-"""The package layout is the design's map: lower layers never import higher ones, and no
-two modules import each other, directly or around a circle.
+"""The package layout is the design's map: lower layers never import higher ones (the
+packages of ``src/shipyard``, and the server's own), and no two modules import each other,
+directly or around a circle.
 
 Only imports that run count: those under ``if TYPE_CHECKING:`` are annotations. Imports
 inside functions count for the layers (they run, later) but not for cycles (Python
@@ -27,6 +28,37 @@ SERVER_LAYERS = [
 ]
 """The server's layers, lowest first: a module may import its own layer and those above it
 in this list, never one below. The most specific prefix names a module's layer."""
+
+
+PACKAGE_LAYERS = [
+    (
+        "shipyard",
+        "shipyard.errors",
+        "shipyard.settings",
+        "shipyard.secret_values",
+        "shipyard.redact",
+        "shipyard.lazy_exports",
+        "shipyard.tracing",
+        "shipyard.contracts",
+        "shipyard.state",
+        "shipyard.hitl",
+        "shipyard.report",
+    ),
+    ("shipyard.store", "shipyard.llm", "shipyard.effects", "shipyard.notify"),
+    ("shipyard.policy",),
+    ("shipyard.sandbox",),
+    ("shipyard.tools",),
+    ("shipyard.context",),
+    ("shipyard.agent",),
+    ("shipyard.delivery",),
+    ("shipyard.nodes", "shipyard.graph", "shipyard.probe_graphs"),
+    ("shipyard.lifecycle",),
+    ("shipyard.cli", "shipyard.server", "shipyard.evals"),
+]
+"""The packages of ``src/shipyard``, lowest first, by the same rule: the contracts and
+plumbing; storage, models and notifications; the policy; the sandbox it configures; the
+tools and checks run in it; run dependencies; the agent's aids; delivery; the graph's nodes;
+driving runs; the entry points. Inside ``shipyard.server`` its own layers apply."""
 
 
 def module_name(path: Path) -> str:
@@ -81,9 +113,9 @@ def imports(module: str, *, top_level_only: bool, source: str | None = None) -> 
     return {m for m in found if m in MODULES and m != module}
 
 
-def layer(module: str) -> int:
+def layer(module: str, layers: list[tuple[str, ...]] = SERVER_LAYERS) -> int:
     best, rank = -1, -1
-    for i, prefixes in enumerate(SERVER_LAYERS):
+    for i, prefixes in enumerate(layers):
         for prefix in prefixes:
             if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
                 best, rank = len(prefix), i
@@ -98,6 +130,16 @@ def test_server_module_imports_no_higher_layer(module: str) -> None:
     assert layer(module) >= 0, f"{module} is in no layer: add its package to SERVER_LAYERS"
     upward = sorted(m for m in imports(module, top_level_only=False) if layer(m) > layer(module))
     assert not upward, f"{module} (layer {layer(module)}) imports higher layers: {upward}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_package_imports_no_higher_package(module: str) -> None:
+    rank = layer(module, PACKAGE_LAYERS)
+    assert rank >= 0, f"{module} is in no layer: add its package to PACKAGE_LAYERS"
+    upward = sorted(
+        m for m in imports(module, top_level_only=False) if layer(m, PACKAGE_LAYERS) > rank
+    )
+    assert not upward, f"{module} imports higher packages: {upward}"
 
 
 def test_an_upward_import_is_caught() -> None:
@@ -115,6 +157,10 @@ def test_an_upward_import_is_caught() -> None:
     assert layer("shipyard.server.stores.threads") < layer("shipyard.server.routes.threads")
     assert layer("shipyard.server.processes.gc_tuning") < layer("shipyard.server.app")
     assert layer("shipyard.server.processes.commands") > layer("shipyard.server.app")
+    planted_tool = "from shipyard.nodes.inputs import policy_of\n"
+    seen = imports("shipyard.tools.git", top_level_only=False, source=planted_tool)
+    assert seen == {"shipyard.nodes.inputs"}
+    assert layer("shipyard.tools.git", PACKAGE_LAYERS) < layer("shipyard.nodes", PACKAGE_LAYERS)
 
 
 def _cycles() -> list[list[str]]:

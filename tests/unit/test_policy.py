@@ -9,7 +9,7 @@ import pytest
 
 from shipyard.contracts import Usage
 from shipyard.errors import PolicyError
-from shipyard.policy import (
+from shipyard.policy.config import (
     Budgets,
     CommandDecision,
     Policy,

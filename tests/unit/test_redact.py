@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 from rich.table import Table
 
-from shipyard.console import RedactingConsole
+from shipyard.cli.console import RedactingConsole
 from shipyard.redact import redact, redact_obj
 from shipyard.secret_values import is_secret_name, load_secrets, redact_values
 

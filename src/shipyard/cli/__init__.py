@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     demo = _command(
         sub,
         "demo",
-        "shipyard.demo:demo_command",
+        "shipyard.cli.demo:demo_command",
         "the offline demo on a bundled example repository",
     )
     demo.add_argument("--dir", type=path, help="where to copy the example (default: a temp dir)")

@@ -9,9 +9,9 @@ import getpass
 from rich.console import Console
 from rich.markup import escape
 
+from shipyard.cli.console import Display
 from shipyard.cli.dispatch import sends_notifications
-from shipyard.console import Display
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 
 
 @sends_notifications

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from rich.markup import escape
 
+from shipyard.cli.console import RedactingConsole
 from shipyard.cli.log_file import log_to_file
-from shipyard.console import RedactingConsole
 from shipyard.errors import ShipyardError
 from shipyard.settings import Settings
 
@@ -81,7 +81,7 @@ async def _call(fn: Command, args: argparse.Namespace, console: RedactingConsole
     log_to_file(Settings.from_env().home)  # library log records: not on the terminal
     if getattr(fn, "opens_own_resources", False):
         return await fn(args, None, console)
-    from shipyard.runner import Runner  # noqa: PLC0415  (LangGraph and the sandbox: heavy)
+    from shipyard.lifecycle.runner import Runner  # noqa: PLC0415  (LangGraph and the sandbox: heavy)
 
     async with Runner.open(Settings.from_env()) as runner:
         if not getattr(fn, "sends_notifications", False):

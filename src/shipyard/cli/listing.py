@@ -6,9 +6,9 @@ import argparse
 
 from rich.console import Console
 
+from shipyard.cli.console import runs_table
 from shipyard.cli.dispatch import own_resources
 from shipyard.cli.records import newest_runs, records
-from shipyard.console import runs_table
 from shipyard.settings import Settings
 
 

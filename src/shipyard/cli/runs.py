@@ -12,12 +12,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from shipyard.cli.console import Display, print_request, print_stop
 from shipyard.cli.dispatch import sends_notifications
-from shipyard.console import Display, print_request, print_stop
+from shipyard.cli.show import show_run
 from shipyard.contracts import Decision, Plan, RunInput
 from shipyard.errors import PlanFileError, UserInputError
-from shipyard.inspect import show_run
-from shipyard.runner import Runner, Stop
+from shipyard.lifecycle.runner import Runner, Stop
 
 
 @sends_notifications

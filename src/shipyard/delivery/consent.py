@@ -17,7 +17,7 @@ from typing import Any
 from langgraph.types import Command
 
 from shipyard.errors import NotWaitingError
-from shipyard.policy import Policy
+from shipyard.policy.config import Policy
 from shipyard.state import RunState
 
 

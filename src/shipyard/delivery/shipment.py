@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.contracts import Delivery
-from shipyard.deliver_policy import DeliverPolicy
-from shipyard.deliver_policy import Forge as ForgeName
 from shipyard.delivery.errors import DeliveryTargetError, ForgeAuthenticationError
 from shipyard.delivery.forge import Forge, PullRequestDraft
 from shipyard.delivery.gitea import Gitea
@@ -28,6 +26,8 @@ from shipyard.delivery.push import Credential, Remote
 from shipyard.delivery.target import ForgeTarget, forge_of, forge_target, locate
 from shipyard.delivery.tokens import Token, find_token, missing_token_message
 from shipyard.effects import EffectLog
+from shipyard.policy.deliver import DeliverPolicy
+from shipyard.policy.deliver import Forge as ForgeName
 
 _ADAPTERS: dict[ForgeName, type[GitHub] | type[Gitea] | type[GitLab]] = {
     "github": GitHub,

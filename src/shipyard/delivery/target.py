@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from shipyard.deliver_policy import DeliverPolicy, Forge
 from shipyard.delivery.errors import DeliveryTargetError
+from shipyard.policy.deliver import DeliverPolicy, Forge
 
 _SCP = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[^:/\s]+):(?P<path>[^/].*)$")
 _API_PATHS: dict[Forge, str] = {"github": "/api/v3", "gitea": "/api/v1", "gitlab": "/api/v4"}

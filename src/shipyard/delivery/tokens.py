@@ -5,7 +5,7 @@ is registered with the redaction (``secret_values.register_secret``) before anyt
 it, so it is masked by value in every stored row, artifact, event and log line. It is handed to
 one ``git`` process through that process's environment (``delivery.push``) and to the forge's
 API in a request header; sandboxed commands never see these variables
-(``isolation/environment.py``) and no model ever gets them.
+(``sandbox/isolation/environment.py``) and no model ever gets them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shipyard.deliver_policy import Forge
+from shipyard.policy.deliver import Forge
 from shipyard.secret_values import register_secret
 
 GENERIC = "SHIPYARD_FORGE_TOKEN"

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from shipyard.cli.console import RedactingConsole
 from shipyard.cli.dispatch import own_resources
-from shipyard.console import RedactingConsole
 from shipyard.errors import UserInputError
 from shipyard.evals.harness import EvalOptions, evaluate, prepare
 from shipyard.evals.report import APPROVALS_NOTE
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 from shipyard.settings import Settings
 
 

@@ -39,7 +39,7 @@ from shipyard.evals.run import (
 )
 from shipyard.evals.source import materialise
 from shipyard.evals.task import BadLine, Task, TaskLine, read_tasks
-from shipyard.runner import Runner
+from shipyard.lifecycle.runner import Runner
 
 T = TypeVar("T")
 

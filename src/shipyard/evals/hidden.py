@@ -23,7 +23,7 @@ from pathlib import Path
 
 from shipyard.evals.errors import HarnessError
 from shipyard.evals.task import Task
-from shipyard.sandbox import Launcher, Limits
+from shipyard.sandbox.launcher import Launcher, Limits
 from shipyard.tools.check_cache import CHECK_ENV
 from shipyard.tools.environment import EnvironmentSetupError, command_path, interpreter, prepare
 

@@ -31,8 +31,8 @@ from langchain_core.runnables import RunnableConfig
 from shipyard.contracts import RunInput, RunStatus, Usage
 from shipyard.errors import ModelUnavailableError
 from shipyard.evals.source import IDENTITY
+from shipyard.lifecycle.runner import Runner, Stop
 from shipyard.llm import ModelGateway
-from shipyard.runner import Runner, Stop
 from shipyard.settings import Role
 
 MAX_AUTO_APPROVALS = 50

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shipyard.evals.errors import TaskFileError
-from shipyard.tools.environment import Environment
+from shipyard.policy.environment import Environment
 
 INSTANCE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
 """An instance id names a directory of the output: no slashes, no leading dot."""

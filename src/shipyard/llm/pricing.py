@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from shipyard.contracts import Usage
-    from shipyard.policy import Budgets
+    from shipyard.policy.config import Budgets
 
 Price = tuple[float, float]
 """USD per 1M (input, output) tokens."""

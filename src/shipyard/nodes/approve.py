@@ -39,7 +39,7 @@ from shipyard.contracts import (
 )
 from shipyard.delivery.consent import delivery_request_part
 from shipyard.hitl import interrupt_value
-from shipyard.nodes.run import policy_of, workspace_of
+from shipyard.nodes.inputs import policy_of, workspace_of
 from shipyard.state import RunState
 from shipyard.tools import git
 from shipyard.tools.baseline import SUFFIX, alterations_of, diff_split

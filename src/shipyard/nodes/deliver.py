@@ -28,8 +28,8 @@ from shipyard.delivery.errors import DeliveryError
 from shipyard.delivery.forge import PullRequestDraft
 from shipyard.delivery.shipment import Parcel, Shipment, draft_of
 from shipyard.effects import EffectLog
-from shipyard.nodes.run import context_of, event, journal_key, policy_of, thread_id
-from shipyard.policy import Policy
+from shipyard.nodes.inputs import context_of, event, journal_key, policy_of, thread_id
+from shipyard.policy.config import Policy
 from shipyard.redact import redact, redact_obj
 from shipyard.report import render_markdown
 from shipyard.state import RunState

@@ -29,21 +29,22 @@ from langchain_core.messages import (
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from shipyard import best_of, conversation, instructions, prompts
+from shipyard.agent import conversation, instructions, prompts
+from shipyard.agent.economics import charged, merged, spent_since, sum_usage
+from shipyard.agent.routing import Route, route
 from shipyard.context import Context
 from shipyard.contracts import Plan, PlanStep, Usage
-from shipyard.economics import charged, merged, spent_since, sum_usage
 from shipyard.effects import EffectLog
 from shipyard.llm.gateway import CallOverBudgetError
 from shipyard.llm.pricing import Allowance
-from shipyard.nodes.run import context_of, event, journal_key, policy_of, workspace_of
-from shipyard.pin import pin_workspace
-from shipyard.policy import budget_exceeded
-from shipyard.routing import Route, route
+from shipyard.nodes import best_of
+from shipyard.nodes.inputs import context_of, event, journal_key, policy_of, workspace_of
+from shipyard.policy.config import budget_exceeded
 from shipyard.state import RunState
 from shipyard.tools import git
 from shipyard.tools.agent import MUTATING, Toolbox, ToolResult, tool_schemas
 from shipyard.tools.errors import ToolError
+from shipyard.tools.pin import pin_workspace
 
 NUDGE = "Use the tools to make the change; call `finish` with a summary when the step is done."
 
@@ -73,7 +74,7 @@ class _Attempt:
 def execute(state: RunState, runtime: Runtime[Context]) -> RunState:
     """Work on ``plan.steps[step_index]`` until ``finish``, the tool budget, or a spent run
     budget (which ends the run as ``needs_human_review``); with ``[agent.best_of] n > 1``
-    as N candidates of which the code keeps one (``shipyard.best_of``)."""
+    as N candidates of which the code keeps one (``shipyard.nodes.best_of``)."""
     ctx = context_of(runtime)
     plan = Plan.model_validate(state["plan"])
     step, attempt_no = plan.steps[state["step_index"]], state["attempt"]

@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 
 from shipyard.context import Context
 from shipyard.contracts import RunStatus
-from shipyard.nodes.run import context_of, policy_of, workspace_of
+from shipyard.nodes.inputs import context_of, policy_of, workspace_of
 from shipyard.redact import redact, redact_obj
 from shipyard.report import build_report, provenance, render_markdown
 from shipyard.state import RunState

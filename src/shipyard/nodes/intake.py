@@ -12,8 +12,8 @@ from shipyard.context import Context
 from shipyard.contracts import RunInput, Usage
 from shipyard.effects import new_timeline
 from shipyard.errors import ThreadTakenError, UnknownRunError, UserInputError
-from shipyard.nodes.run import context_of, event, thread_id
-from shipyard.policy import load_policy
+from shipyard.nodes.inputs import context_of, event, thread_id
+from shipyard.policy.config import load_policy
 from shipyard.state import RunState
 from shipyard.tools import git
 

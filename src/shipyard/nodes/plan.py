@@ -8,14 +8,14 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from shipyard import instructions, prompts, repo_map
+from shipyard.agent import instructions, prompts, repo_map
+from shipyard.agent.economics import charged
 from shipyard.context import Context
 from shipyard.contracts import Plan, Usage
-from shipyard.economics import charged
 from shipyard.effects import EffectLog
 from shipyard.llm.gateway import CallOverBudgetError
 from shipyard.llm.pricing import Allowance
-from shipyard.nodes.run import context_of, journal_key, over_budget, policy_of, workspace_of
+from shipyard.nodes.inputs import context_of, journal_key, over_budget, policy_of, workspace_of
 from shipyard.state import RunState
 from shipyard.tools.files import Workspace
 

@@ -8,7 +8,7 @@ from langgraph.runtime import Runtime
 
 from shipyard.context import Context
 from shipyard.contracts import Verdict
-from shipyard.nodes.run import context_of, event
+from shipyard.nodes.inputs import context_of, event
 from shipyard.redact import redact
 from shipyard.state import RunState
 

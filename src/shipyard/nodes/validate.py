@@ -19,16 +19,15 @@ from typing import Any, TypedDict
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from shipyard import prompts
+from shipyard.agent import prompts
 from shipyard.context import Context
 from shipyard.contracts import Evidence, Finding, Plan, PlanStep, Review, StepOutcome, Usage
 from shipyard.effects import EffectLog
-from shipyard.nodes.run import context_of, event, journal_key, policy_of, workspace_of
-from shipyard.pin import pin_workspace
-from shipyard.sandbox import Launcher, Limits, hiding
+from shipyard.nodes.inputs import context_of, event, journal_key, policy_of, workspace_of
+from shipyard.sandbox.launcher import Launcher, Limits, hiding
 from shipyard.state import RunState
 from shipyard.tools import git
-from shipyard.tools.baseline import base_configuration_evidence
+from shipyard.tools.baseline import baseline_evidence
 from shipyard.tools.checked_tree import checked_tree
 from shipyard.tools.checks import (
     Artifacts,
@@ -40,6 +39,7 @@ from shipyard.tools.checks import (
     verdict_from,
 )
 from shipyard.tools.environment import environment_checks, environment_launcher, setup_evidence
+from shipyard.tools.pin import pin_workspace
 from shipyard.tools.preexisting import judged_against_base, unfinished
 
 
@@ -60,7 +60,7 @@ def validate(state: RunState, runtime: Runtime[Context]) -> RunState:
         evidence = _against_base(state, ctx, specs, evidence, tree)
     # Never judged against the base commit: a test the change's configuration hides may
     # well fail there too (the bug the run fixes), so there every failure counts.
-    evidence += base_configuration_evidence(evidence, state=state, ctx=ctx)
+    evidence += _under_base_configuration(evidence, state, ctx)
     plan = Plan.model_validate(state["plan"])
     step = plan.steps[state["step_index"]]
     passed = all(e.passed for e in evidence)
@@ -127,6 +127,24 @@ class _CheckSetting(TypedDict):
     owner: str
     policy_hash: str
     limits: Limits
+
+
+def _under_base_configuration(
+    evidence: list[Evidence], state: RunState, ctx: Context
+) -> list[Evidence]:
+    """The change's test checks re-run under the base commit's test configuration when the
+    change alters it (``tools/baseline.py``)."""
+    policy = policy_of(state)
+    return baseline_evidence(
+        evidence,
+        workspace=Path(state["workspace"]),
+        base=state["base_commit"],
+        policy=policy,
+        launcher=hiding(ctx.launcher, policy.paths.forbidden),
+        artifacts=ctx.artifacts,
+        run_id=state["run_id"],
+        scratch_root=ctx.settings.workspaces,
+    )
 
 
 def _against_base(

@@ -2,7 +2,7 @@
 asked to stop.
 
 A process that drives a run from the CLI holds its lease (``lease_owner``, renewed before
-``lease_expires_at`` by a heartbeat, ``shipyard.run_lease``). A run still ``running`` whose
+``lease_expires_at`` by a heartbeat, ``shipyard.lifecycle.lease``). A run still ``running`` whose
 lease ran out, and that no server worker holds (``api_runs``), has lost its process: it is
 shown as interrupted and ``shipyard resume`` may take it over; so is one whose owner was a process
 of this host that no longer exists (owners are ``host:pid:nonce``), without waiting for the

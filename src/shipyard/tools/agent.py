@@ -22,9 +22,9 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 
 from shipyard.errors import CommandRefusedError
-from shipyard.policy import Policy
+from shipyard.policy.config import Policy
 from shipyard.redact import redact
-from shipyard.sandbox import CommandResult, Launcher, Limits
+from shipyard.sandbox.launcher import CommandResult, Launcher, Limits
 from shipyard.tools.errors import ToolError
 from shipyard.tools.files import Workspace
 from shipyard.tools.quota import Quota

@@ -1,7 +1,7 @@
 """The change's test configuration read from git, and its checks re-run under the base's.
 
 :func:`alterations_of` reads a workspace's change against the base commit and classifies it
-with :mod:`shipyard.tools.testconfig`. :func:`base_configuration_evidence` is the baseline
+with :mod:`shipyard.tools.testconfig`. :func:`baseline_evidence` is the baseline
 rule (``docs/architecture.md``, evidence integrity): when the change alters how it is
 tested and its own checks passed, the test checks run a second time in a scratch copy of
 the change's files in which every file that alters testing is as it was at the base commit
@@ -25,11 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from shipyard.context import Context
 from shipyard.contracts import Evidence
-from shipyard.policy import Policy
-from shipyard.sandbox import Launcher, hiding
-from shipyard.state import RunState
+from shipyard.policy.config import Policy
+from shipyard.sandbox.launcher import Launcher
 from shipyard.tools.checks import Artifacts, run_checks
 from shipyard.tools.checkspec import CheckSpec, detect_checks
 from shipyard.tools.environment import environment_checks
@@ -103,26 +101,6 @@ def diff_split(workspace: Path, base: str, paths: Sequence[str]) -> tuple[str, s
     return _text(first), _text(rest)
 
 
-def base_configuration_evidence(
-    evidence: Sequence[Evidence], *, state: RunState, ctx: Context
-) -> list[Evidence]:
-    """The baseline rule (module docstring) for validate: evidence to add to ``evidence``
-    (the change's own), ``[]`` when the change does not alter how it is tested or one of its
-    own checks failed. A repository whose tests fail to run raises nothing: that is failing
-    evidence; a launcher that cannot start a command raises ``SandboxError``."""
-    policy = Policy.model_validate(state.get("effective_policy") or {})
-    return baseline_evidence(
-        evidence,
-        workspace=Path(state["workspace"]),
-        base=state["base_commit"],
-        policy=policy,
-        launcher=hiding(ctx.launcher, policy.paths.forbidden),
-        artifacts=ctx.artifacts,
-        run_id=state["run_id"],
-        scratch_root=ctx.settings.workspaces,
-    )
-
-
 def baseline_evidence(
     evidence: Sequence[Evidence],
     *,
@@ -134,7 +112,10 @@ def baseline_evidence(
     run_id: str,
     scratch_root: Path,
 ) -> list[Evidence]:
-    """:func:`base_configuration_evidence` with its inputs spelled out."""
+    """The baseline rule (module docstring): evidence to add to ``evidence`` (the change's
+    own), ``[]`` when the change does not alter how it is tested or one of its own checks
+    failed. A repository whose tests fail to run raises nothing: that is failing evidence; a
+    launcher that cannot start a command raises ``SandboxError``."""
     if not all(e.passed for e in evidence):
         return []  # the verdict fails already; no check at all still gets the baseline
     testing = alterations_of(workspace, base, policy)
@@ -267,7 +248,6 @@ __all__ = [
     "SUFFIX",
     "Alterations",
     "alterations_of",
-    "base_configuration_evidence",
     "baseline_evidence",
     "check_specs",
     "diff_split",

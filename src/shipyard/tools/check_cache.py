@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shipyard.contracts import Evidence
-from shipyard.isolation.environment import build_env
+from shipyard.sandbox.isolation.environment import build_env
 from shipyard.tools.checkspec import CheckSpec
 
 CHECK_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1", "PY_COLORS": "0", "CI": "1"}

@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from shipyard.contracts import Evidence, Failure, Finding, Verdict
 from shipyard.errors import CommandRefusedError
 from shipyard.redact import redact
-from shipyard.sandbox import CommandResult, Launcher, Limits
+from shipyard.sandbox.launcher import CommandResult, Launcher, Limits
 from shipyard.tools.check_cache import (
     CHECK_ENV,
     Artifacts,

@@ -85,7 +85,7 @@ def _configured(index: int, item: CheckSpec | BaseModel | Mapping[str, Any]) -> 
     if isinstance(item, CheckSpec):
         return item
     try:
-        # A policy's own check model (``policy.CheckSpec``) arrives as a model: take its data.
+        # The policy's check model (``policy.config.ConfiguredCheck``) arrives as a model.
         data = item.model_dump(exclude_none=True) if isinstance(item, BaseModel) else dict(item)
         return CheckSpec.model_validate(data)
     except ValidationError as exc:

@@ -6,7 +6,7 @@ Two ways, which may be combined:
 * ``python``: an existing interpreter, or a virtualenv directory, used read-only. Python
   checks run with it, and the command's ``PATH`` starts with its directories (the venv, its
   ``bin`` and, from ``pyvenv.cfg``, the base installation): ``PATH`` is what the sandbox's
-  filesystem view mounts read-only as toolchain (``isolation/view.py``), so the interpreter
+  filesystem view mounts read-only as toolchain (``sandbox/isolation/view.py``), so the interpreter
   and its site-packages are visible and nothing of them is writable.
 * ``setup``: a command (argv, never a shell) run in the sandbox once per workspace before the
   checks — e.g. ``python -m pip install --no-index --find-links wheels -e .``. It is keyed by
@@ -30,65 +30,17 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shipyard.contracts import Evidence, IsolationReport
 from shipyard.errors import UserInputError
-from shipyard.isolation.environment import DEFAULT_PATH
-from shipyard.sandbox import CommandResult, Launcher, Limits
+from shipyard.policy.environment import Environment
+from shipyard.sandbox.isolation.environment import DEFAULT_PATH
+from shipyard.sandbox.launcher import CommandResult, Launcher, Limits
 from shipyard.tools.checkspec import CheckSpec
 
 
 class EnvironmentSetupError(UserInputError):
     """The named environment cannot be used (no such interpreter), or its setup failed."""
-
-
-class Environment(BaseModel):
-    """``[environment]``: the interpreter and the setup command of the checks."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    python: str | None = None
-    """Absolute path of an interpreter (``/opt/venv/bin/python``) or of a venv directory."""
-    setup: list[str] = Field(default_factory=list)
-    """Run once per workspace before the checks (a string is split like a shell would)."""
-    lockfiles: list[str] = Field(default_factory=list)
-    """Workspace-relative files whose content keys the setup (``requirements.txt``)."""
-    network: bool = False
-    """Whether the setup needs the network: refused, since commands never have it."""
-    pytest_args: list[str] = Field(default_factory=list)
-    """Extra arguments of every pytest check and of an evaluation's hidden-test command
-    (``-o pythonpath=src``)."""
-
-    @field_validator("setup", "pytest_args", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        try:
-            return shlex.split(value)
-        except ValueError as err:
-            raise ValueError(f"cannot parse command: {err}") from None
-
-    @field_validator("python")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_absolute():
-            raise ValueError(f"python must be an absolute path, got {value!r}")
-        return value
-
-    @field_validator("network")
-    @classmethod
-    def _no_network(cls, value: bool) -> bool:
-        if value:
-            raise ValueError(
-                "a setup with network = true cannot run: sandboxed commands never have the "
-                "network; prepare the environment beforehand and name it with python = "
-                '"/path/to/venv"'
-            )
-        return value
 
 
 def interpreter(env: Environment) -> str:

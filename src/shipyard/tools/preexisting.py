@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shipyard.contracts import Evidence, Failure
-from shipyard.policy import Policy
+from shipyard.policy.config import Policy
 from shipyard.tools.baseline import SUFFIX, check_specs
 from shipyard.tools.checkspec import CheckSpec
 from shipyard.tools.environment import python_path

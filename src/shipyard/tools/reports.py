@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.contracts import Failure
-from shipyard.sandbox import CommandResult
+from shipyard.sandbox.launcher import CommandResult
 
 INVALID = "report missing or invalid"
 """How every bad-report message starts (the reader's and the parsers' alike)."""

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.contracts import ApprovalDecision, Decision, RunInput
 from shipyard.errors import NotWaitingError, ShipyardError, StaleApprovalError
-from shipyard.preflight import preflight
+from shipyard.lifecycle.preflight import preflight
 from shipyard.server.console.pages import NOTICES, Seen, local_target, not_found, start_form
 from shipyard.server.console.render import fragment, page
 from shipyard.server.console.run_view import GRAPH_ID, Pending, RunView, load_run, pending_of

@@ -25,7 +25,7 @@ from shipyard.contracts import (
     Usage,
 )
 from shipyard.errors import UnknownRunError
-from shipyard.policy import Budgets, Policy
+from shipyard.policy.config import Budgets, Policy
 from shipyard.server.console.timeline import Entry, timeline
 from shipyard.server.deps import ServerState
 from shipyard.server.runs.queue import Pool

@@ -14,7 +14,6 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.pin import fork_workspace
 from shipyard.server.deps import Owner, ServerState, State
 from shipyard.server.http.errors import conflict, not_found
 from shipyard.server.http.shapes import Json, JsonObject
@@ -26,6 +25,7 @@ from shipyard.server.stores.checkpoints import (
     thread_config,
 )
 from shipyard.server.stores.graphs import RegisteredGraph
+from shipyard.tools.pin import fork_workspace
 
 router = APIRouter(prefix="/threads/{thread_id}", tags=["thread state"])
 

@@ -27,8 +27,7 @@ from langgraph.types import StateSnapshot, StreamMode
 
 from shipyard.context import Context
 from shipyard.effects import invocation, new_timeline
-from shipyard.isolation import inflight
-from shipyard.pin import fork_workspace
+from shipyard.sandbox.isolation import inflight
 from shipyard.server.http.encoding import to_jsonable
 from shipyard.server.http.shapes import Json, JsonObject
 from shipyard.server.runs.events import EventBatch, EventLog
@@ -49,6 +48,7 @@ from shipyard.server.stores.checkpoints import thread_config
 from shipyard.server.stores.graphs import GraphRegistry, RegisteredGraph
 from shipyard.store.outage import database_outage
 from shipyard.store.saver import ShipyardSaver, thread_known_empty
+from shipyard.tools.pin import fork_workspace
 
 log = logging.getLogger(__name__)
 

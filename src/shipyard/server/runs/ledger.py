@@ -15,12 +15,12 @@ from typing import Any
 
 from langgraph.types import Command, StateSnapshot
 
-from shipyard.bookkeeping import RunBook, decision_in
 from shipyard.context import Context
 from shipyard.contracts import RunInput
 from shipyard.errors import NotWaitingError, UnknownRunError
-from shipyard.preflight import preflight
-from shipyard.run_cancel import Graph, finish_cancelled
+from shipyard.lifecycle.bookkeeping import RunBook, decision_in
+from shipyard.lifecycle.cancel import Graph, finish_cancelled
+from shipyard.lifecycle.preflight import preflight
 from shipyard.server.runs.queue import QueuedRun
 
 
@@ -62,7 +62,7 @@ class Ledger:
 
     async def cancelled(self, run: QueuedRun, graph: Graph, rolled_back: bool) -> None:
         """Record a cancelled run: an interrupted one ends ``cancelled`` with its report
-        (``shipyard.run_cancel``); a rolled-back one is recorded as the state it returned
+        (``shipyard.lifecycle.cancel``); a rolled-back one is recorded as the state it returned
         to, or ``cancelled`` when no state is left."""
         if not rolled_back:
             await finish_cancelled(graph, self.context, run.thread_id, "the API")

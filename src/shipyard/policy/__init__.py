@@ -1,0 +1,1 @@
+"""The policy: ``.shipyard.toml``'s tables, their syntax, and how a command is decided."""
