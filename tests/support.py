@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import os
+import signal
 import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +21,9 @@ WAIT_S = 30.0
 (CI, several pytest sessions on two cores) only makes a test slower, never red."""
 
 _POLL_S = 0.02
+
+SHIPYARD = str(Path(sys.executable).with_name("shipyard"))
+"""The ``shipyard`` command of the interpreter running the tests."""
 
 
 def git(repo: Path, *args: str) -> str:
@@ -55,6 +62,49 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {timeout} s: {what or check!r}")
         await asyncio.sleep(_POLL_S)
+
+
+@contextlib.contextmanager
+def shipyard_process(
+    env: dict[str, str], *args: str, merge_stderr: bool = False
+) -> Iterator[subprocess.Popen[str]]:
+    """``shipyard ARGS`` in a process group of its own, killed (SIGKILL to the group: a crash
+    of the process and its commands) and reaped when the block is left."""
+    proc = subprocess.Popen(
+        [SHIPYARD, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+
+
+def wait_while_running(
+    what: str, found: Callable[[], bool], proc: subprocess.Popen[str] | None, timeout: float = 90
+) -> None:
+    """Poll ``found`` until it is true; fail naming ``what`` if ``proc`` ends first (with its
+    output) or ``timeout`` seconds pass. ``proc=None`` only waits."""
+    deadline = time.monotonic() + timeout
+    while not found():
+        if proc is not None and proc.poll() is not None:
+            output = "".join(s.read() for s in (proc.stdout, proc.stderr) if s)
+            raise AssertionError(
+                f"the process ended (exit {proc.returncode}) before {what}:\n{output}"
+            )
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
 
 
 def plan_reply(*steps: tuple[str, str], risk: str = "low") -> dict[str, Any]:

@@ -11,10 +11,9 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,19 @@ from shipyard.lifecycle.runner import Runner
 from shipyard.settings import Settings
 from shipyard.store import Run, RunStore, ensure_embedded, make_engine, migrate, stop_embedded
 from tests.integration.conftest import MakeRepo, WriteScript
-from tests.support import PASSING_TEST, call, finish, git, plan_reply
+from tests.support import (
+    PASSING_TEST,
+    SHIPYARD,
+    call,
+    finish,
+    git,
+    plan_reply,
+    shipyard_process,
+    wait_while_running,
+)
 
 pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
 
-SHIPYARD = str(Path(sys.executable).with_name("shipyard"))
 POLICY = '[approvals]\nplan = "never"\n'
 SLOW_TEST = (
     "import pathlib, time\n\n"
@@ -61,36 +68,6 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         stdin=subprocess.DEVNULL,
     )
-
-
-@contextlib.contextmanager
-def _spawn(env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [SHIPYARD, *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
-
-
-def _wait_for(what: str, found: Callable[[], bool], proc: subprocess.Popen[str] | None) -> None:
-    deadline = time.monotonic() + 90
-    while not found():
-        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
-            pytest.fail(f"process ended or timed out before {what}")
-        time.sleep(0.05)
 
 
 def _read_until(proc: subprocess.Popen[str], text: str) -> str:
@@ -171,12 +148,12 @@ async def test_cancel_stops_a_running_run_driven_by_another_process(
     repo = make_repo({"tests/test_slow.py": SLOW_TEST})
     _commit_policy(repo)
     env = _env(settings, _one_step(write_script))
-    with _spawn(env, "run", "--repo", str(repo), "add a") as proc:
+    with shipyard_process(env, "run", "--repo", str(repo), "add a") as proc:
 
         def validating() -> bool:
             return any((p / "validate-started").exists() for p in settings.workspaces.glob("*"))
 
-        _wait_for("validation to start", validating, proc)
+        wait_while_running("validation to start", validating, proc)
         run_id = _run_id(settings)
         workspace = settings.workspaces / run_id
         assert _pids_with(str(workspace)), "the hanging check should be running"
@@ -225,13 +202,13 @@ def test_killed_run_shows_interrupted_and_resume_takes_it_over(
     _commit_policy(repo)
     slow = {"content": "thinking", "delay_s": 3, **call("write_file", path="b.txt", content="b")}
     env = _env(settings, _one_step(write_script, slow), SHIPYARD_LEASE_S="1")
-    with _spawn(env, "run", "--repo", str(repo), "add a and b") as proc:
-        _wait_for("the run to start", lambda: bool(_runs(settings)), proc)
+    with shipyard_process(env, "run", "--repo", str(repo), "add a and b") as proc:
+        wait_while_running("the run to start", lambda: bool(_runs(settings)), proc)
         run_id = _run_id(settings)
-        _wait_for("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
+        wait_while_running("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    _wait_for("the lease to run out", lambda: _runs(settings)[0].interrupted, None)
+    wait_while_running("the lease to run out", lambda: _runs(settings)[0].interrupted, None)
 
     listed = _cli(env, "runs")
     assert listed.returncode == 0, listed.stderr
@@ -256,10 +233,10 @@ def test_resume_refuses_while_another_live_process_drives_the_run(
     _commit_policy(repo)
     slow = {"content": "thinking", "delay_s": 15, **call("write_file", path="b.txt", content="b")}
     env = _env(settings, _one_step(write_script, slow))
-    with _spawn(env, "run", "--repo", str(repo), "add a and b") as proc:
-        _wait_for("the run to start", lambda: bool(_runs(settings)), proc)
+    with shipyard_process(env, "run", "--repo", str(repo), "add a and b") as proc:
+        wait_while_running("the run to start", lambda: bool(_runs(settings)), proc)
         run_id = _run_id(settings)
-        _wait_for("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
+        wait_while_running("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
         listed = _cli(env, "runs")
         assert f"{run_id}  running" in listed.stdout and "interrupted" not in listed.stdout
         refused = _cli(env, "resume", run_id)
@@ -293,10 +270,10 @@ def test_database_lost_mid_run_exits_3_then_resume_commits_the_step_once(
     _commit_policy(repo)
     slow = {"content": "thinking", "delay_s": 3, **call("write_file", path="b.txt", content="b")}
     env = _env(settings, _one_step(write_script, slow), SHIPYARD_DB_WAIT_S="4")
-    with _spawn(env, "run", "--repo", str(repo), "add a and b") as proc:
-        _wait_for("the run to start", lambda: bool(_runs(settings)), proc)
+    with shipyard_process(env, "run", "--repo", str(repo), "add a and b") as proc:
+        wait_while_running("the run to start", lambda: bool(_runs(settings)), proc)
         run_id = _run_id(settings)
-        _wait_for("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
+        wait_while_running("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
         stop_embedded(own_postgres)
         assert proc.wait(timeout=120) == 3
         out = proc.stdout.read() if proc.stdout else ""
@@ -329,10 +306,10 @@ def test_database_back_within_the_wait_lets_the_run_finish_in_the_same_process(
     env = _env(
         settings, _one_step(write_script, slow), SHIPYARD_DB_WAIT_S="90", PYTHONUNBUFFERED="1"
     )
-    with _spawn(env, "run", "--repo", str(repo), "add a and b") as proc:
-        _wait_for("the run to start", lambda: bool(_runs(settings)), proc)
+    with shipyard_process(env, "run", "--repo", str(repo), "add a and b") as proc:
+        wait_while_running("the run to start", lambda: bool(_runs(settings)), proc)
         run_id = _run_id(settings)
-        _wait_for("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
+        wait_while_running("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
         stop_embedded(own_postgres)
         noticed = _read_until(proc, "waiting up to 90 s")
         ensure_embedded(own_postgres)

@@ -7,14 +7,8 @@ scripted model, so the test reads what the model received."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +23,7 @@ from shipyard.policy.agent import ContextPolicy
 from shipyard.settings import Settings
 from shipyard.store import Journal, JournalEntry, RunStore, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript
-from tests.support import PASSING_TEST, call, finish, git
+from tests.support import PASSING_TEST, call, finish, git, shipyard_process, wait_while_running
 
 pytestmark = pytest.mark.slow  # whole runs through the graph
 
@@ -151,14 +145,14 @@ def test_a_killed_attempt_resumes_with_the_same_condensed_conversation(
         return [e for e in _journal(settings) if e.thread_id != first.run_id]
 
     repo = make_repo(FILES)
-    proc = _spawn(settings, script, "run", "--repo", str(repo), "read the files")
 
     def mid_slow_turn() -> bool:
         done = {(e.call_id, e.status) for e in killed_run()}
         return ("condense.4", "done") in done and ("tool.3.0", "done") in done
 
-    _wait_for("the slow model turn after a condensation", mid_slow_turn, proc)
-    _kill(proc)
+    env = _env(settings, script)
+    with shipyard_process(env, "run", "--repo", str(repo), "read the files") as proc:
+        wait_while_running("the slow model turn after a condensation", mid_slow_turn, proc)
     run_id = killed_run()[0].thread_id
     assert f"model.{SLOW_TURN}" not in {e.call_id for e in killed_run()}
 
@@ -181,37 +175,11 @@ def test_a_killed_attempt_resumes_with_the_same_condensed_conversation(
     assert git(repo, "show", f"shipyard/{run_id}:counter.txt") == "x"
 
 
-def _spawn(settings: Settings, script: Path, *args: str) -> subprocess.Popen[str]:
+def _env(settings: Settings, script: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "OPENAI_"))}
     env.update(
         SHIPYARD_HOME=str(settings.home),
         DATABASE_URL=settings.database_url or "",
         SHIPYARD_MODEL_SCRIPT=str(script),
     )
-    return subprocess.Popen(
-        [sys.executable, "-m", "shipyard.cli", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def _wait_for(what: str, found: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 90
-    while not found():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            output = proc.stdout.read() if proc.stdout and proc.poll() is not None else ""
-            _kill(proc)
-            pytest.fail(f"process ended or timed out before {what}:\n{output}")
-        time.sleep(0.05)
-
-
-def _kill(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    if proc.stdout:
-        proc.stdout.close()
+    return env

@@ -4,15 +4,11 @@ subprocesses against the test's own Postgres database."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +19,15 @@ from shipyard.llm import Script, ScriptedChatModel
 from shipyard.settings import Settings
 from shipyard.store import Journal, JournalEntry, RunStore, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript
-from tests.support import PASSING_TEST, call, finish, git, plan_reply
+from tests.support import (
+    PASSING_TEST,
+    call,
+    finish,
+    git,
+    plan_reply,
+    shipyard_process,
+    wait_while_running,
+)
 
 pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
 
@@ -52,36 +56,6 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         stdin=subprocess.DEVNULL,
     )
-
-
-def _spawn(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "shipyard.cli", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def _wait_for(what: str, found: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 90
-    while not found():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            output = proc.stdout.read() if proc.stdout and proc.poll() is not None else ""
-            _kill(proc)
-            pytest.fail(f"process ended or timed out before {what}:\n{output}")
-        time.sleep(0.05)
-
-
-def _kill(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    if proc.stdout:
-        proc.stdout.close()
 
 
 def _journal(settings: Settings) -> list[JournalEntry]:
@@ -153,14 +127,13 @@ def test_sigkill_mid_execute_then_resume_repeats_no_effect(
         }
     )
     env = _env(settings, script)
-    proc = _spawn(env, "run", "--repo", str(repo), "count once")
 
     def in_second_call() -> bool:
         # The command's outcome is written while the second model call (3 s) is under way.
         return any(e.call_id == "tool.0.0" and e.status == "done" for e in _journal(settings))
 
-    _wait_for("the second model call", in_second_call, proc)
-    _kill(proc)
+    with shipyard_process(env, "run", "--repo", str(repo), "count once") as proc:
+        wait_while_running("the second model call", in_second_call, proc)
     run_id = _only_run_id(settings)
     assert run_id is not None
     # A model call is recorded when it returns (nothing to reconcile if it is cut short).
@@ -200,13 +173,12 @@ def test_sigkill_mid_validate_then_resume_commits_once(
         }
     )
     env = _env(settings, script)
-    proc = _spawn(env, "run", "--repo", str(repo), "add a")
 
     def started() -> bool:
         return any((p / "validate-started").exists() for p in settings.workspaces.glob("*"))
 
-    _wait_for("validation to start", started, proc)
-    _kill(proc)
+    with shipyard_process(env, "run", "--repo", str(repo), "add a") as proc:
+        wait_while_running("validation to start", started, proc)
     run_id = _only_run_id(settings)
     assert run_id is not None
 
