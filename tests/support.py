@@ -12,7 +12,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from shipyard.settings import Settings
 
 T = TypeVar("T")
 
@@ -62,6 +65,34 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {timeout} s: {what or check!r}")
         await asyncio.sleep(_POLL_S)
+
+
+def cli_env(settings: Settings, script: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a ``shipyard`` subprocess on ``settings``' home and database, with
+    the scripted model ``script``: this process's, without its Shipyard and OpenAI settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "OPENAI_"))}
+    env.update(
+        SHIPYARD_HOME=str(settings.home), DATABASE_URL=settings.database_url or "", COLUMNS="200"
+    )
+    if script is not None:
+        env["SHIPYARD_MODEL_SCRIPT"] = str(script)
+    env.update(extra)
+    return env
+
+
+def run_shipyard(
+    env: dict[str, str], *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """``shipyard ARGS`` to its end, its output captured (no check of the exit code)."""
+    return subprocess.run(
+        [SHIPYARD, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @contextlib.contextmanager

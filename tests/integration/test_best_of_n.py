@@ -17,8 +17,15 @@ from shipyard.llm import Script, ScriptedChatModel
 from shipyard.settings import Settings
 from shipyard.store import Journal, RunStore, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript
-from tests.integration.test_context_condense import _kill, _spawn, _wait_for
-from tests.support import call, finish, git, plan_reply
+from tests.support import (
+    call,
+    cli_env,
+    finish,
+    git,
+    plan_reply,
+    shipyard_process,
+    wait_while_running,
+)
 
 pytestmark = pytest.mark.slow  # whole runs through the graph
 
@@ -125,7 +132,6 @@ def test_a_run_killed_mid_candidates_resumes_and_keeps_the_same_candidate(
             "developer": {"s1/1": _candidate(MINIMAL), "s1/1/c2": [slow, finish()]},
         }
     )
-    proc = _spawn(settings, script, "run", "--repo", str(repo), "make f return 2")
 
     def candidate_one_done() -> bool:
         engine = make_engine(settings.database_url or "")
@@ -137,8 +143,9 @@ def test_a_run_killed_mid_candidates_resumes_and_keeps_the_same_candidate(
         done = {(e.step_key.rsplit("/", 1)[-1], e.call_id) for e in entries if e.status == "done"}
         return ("1", "tool.1.0") in done  # candidate 1 finished; candidate 2 is mid-turn
 
-    _wait_for("candidate 1 to finish while candidate 2 thinks", candidate_one_done, proc)
-    _kill(proc)
+    env = cli_env(settings, script)
+    with shipyard_process(env, "run", "--repo", str(repo), "make f return 2") as proc:
+        wait_while_running("candidate 1 to finish while 2 thinks", candidate_one_done, proc)
     engine = make_engine(settings.database_url or "")
     try:
         run_id = RunStore(engine).list_runs()[0].id

@@ -25,11 +25,12 @@ from shipyard.store import Run, RunStore, ensure_embedded, make_engine, migrate,
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import (
     PASSING_TEST,
-    SHIPYARD,
     call,
+    cli_env,
     finish,
     git,
     plan_reply,
+    run_shipyard,
     shipyard_process,
     wait_while_running,
 )
@@ -44,30 +45,6 @@ SLOW_TEST = (
     "    time.sleep(120)\n"
 )
 """A repository test that hangs: while it runs, the run is busy in ``validate``."""
-
-
-def _env(settings: Settings, script: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "OPENAI_"))}
-    env.update(
-        SHIPYARD_HOME=str(settings.home),
-        DATABASE_URL=settings.database_url or "",
-        SHIPYARD_MODEL_SCRIPT=str(script),
-        COLUMNS="200",
-        **extra,
-    )
-    return env
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SHIPYARD, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _read_until(proc: subprocess.Popen[str], text: str) -> str:
@@ -147,7 +124,7 @@ async def test_cancel_stops_a_running_run_driven_by_another_process(
 ) -> None:
     repo = make_repo({"tests/test_slow.py": SLOW_TEST})
     _commit_policy(repo)
-    env = _env(settings, _one_step(write_script))
+    env = cli_env(settings, _one_step(write_script))
     with shipyard_process(env, "run", "--repo", str(repo), "add a") as proc:
 
         def validating() -> bool:
@@ -158,7 +135,7 @@ async def test_cancel_stops_a_running_run_driven_by_another_process(
         workspace = settings.workspaces / run_id
         assert _pids_with(str(workspace)), "the hanging check should be running"
         started = time.monotonic()
-        cancelled = _cli(env, "cancel", run_id[:8])
+        cancelled = run_shipyard(env, "cancel", run_id[:8])
         assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
         assert f"run {run_id}: cancelled" in cancelled.stdout
         proc.wait(timeout=60)
@@ -171,7 +148,7 @@ async def test_cancel_stops_a_running_run_driven_by_another_process(
     # The workspace and the branch are kept: the step's file is still there, uncommitted.
     assert (workspace / "a.txt").read_text() == "a\n"
     assert git(repo, "rev-parse", f"shipyard/{run_id}") == git(repo, "rev-parse", "main")
-    again = _cli(env, "cancel", run_id)
+    again = run_shipyard(env, "cancel", run_id)
     assert again.returncode == 2 and "already ended: cancelled" in again.stderr
 
 
@@ -179,19 +156,19 @@ async def test_cancel_a_run_waiting_at_its_plan_approval(
     settings: Settings, make_repo: MakeRepo, write_script: WriteScript
 ) -> None:
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
-    env = _env(settings, _one_step(write_script))
-    started = _cli(env, "run", "--repo", str(repo), "add a")
+    env = cli_env(settings, _one_step(write_script))
+    started = run_shipyard(env, "run", "--repo", str(repo), "add a")
     assert started.returncode == 0, started.stdout + started.stderr
     run_id = _run_id(settings)
     assert _runs(settings)[0].status == "awaiting_approval"
 
-    cancelled = _cli(env, "cancel", run_id)
+    cancelled = run_shipyard(env, "cancel", run_id)
     assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
     _assert_cancelled(settings, run_id, await _state(settings, run_id))
     assert (settings.workspaces / run_id).is_dir()
-    approve = _cli(env, "approve", run_id)
+    approve = run_shipyard(env, "approve", run_id)
     assert approve.returncode == 2 and "not waiting for an approval (cancelled)" in approve.stderr
-    listed = _cli(env, "runs")
+    listed = run_shipyard(env, "runs")
     assert f"{run_id}  cancelled" in listed.stdout
 
 
@@ -201,7 +178,7 @@ def test_killed_run_shows_interrupted_and_resume_takes_it_over(
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
     _commit_policy(repo)
     slow = {"content": "thinking", "delay_s": 3, **call("write_file", path="b.txt", content="b")}
-    env = _env(settings, _one_step(write_script, slow), SHIPYARD_LEASE_S="1")
+    env = cli_env(settings, _one_step(write_script, slow), SHIPYARD_LEASE_S="1")
     with shipyard_process(env, "run", "--repo", str(repo), "add a and b") as proc:
         wait_while_running("the run to start", lambda: bool(_runs(settings)), proc)
         run_id = _run_id(settings)
@@ -210,15 +187,15 @@ def test_killed_run_shows_interrupted_and_resume_takes_it_over(
         proc.wait(timeout=30)
     wait_while_running("the lease to run out", lambda: _runs(settings)[0].interrupted, None)
 
-    listed = _cli(env, "runs")
+    listed = run_shipyard(env, "runs")
     assert listed.returncode == 0, listed.stderr
     assert f"{run_id}  interrupted" in listed.stdout
     assert f"interrupted — resume with shipyard resume {run_id}" in listed.stdout
-    shown = _cli(env, "show", run_id)
+    shown = run_shipyard(env, "show", run_id)
     assert f"interrupted — resume with shipyard resume {run_id}" in shown.stdout
     assert _runs(settings)[0].status == "running"  # stored: the row is not rewritten
 
-    resumed = _cli(env, "resume", run_id)
+    resumed = run_shipyard(env, "resume", run_id)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "completed" in resumed.stdout
     run = _runs(settings)[0]
@@ -232,14 +209,14 @@ def test_resume_refuses_while_another_live_process_drives_the_run(
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
     _commit_policy(repo)
     slow = {"content": "thinking", "delay_s": 15, **call("write_file", path="b.txt", content="b")}
-    env = _env(settings, _one_step(write_script, slow))
+    env = cli_env(settings, _one_step(write_script, slow))
     with shipyard_process(env, "run", "--repo", str(repo), "add a and b") as proc:
         wait_while_running("the run to start", lambda: bool(_runs(settings)), proc)
         run_id = _run_id(settings)
         wait_while_running("execute", (settings.workspaces / run_id / "a.txt").exists, proc)
-        listed = _cli(env, "runs")
+        listed = run_shipyard(env, "runs")
         assert f"{run_id}  running" in listed.stdout and "interrupted" not in listed.stdout
-        refused = _cli(env, "resume", run_id)
+        refused = run_shipyard(env, "resume", run_id)
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert "is being driven by" in refused.stderr and "Traceback" not in refused.stderr
         assert proc.wait(timeout=120) == 0
@@ -269,7 +246,7 @@ def test_database_lost_mid_run_exits_3_then_resume_commits_the_step_once(
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
     _commit_policy(repo)
     slow = {"content": "thinking", "delay_s": 3, **call("write_file", path="b.txt", content="b")}
-    env = _env(settings, _one_step(write_script, slow), SHIPYARD_DB_WAIT_S="4")
+    env = cli_env(settings, _one_step(write_script, slow), SHIPYARD_DB_WAIT_S="4")
     with shipyard_process(env, "run", "--repo", str(repo), "add a and b") as proc:
         wait_while_running("the run to start", lambda: bool(_runs(settings)), proc)
         run_id = _run_id(settings)
@@ -285,9 +262,9 @@ def test_database_lost_mid_run_exits_3_then_resume_commits_the_step_once(
     assert "error:" in lines[0] and f"shipyard resume {run_id}" in lines[0]
 
     ensure_embedded(own_postgres)
-    listed = _cli(env, "runs")
+    listed = run_shipyard(env, "runs")
     assert f"interrupted — resume with shipyard resume {run_id}" in listed.stdout
-    resumed = _cli(env, "resume", run_id)
+    resumed = run_shipyard(env, "resume", run_id)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "completed" in resumed.stdout
     assert _runs(settings)[0].status == "completed"
@@ -303,7 +280,7 @@ def test_database_back_within_the_wait_lets_the_run_finish_in_the_same_process(
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
     _commit_policy(repo)
     slow = {"content": "thinking", "delay_s": 3, **call("write_file", path="b.txt", content="b")}
-    env = _env(
+    env = cli_env(
         settings, _one_step(write_script, slow), SHIPYARD_DB_WAIT_S="90", PYTHONUNBUFFERED="1"
     )
     with shipyard_process(env, "run", "--repo", str(repo), "add a and b") as proc:
@@ -332,9 +309,9 @@ def test_cancel_a_run_whose_process_died_before_its_first_checkpoint(
         RunStore(engine).create_run("g", "/repo", run_id="abcdef123456")  # running, no holder
     finally:
         engine.dispose()
-    env = _env(settings, _one_step(write_script))
-    assert "interrupted — resume" in _cli(env, "runs").stdout
-    cancelled = _cli(env, "cancel", "abcdef123456")
+    env = cli_env(settings, _one_step(write_script))
+    assert "interrupted — resume" in run_shipyard(env, "runs").stdout
+    cancelled = run_shipyard(env, "cancel", "abcdef123456")
     assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
     run = _runs(settings)[0]
     assert run.status == "cancelled" and not run.interrupted and not run.cancel_requested

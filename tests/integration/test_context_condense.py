@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,15 @@ from shipyard.policy.agent import ContextPolicy
 from shipyard.settings import Settings
 from shipyard.store import Journal, JournalEntry, RunStore, make_engine
 from tests.integration.conftest import MakeRepo, WriteScript
-from tests.support import PASSING_TEST, call, finish, git, shipyard_process, wait_while_running
+from tests.support import (
+    PASSING_TEST,
+    call,
+    cli_env,
+    finish,
+    git,
+    shipyard_process,
+    wait_while_running,
+)
 
 pytestmark = pytest.mark.slow  # whole runs through the graph
 
@@ -150,7 +157,7 @@ def test_a_killed_attempt_resumes_with_the_same_condensed_conversation(
         done = {(e.call_id, e.status) for e in killed_run()}
         return ("condense.4", "done") in done and ("tool.3.0", "done") in done
 
-    env = _env(settings, script)
+    env = cli_env(settings, script)
     with shipyard_process(env, "run", "--repo", str(repo), "read the files") as proc:
         wait_while_running("the slow model turn after a condensation", mid_slow_turn, proc)
     run_id = killed_run()[0].thread_id
@@ -173,13 +180,3 @@ def test_a_killed_attempt_resumes_with_the_same_condensed_conversation(
     keys = [(e.step_key, e.call_id) for e in _journal(settings, run_id)]
     assert len(keys) == len(set(keys))  # no condensation (or anything) journaled twice
     assert git(repo, "show", f"shipyard/{run_id}:counter.txt") == "x"
-
-
-def _env(settings: Settings, script: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "OPENAI_"))}
-    env.update(
-        SHIPYARD_HOME=str(settings.home),
-        DATABASE_URL=settings.database_url or "",
-        SHIPYARD_MODEL_SCRIPT=str(script),
-    )
-    return env

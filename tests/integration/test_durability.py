@@ -5,10 +5,8 @@ subprocesses against the test's own Postgres database."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +20,11 @@ from tests.integration.conftest import MakeRepo, WriteScript
 from tests.support import (
     PASSING_TEST,
     call,
+    cli_env,
     finish,
     git,
     plan_reply,
+    run_shipyard,
     shipyard_process,
     wait_while_running,
 )
@@ -34,28 +34,6 @@ pytestmark = pytest.mark.slow  # seconds a test: left out of `./dev quick`
 COUNT = "python count.py"
 COUNT_PY = "open('counter.txt', 'a').write('x')\n"
 POLICY = '[approvals]\nplan = "never"\n[commands]\nallow = ["python count.py"]\n'
-
-
-def _env(settings: Settings, script: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "OPENAI_"))}
-    env.update(
-        SHIPYARD_HOME=str(settings.home),
-        DATABASE_URL=settings.database_url or "",
-        SHIPYARD_MODEL_SCRIPT=str(script),
-    )
-    return env
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shipyard.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _journal(settings: Settings) -> list[JournalEntry]:
@@ -92,21 +70,21 @@ def test_run_stopped_at_plan_approval_is_approved_from_a_new_process(
             "developer": {"s1/1": [call("write_file", path="a.txt", content="a\n"), finish()]},
         }
     )
-    env = _env(settings, script)
-    first = _cli(env, "run", "--repo", str(repo), "add a file")
+    env = cli_env(settings, script)
+    first = run_shipyard(env, "run", "--repo", str(repo), "add a file")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "waiting for approval" in first.stdout
     match = re.search(r"shipyard approve (\w+)", first.stdout)
     assert match is not None
     run_id = match.group(1)
 
-    runs = _cli(env, "runs")
+    runs = run_shipyard(env, "runs")
     assert run_id in runs.stdout and "awaiting_approval" in runs.stdout
-    second = _cli(env, "approve", run_id)
+    second = run_shipyard(env, "approve", run_id)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "completed" in second.stdout
     assert git(repo, "show", f"shipyard/{run_id}:a.txt") == "a"
-    shown = _cli(env, "show", run_id)
+    shown = run_shipyard(env, "show", run_id)
     assert "plan: decided approve by cli" in shown.stdout
 
 
@@ -126,7 +104,7 @@ def test_sigkill_mid_execute_then_resume_repeats_no_effect(
             "developer": {"s1/1": [call("run_command", command=COUNT), slow_turn, finish()]},
         }
     )
-    env = _env(settings, script)
+    env = cli_env(settings, script)
 
     def in_second_call() -> bool:
         # The command's outcome is written while the second model call (3 s) is under way.
@@ -139,7 +117,7 @@ def test_sigkill_mid_execute_then_resume_repeats_no_effect(
     # A model call is recorded when it returns (nothing to reconcile if it is cut short).
     assert "model.1" not in {e.call_id for e in _journal(settings)}
 
-    resumed = _cli(env, "resume", run_id)
+    resumed = run_shipyard(env, "resume", run_id)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "completed" in resumed.stdout
     branch = f"shipyard/{run_id}"
@@ -172,7 +150,7 @@ def test_sigkill_mid_validate_then_resume_commits_once(
             "developer": {"s1/1": [call("write_file", path="a.txt", content="a\n"), finish()]},
         }
     )
-    env = _env(settings, script)
+    env = cli_env(settings, script)
 
     def started() -> bool:
         return any((p / "validate-started").exists() for p in settings.workspaces.glob("*"))
@@ -182,7 +160,7 @@ def test_sigkill_mid_validate_then_resume_commits_once(
     run_id = _only_run_id(settings)
     assert run_id is not None
 
-    resumed = _cli(env, "resume", run_id)
+    resumed = run_shipyard(env, "resume", run_id)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "completed" in resumed.stdout
     assert git(repo, "rev-list", "--count", f"main..shipyard/{run_id}") == "1"

@@ -6,9 +6,7 @@ subprocesses, a real HTTP receiver, the test's own database."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +23,10 @@ from shipyard.settings import Settings
 from shipyard.store import make_engine, psycopg_conninfo
 from tests.integration.conftest import MakeRepo, WriteScript
 from tests.receiver import Receiver
-from tests.support import PASSING_TEST, plan_reply
+from tests.support import PASSING_TEST, SHIPYARD, cli_env, plan_reply, run_shipyard
 
 pytestmark = pytest.mark.slow  # whole CLI runs: left out of `./dev quick`
 
-SHIPYARD = str(Path(sys.executable).with_name("shipyard"))
 SECRET = "cli-notify-secret"
 
 
@@ -40,32 +37,8 @@ def receiver() -> Iterator[Receiver]:
     made.close()
 
 
-def _env(settings: Settings, script: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "OPENAI_"))}
-    env.update(
-        SHIPYARD_HOME=str(settings.home),
-        DATABASE_URL=settings.database_url or "",
-        SHIPYARD_MODEL_SCRIPT=str(script),
-        COLUMNS="200",
-        **extra,
-    )
-    return env
-
-
 def _notifying(url: str) -> dict[str, str]:
     return {"SHIPYARD_NOTIFY_URL": url, "SHIPYARD_NOTIFY_SECRET": SECRET}
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SHIPYARD, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _start_run(
@@ -74,7 +47,7 @@ def _start_run(
     """``shipyard run`` that stops at the plan's approval (nobody at the terminal)."""
     repo = make_repo({"tests/test_ok.py": PASSING_TEST})
     script = write_script({"planner": [plan_reply(("s1", "add a"))]})
-    return _cli(_env(settings, script, **extra), "run", "--repo", str(repo), "add a")
+    return run_shipyard(cli_env(settings, script, **extra), "run", "--repo", str(repo), "add a")
 
 
 def _outbox(settings: Settings) -> list[dict[str, Any]]:
@@ -114,8 +87,8 @@ def test_a_cli_run_sends_its_approval_request_before_it_exits(
     [row] = _outbox(settings)
     assert row["status"] == "sent" and row["attempts"] == 1
     assert "notify:" not in done.stderr  # nothing left to report
-    env = _env(settings, Path("unused"), **_notifying(receiver.url))
-    drained = _cli(env, "notify", "drain")
+    env = cli_env(settings, Path("unused"), **_notifying(receiver.url))
+    drained = run_shipyard(env, "notify", "drain")
     assert drained.returncode == 0, drained.stdout + drained.stderr
     assert "sent 0; nothing pending" in drained.stdout
     assert len(receiver.requests) == 1  # sent once: the drain found nothing to send
@@ -133,29 +106,29 @@ def test_a_down_endpoint_keeps_the_event_until_notify_drain_sends_it(
     assert "1 event(s) pending" in done.stderr and "notify drain" in done.stderr
     [row] = _outbox(settings)
     assert row["status"] == "pending" and row["attempts"] == 1
-    env = _env(settings, Path("unused"), **_notifying(url))
-    status = _cli(env, "notify", "status")
+    env = cli_env(settings, Path("unused"), **_notifying(url))
+    status = run_shipyard(env, "notify", "status")
     assert status.returncode == 0, status.stderr
     assert f"endpoint env ({url}): 1 pending, 0 failed, 0 sent" in status.stdout
     assert "oldest pending since" in status.stdout and "ConnectError" in status.stdout
-    still_down = _cli(env, "notify", "drain", "--wait", "0")
+    still_down = run_shipyard(env, "notify", "drain", "--wait", "0")
     assert still_down.returncode == 3, still_down.stdout + still_down.stderr
     [line] = still_down.stderr.strip().splitlines()
     assert f"endpoint env ({url}) unreachable" in line and "1 event(s) pending" in line
     up = Receiver(port_wanted=port)
     try:
-        drained = _cli(env, "notify", "drain", "--wait", "60")
+        drained = run_shipyard(env, "notify", "drain", "--wait", "60")
         assert drained.returncode == 0, drained.stdout + drained.stderr
         assert "sent 1; nothing pending" in drained.stdout
         _assert_approval_requested(up, _run_id(settings))
-        again = _cli(env, "notify", "drain")
+        again = run_shipyard(env, "notify", "drain")
         assert again.returncode == 0 and "sent 0" in again.stdout
         assert len(up.requests) == 1
     finally:
         up.close()
     [row] = _outbox(settings)
     assert row["status"] == "sent" and row["attempts"] >= 2
-    status = _cli(env, "notify", "status")
+    status = run_shipyard(env, "notify", "status")
     assert f"endpoint env ({url}): 0 pending, 0 failed, 1 sent" in status.stdout
 
 
@@ -209,12 +182,12 @@ def test_without_an_endpoint_the_cli_never_touches_the_outbox(
     # Any statement on the outbox, even a read, would wait for the lock: pg_locks shows it.
     script = write_script({"planner": [plan_reply(("s1", "add a"))]})
     argv = ["run", "--repo", str(make_repo({"tests/test_ok.py": PASSING_TEST})), "add a"]
-    waited, code = _drive_watching(outbox_locked, argv, _env(settings, script))
+    waited, code = _drive_watching(outbox_locked, argv, cli_env(settings, script))
     assert not waited and code == 0
     assert _run_id(settings)
     # The same run with an endpoint does come to the outbox (and is stopped there).
     argv[2] = str(make_repo({"tests/test_ok.py": PASSING_TEST}))
-    env = _env(settings, script, **_notifying("http://127.0.0.1:9"))
+    env = cli_env(settings, script, **_notifying("http://127.0.0.1:9"))
     waited, code = _drive_watching(outbox_locked, argv, env)
     assert waited, f"the run ended ({code}) without waiting for the outbox"
 
@@ -242,12 +215,12 @@ async def test_a_flush_takes_only_the_rows_of_endpoints_configured_here(
 def test_bad_waits_are_refused_and_the_commands_outcome_stands(
     settings: Settings, receiver: Receiver
 ) -> None:
-    env = _env(settings, Path("unused"), **_notifying(receiver.url))
-    negative = _cli(env, "notify", "drain", "--wait", "-1")
+    env = cli_env(settings, Path("unused"), **_notifying(receiver.url))
+    negative = run_shipyard(env, "notify", "drain", "--wait", "-1")
     assert negative.returncode == 2
     assert "--wait -1.0: expected 0 or more seconds" in negative.stderr
     env["SHIPYARD_NOTIFY_CLI_WAIT_S"] = "soon"
-    cancelled = _cli(env, "cancel", "no-such-run")
+    cancelled = run_shipyard(env, "cancel", "no-such-run")
     assert cancelled.returncode == 2, cancelled.stderr  # the command's own error and code
     assert "no-such-run" in cancelled.stderr
     assert "notify: SHIPYARD_NOTIFY_CLI_WAIT_S='soon'" in cancelled.stderr

@@ -1,8 +1,12 @@
 """approve_plan and approve_changes: the human gates (docs/architecture.md §1, §4).
 
 Each gate interrupts before anything else it does has an effect (the node re-runs from the
-top on resume). The interrupt payload is an ``ApprovalRequest``; the resume value must be an
-``ApprovalDecision`` echoing the request's ``content_hash``. The request is computed afresh
+top on resume). The interrupt payload is an ``ApprovalRequest`` with, beside its own fields,
+LangChain's human-in-the-loop fields (``action_requests`` and ``review_configs``, made by
+``hitl.interrupt_value``) so Agent Inbox and agent-chat-ui can render and answer it. The
+resume value must be an ``ApprovalDecision`` echoing the request's ``content_hash``, or a
+LangChain-shaped answer, which the server binds to the pending request's hash before it
+reaches the graph (``hitl.bind_resume``). The request is computed afresh
 each time the node runs, from the files as they are now: when they changed since the request
 was shown, an approval (or revision) of the old content is refused by asking again with the
 new request, whose ``refused`` field says why in words — it is never applied. A rejection
