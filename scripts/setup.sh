@@ -21,21 +21,22 @@ quiet() {  # drop pip's notes about this machine's unused local index folders
 }
 quiet .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 quiet .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
-if ! command -v bwrap >/dev/null 2>&1; then
+# system_package PROGRAM PACKAGE WHAT: install PACKAGE with apt when PROGRAM is missing and
+# this runs as root; otherwise say what goes without it (WHAT).
+system_package() {
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
-      || echo "note: could not install bubblewrap; the sandbox will use weaker layers" >&2
+    (apt-get update -qq && apt-get install -y -qq "$2") >/dev/null 2>&1 \
+      || echo "note: could not install $2; $3" >&2
   else
-    echo "note: bubblewrap (bwrap) not found; install it for the strongest sandbox layer" >&2
+    echo "note: $1 not found; $3 (apt-get install $2)" >&2
   fi
-fi
-# The console's browser tests drive Debian's Chromium (they skip, saying why, without one).
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
-      || echo "note: could not install chromium; the console's browser tests will skip" >&2
-  else
-    echo "note: chromium not found; the console's browser tests will skip (apt-get install chromium)" >&2
-  fi
-fi
+}
+# bubblewrap: the strongest sandbox layer.
+system_package bwrap bubblewrap "the sandbox will use weaker layers"
+# slirp4netns: outbound network for an approved environment setup, in a namespace of its
+# own (never the host's).
+system_package slirp4netns slirp4netns "a setup that asks for the network fails, saying why"
+# Debian's Chromium, driven by the console's browser tests.
+system_package chromium chromium "the console's browser tests will skip"
 echo "$want" > "$stamp"

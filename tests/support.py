@@ -7,8 +7,10 @@ import contextlib
 import inspect
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -97,15 +99,17 @@ def run_shipyard(
 
 @contextlib.contextmanager
 def shipyard_process(
-    env: dict[str, str], *args: str, merge_stderr: bool = False
+    env: dict[str, str], *args: str, merge_stderr: bool = False, quiet: bool = False
 ) -> Iterator[subprocess.Popen[str]]:
     """``shipyard ARGS`` in a process group of its own, killed (SIGKILL to the group: a crash
-    of the process and its commands) and reaped when the block is left."""
+    of the process and its commands) and reaped when the block is left. ``quiet``: its
+    output is dropped (for a test that never reads it, so no pipe fills up)."""
+    out = subprocess.DEVNULL if quiet else subprocess.PIPE
     proc = subprocess.Popen(
         [SHIPYARD, *args],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        stdout=out,
+        stderr=out if quiet or not merge_stderr else subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
@@ -136,6 +140,50 @@ def wait_while_running(
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         time.sleep(0.05)
+
+
+def outbound_address() -> str | None:
+    """An address of this machine that is not loopback (the one its default route uses),
+    or ``None``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.123", 9))  # no packet is sent
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+class HelloServer:
+    """A TCP server on ``host`` answering every connection with ``hello``, in a thread;
+    ``accepted`` counts the connections. A context manager."""
+
+    def __init__(self, host: str) -> None:
+        self.sock = socket.create_server((host, 0))
+        self.sock.settimeout(0.2)
+        self.host, self.port = host, int(self.sock.getsockname()[1])
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            with conn:
+                conn.sendall(b"hello")
+
+    def __enter__(self) -> HelloServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
 
 
 def plan_reply(*steps: tuple[str, str], risk: str = "low") -> dict[str, Any]:

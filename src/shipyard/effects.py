@@ -18,7 +18,10 @@ recorded outcome instead of running again. Two kinds:
 
 Nothing is blindly repeated: a recorded outcome is always replayed. Intents and outcomes
 are redacted before they are stored, and a live effect returns the same redacted outcome a
-replay would, so both paths see identical data.
+replay would, so both paths see identical data. A caller may narrow the redaction of an
+outcome (``mask``): a model's reply is code the run goes on to write, so it has only secret
+values masked (``llm/redaction.py``) — credential-looking patterns such as
+``RETURNS_KEY = '__return__'`` would otherwise be rewritten in the files it writes.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from shipyard.store import Journal
 
 Outcome = dict[str, Any]
 Reconcile = Callable[[dict[str, Any]], Outcome | None]
+Mask = Callable[[Outcome], Outcome]
+"""How an outcome is redacted before it is stored and returned."""
 
 
 @dataclass
@@ -105,13 +110,20 @@ class EffectLog:
         return tree
 
     def record(
-        self, call_id: str, kind: str, intent: dict[str, Any], call: Callable[[], Outcome]
+        self,
+        call_id: str,
+        kind: str,
+        intent: dict[str, Any],
+        call: Callable[[], Outcome],
+        *,
+        mask: Mask | None = None,
     ) -> Outcome:
         """Make ``call`` (a call that leaves nothing to reconcile when cut short) once across
-        crashes and return its (possibly recorded) outcome; see the module docstring."""
+        crashes and return its (possibly recorded) outcome, redacted by ``mask`` (default:
+        in full); see the module docstring."""
         if not self.fresh:
-            return self.run(call_id, kind, intent, call, lambda _intent: call())
-        outcome = _redacted(call())
+            return self.run(call_id, kind, intent, call, lambda _intent: call(), mask=mask)
+        outcome = (mask or _redacted)(call())
         self._journal.record_behind(
             self.thread_id, self.step_key, call_id, kind, _redacted(intent), outcome
         )
@@ -124,13 +136,17 @@ class EffectLog:
         intent: dict[str, Any],
         effect: Callable[[], Outcome],
         reconcile: Reconcile,
+        *,
+        mask: Mask | None = None,
     ) -> Outcome:
-        """Run ``effect`` once across crashes; return its (possibly recorded) outcome."""
+        """Run ``effect`` once across crashes; return its (possibly recorded) outcome,
+        redacted by ``mask`` (default: in full)."""
+        clean = mask or _redacted
         entry, fresh = self._journal.claim(
             self.thread_id, self.step_key, call_id, kind, _redacted(intent)
         )
         if fresh:
-            outcome = _redacted(effect())
+            outcome = clean(effect())
             # Written behind: in Postgres before this step's checkpoint (store.writer).
             self._journal.complete_behind(self.thread_id, self.step_key, call_id, outcome)
             return outcome
@@ -143,7 +159,7 @@ class EffectLog:
                 f"effect {self.step_key}/{call_id} has an intent but no outcome and cannot be "
                 "reconciled; refusing to repeat it"
             )
-        found = _redacted(found)
+        found = clean(found)
         self._journal.complete(self.thread_id, self.step_key, call_id, found, status="reconciled")
         self.reconciled += 1
         return found

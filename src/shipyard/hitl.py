@@ -115,14 +115,18 @@ def bound_decision(resume: Any, request: ApprovalRequest, by: str) -> ApprovalDe
 def bind_resume(resume: Any, interrupts: Sequence[Any], by: str) -> Any:
     """``resume`` as the API passes it to the graph: a LangChain-shaped value (plain, or in
     a one-entry map keyed by the interrupt id it answers) becomes ``{interrupt id:
-    ApprovalDecision}`` for the pending approval; anything else is returned unchanged.
+    ApprovalDecision}`` for the pending approval, decided by ``by``; a Shipyard decision
+    keeps its shape but is signed by ``by`` too (:func:`signed`); anything else is returned
+    unchanged.
 
     Raises ``StaleApprovalError`` when the named interrupt is no longer the pending one,
     ``ResumeShapeError`` for a shape it cannot map.
     """
     named, value = _named(resume)
-    if not is_langchain(value) or not interrupts:
+    if not interrupts:
         return resume
+    if not is_langchain(value):
+        return signed(value, by) if named is None else {named: signed(value, by)}
     pending = interrupts[0]
     if named is not None and named != pending.id:
         raise StaleApprovalError(
@@ -134,11 +138,21 @@ def bind_resume(resume: Any, interrupts: Sequence[Any], by: str) -> Any:
     return {pending.id: decision.model_dump(mode="json")}
 
 
+def signed(decision: Any, by: str) -> Any:
+    """A Shipyard decision (``{"decision": …, "by": …}``) as made by ``by``, the caller the
+    server authenticated: a client names itself, it does not name the approver. A different
+    name it gave is kept beside, as said: ``"<by> (as <name>)"``."""
+    if not isinstance(decision, dict) or "decision" not in decision:
+        return decision
+    given = str(decision.get("by") or "").strip()[:200]
+    return {**decision, "by": by if given in ("", by) else f"{by} (as {given})"}
+
+
 def _named(resume: Any) -> tuple[str | None, Any]:
     """``(interrupt id, value)`` of a one-entry id map; ``(None, resume)`` otherwise."""
     if isinstance(resume, dict) and len(resume) == 1 and not is_langchain(resume):
         ((key, value),) = resume.items()
-        if is_langchain(value):
+        if is_langchain(value) or (isinstance(value, dict) and "decision" in value):
             return str(key), value
     return None, resume
 
@@ -183,4 +197,5 @@ __all__ = [
     "bound_decision",
     "interrupt_value",
     "is_langchain",
+    "signed",
 ]

@@ -99,6 +99,9 @@ class RunState(InputState, total=False):
     """Repository instruction files given to a model -> ``sha256:<hex>`` (provenance)."""
     isolation: IsolationReport | None
     """The isolation the launcher achieves for this run."""
+    networked_setup: str
+    """The environment setup that a person let have the network, run after the plan was
+    approved: ``"done"``, or why it failed."""
     report: RunReport | None
     """The final report, once the run has ended."""
     abandoned: list[str]

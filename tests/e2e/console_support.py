@@ -1,5 +1,6 @@
 """Helpers for the console's browser tests: Debian's Chromium driven by Playwright, a page
-that records every request it makes, runs started over the API, scripted models.
+that records every request it makes, runs started over the API or by the ``shipyard``
+command on the same database, scripted models.
 
 ``browser()`` skips (with the reason) when Playwright or a Chromium cannot be found — the
 only case a browser test may skip. ``scripts/setup.sh`` installs Debian's ``chromium`` when
@@ -31,6 +32,7 @@ REFINE_FILES = {"x": "x\n", "tests/test_x.py": CHECK_X}
 """A repository whose test passes at the base commit and fails while ``x`` says ``broken``
 (what ``refine_script``'s first attempt writes; its second writes ``y``)."""
 SIGN_OFF = {"approvals": {"plan": "always", "changes": "always"}}
+"""The ``shipyard`` command of the interpreter running the tests."""
 
 
 def chromium_path() -> str | None:

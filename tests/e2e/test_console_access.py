@@ -1,7 +1,9 @@
 """Who sees what in the console: with API keys a sign-in form takes a key (a wrong one is
 refused) and keeps an HTTP-only, SameSite=Strict session cookie; the list shows only the
 owner's runs, another owner's run URL and an unknown run id are the 404 page; logging out
-ends the session. Without keys on loopback there is no sign-in at all."""
+ends the session on the server (a copy of the cookie is refused at once, and a decision
+posted with it applies nothing), and so does revoking the key. Without keys on loopback
+there is no sign-in at all."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from shipyard.server.console.session import ConsoleSessionRow
 from shipyard.settings import Settings
 from tests.e2e.console_support import (
     SIGN_OFF,
@@ -22,6 +26,7 @@ from tests.e2e.console_support import (
     wait_listed,
 )
 from tests.e2e.runs_support import make_repo
+from tests.support import schema_diff
 
 
 @pytest.fixture
@@ -72,13 +77,46 @@ def test_sign_in_owners_and_logout(
     response = page.goto(f"{url}/ui/runs/{theirs}/artifacts/report.json")
     assert response is not None and response.status == 404
 
-    page.goto(f"{url}/ui/")
+    page.goto(f"{url}/ui/runs/{mine}")
+    page.locator("#decision").wait_for()  # the plan waits for alice
+    form = page.locator("form.decide")
+    fields = {
+        name: form.locator(f"input[name={name}]").get_attribute("value") or ""
+        for name in ("csrf", "interrupt_id", "content_hash")
+    }
+    copied = {c["name"]: c["value"] for c in page.context.cookies()}
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/ui/login")
     assert [c for c in page.context.cookies() if c["name"] == "shipyard_console"] == []
     page.goto(f"{url}/ui/")
     page.wait_for_url(lambda u: "/ui/login?next=" in u)
     assert tab.foreign(url) == []
+
+    with httpx.Client(base_url=url, cookies=copied, timeout=30) as copy:
+        listed_again = copy.get("/ui/")
+        assert listed_again.status_code == 303
+        assert listed_again.headers["location"].startswith("/ui/login?next=")
+        decided = copy.post(f"/ui/runs/{mine}/decide", data={**fields, "decision": "approve"})
+        assert decided.status_code == 303
+        assert decided.headers["location"].startswith("/ui/login?next=")
+    assert _interrupts(url, mine, alice) == [fields["interrupt_id"]]  # nothing was applied
+
+    key_id = next(k.id for k in running.state.auth.list() if k.owner == "alice")
+    again = open_tab(chromium).page
+    again.goto(f"{url}/ui/login")
+    again.fill("input[name=key]", alice)
+    again.get_by_role("button", name="Sign in").click()
+    again.wait_for_url(f"{url}/ui/")
+    running.state.auth.revoke(key_id)
+    again.goto(f"{url}/ui/runs/{mine}")
+    again.wait_for_url(lambda u: "/ui/login?next=" in u)
+
+
+def _interrupts(url: str, thread_id: str, api_key: str) -> list[str]:
+    """The ids of the interrupts the run waits at (read over the API)."""
+    headers = {"x-api-key": api_key}
+    state = httpx.get(f"{url}/threads/{thread_id}/state", headers=headers, timeout=30).json()
+    return [i["id"] for i in state.get("interrupts", [])]
 
 
 def test_loopback_without_keys_needs_no_sign_in(
@@ -90,3 +128,9 @@ def test_loopback_without_keys_needs_no_sign_in(
     assert response is not None and response.url == f"{running.url}/ui/"
     assert tab.page.locator("button", has_text="Log out").count() == 0
     assert "Runs" in tab.page.inner_text("h1")
+
+
+def test_the_sessions_table_matches_its_declaration(db_url: str) -> None:
+    diff, tables = schema_diff(db_url, {ConsoleSessionRow.__tablename__})
+    assert diff == []
+    assert ConsoleSessionRow.__tablename__ in tables

@@ -153,5 +153,6 @@ def test_an_approval_of_changed_files_is_not_applied(
     decision.get_by_text("the workspace changed since the request was shown").wait_for()
     assert "+edited by hand" in page.inner_text(".diff")
     assert decision.locator("input[name=content_hash]").input_value() != shown
-    assert "awaiting_approval" in page.inner_text("#run-status")
+    # The gate's new request is in the checkpoint before the run's row says it waits again.
+    page.locator("#run-status", has_text="awaiting_approval").wait_for()
     assert tab.foreign(url) == []

@@ -1,11 +1,13 @@
 """Starting a run from the console: bad input (no repository there, a plan file that is not
 JSON, a policy file that does not validate) is a form error and starts nothing; good input
 starts the run the API's way and opens its page; Fork on the timeline runs that node again
-(from the checkpoint before it)."""
+(from the checkpoint before it). The repositories of ``SHIPYARD_CONSOLE_REPOS`` are offered
+as choices; a typed path is used instead, and either is checked the same way."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,4 +82,44 @@ def test_start_form_errors_then_a_run_and_a_fork(
     names.filter(has_text=re.compile("^plan$")).nth(1).wait_for()
     names.filter(has_text=re.compile("^approve_plan$")).nth(1).wait_for()
     decision.get_by_text("create x", exact=True).wait_for()
+    assert tab.foreign(url) == []
+
+
+def test_configured_repositories_are_offered_as_choices(
+    start_server: Any,
+    settings: Settings,
+    tmp_path: Path,
+    chromium: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ask = '[approvals]\nplan = "always"\n'
+    repo = make_repo(tmp_path / "ok", {"tests/test_ok.py": PASSING_TEST, ".shipyard.toml": ask})
+    gone = tmp_path / "configured-but-gone"
+    monkeypatch.setenv("SHIPYARD_CONSOLE_REPOS", f"{gone}{os.pathsep}{repo}")
+    scripted = dataclasses.replace(settings, model_script=refine_script(tmp_path))
+    url = start_server(None, scripted).url
+    tab = open_tab(chromium)
+    page = tab.page
+
+    page.goto(f"{url}/ui/new")
+    choices = page.locator("select[name=repo_choice] option").all_inner_texts()
+    assert choices == [str(gone), str(repo)]
+    page.fill("textarea[name=goal]", "a goal")
+    page.fill("input[name=repo]", str(tmp_path / "nowhere"))  # a typed path wins: checked
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Start").click()
+    assert navigation.value.status == 422
+    assert str(tmp_path / "nowhere") in page.inner_text(".error")
+    page.fill("input[name=repo]", "")
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Start").click()  # the first choice: not a repository
+    assert navigation.value.status == 422 and str(gone) in page.inner_text(".error")
+    assert _threads(url) == 0
+
+    page.select_option("select[name=repo_choice]", str(repo))
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Start").click()
+    assert navigation.value.status == 200 and "/ui/runs/" in page.url
+    page.locator("#decision").get_by_text("create x", exact=True).wait_for()
+    assert _threads(url) == 1
     assert tab.foreign(url) == []

@@ -9,6 +9,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,13 @@ from tests.e2e.runs_support import GRAPHS, ROOT, effects
 from tests.receiver import Receiver
 
 OPTIONS = ServerOptions(graphs=GRAPHS, graphs_base=ROOT)
+RUN_FIELDS = (
+    "run_id", "thread_id", "assistant_id", "created_at", "updated_at", "status", "metadata",
+    "kwargs", "multitask_strategy",
+)  # fmt: skip
+"""The API's ``Run`` fields, which the official server's webhook body starts from."""
+ENDS = ("run_started_at", "run_ended_at", "webhook_sent_at")
+"""What it adds to them (ISO-8601), with ``values`` and, for a failed run, ``error``."""
 
 
 @pytest.fixture
@@ -90,7 +98,11 @@ async def test_each_run_end_is_posted_once_with_the_runs_id_and_status(
     assert body["thread_id"] == tid and body["assistant_id"] == ok["assistant_id"]
     assert body["kwargs"]["webhook"] == hook
     assert body["values"]["log"] == ["first", "hold", "last"]
-    assert body["run_ended_at"] and body["webhook_sent_at"]
+    assert set(RUN_FIELDS) <= set(body) and body["status"] == "success"
+    for run_id, posted_run in posted.items():  # each started, then ended, then was sent
+        times = [posted_run.json()[name] for name in ("created_at", *ENDS)]
+        started, ended, sent = (datetime.fromisoformat(t) for t in times[1:])
+        assert datetime.fromisoformat(times[0]) <= started <= ended <= sent, (run_id, times)
     error = posted[bad["run_id"]].json()["error"]
     assert error["error"] == "FileNotFoundError" and str(tmp_path / "no") in error["message"]
 

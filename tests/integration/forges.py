@@ -3,8 +3,9 @@
 * ``GitHttpServer`` serves bare repositories by smart HTTP through ``git http-backend``
   (CGI, run per request) behind HTTP basic authentication, and counts the pushes it took;
 * ``FakeForge`` answers the few pull-request endpoints of one forge shape (GitHub, Gitea,
-  GitLab), checks that forge's auth header, keeps the pulls it opened, and can be told to
-  answer the next requests with a given status (401, 403, 422, 429...).
+  GitLab) and Gitea's labels (listed page by page, created on request), checks that
+  forge's auth header, keeps the pulls it opened, and can be told to answer the next
+  requests with a given status (401, 403, 422, 429...).
 
 Both record every request (method, path, headers, body) so a test can look for a token in
 what reached them, and both take an ``on_push`` / ``on_create`` callback run after the
@@ -54,21 +55,36 @@ class GitHttpServer:
         return f"{self.url}/{name}.git"
 
 
+class _Recording(BaseHTTPRequestHandler):
+    """Quiet; GET and POST read the body, record the request in ``self.log`` and go to
+    ``_answer``."""
+
+    log: list[Recorded]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.log.append(Recorded(self.command, self.path, dict(self.headers), body))
+        self._answer(body)
+
+    def _answer(self, body: bytes) -> None:
+        raise NotImplementedError
+
+
 def _git_handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+    class Handler(_Recording):
+        log = server.requests
 
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            server.requests.append(Recorded(self.command, self.path, dict(self.headers), body))
+        def _answer(self, body: bytes) -> None:
             expected = base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
             if self.headers.get("Authorization") != f"Basic {expected}":
                 self.send_response(401)
@@ -150,6 +166,9 @@ class FakeForge:
     answers: list[Answer] = field(default_factory=list)
     """Scripted answers for the next requests, taken first (before the auth check)."""
     labels: dict[str, int] = field(default_factory=lambda: {"shipyard": 7})
+    """The repository's labels, name -> id (Gitea lists them page by page, ``page``/``limit``)."""
+    label_refusal: int | None = None
+    """When set, a Gitea label creation is answered with this status (403, 404)."""
     on_create: Callable[[], None] | None = None
 
     @property
@@ -188,20 +207,10 @@ class FakeForge:
 
 
 def _forge_handler(forge: FakeForge) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+    class Handler(_Recording):
+        log = forge.requests
 
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            forge.requests.append(Recorded(self.command, self.path, dict(self.headers), body))
+        def _answer(self, body: bytes) -> None:
             if forge.answers:
                 self._send(*forge.answers.pop(0))
                 return
@@ -250,18 +259,19 @@ def _route(
         pull["labels"] = data.get("labels", "")
         return (201, {}, pull), True
     repo = f"/repos/{forge.repository}"
-    if path == f"{repo}/labels" and method == "GET":
-        return (200, {}, [{"id": i, "name": n} for n, i in forge.labels.items()]), False
+    if path == f"{repo}/labels" and forge.shape == "gitea":
+        return _gitea_labels(forge, method, query, data), False
     if path.startswith(f"{repo}/issues/") and path.endswith("/labels"):
         number = int(path.split("/")[-2])
         forge.pulls[number - 1]["labels"] = data.get("labels", [])
         return (200, {}, []), False
     if path != f"{repo}/pulls":
         return (404, {}, {"message": "Not Found"}), False
+    if method == "GET" and forge.shape == "gitea":  # no head filter: the caller pages
+        return (200, {}, _page(forge.pulls, query)), False
     if method == "GET":
         head = query.get("head", "").split(":")[-1]
-        found = [p for p in forge.pulls if forge.shape == "gitea" or p["head"]["ref"] == head]
-        return (200, {}, found), False
+        return (200, {}, [p for p in forge.pulls if p["head"]["ref"] == head]), False
     if any(p["head"]["ref"] == data["head"] for p in forge.pulls):
         what = (
             "A pull request already exists"
@@ -273,6 +283,27 @@ def _route(
     pull["body"] = data.get("body", "")
     pull["labels"] = data.get("labels", [])
     return (201, {}, pull), True
+
+
+def _page(items: list[Any], query: dict[str, str]) -> list[Any]:
+    """Gitea's paging: ``page`` (from 1) of ``limit`` items, at most 50 (its default cap)."""
+    limit = min(int(query.get("limit", 50)), 50)
+    start = (int(query.get("page", 1)) - 1) * limit
+    return items[start : start + limit]
+
+
+def _gitea_labels(forge: FakeForge, method: str, query: dict[str, str], data: Any) -> Answer:
+    """List a page of the repository's labels, or create one (a name and a color)."""
+    if method == "GET":
+        return 200, {}, _page([{"id": i, "name": n} for n, i in forge.labels.items()], query)
+    if forge.label_refusal is not None:
+        return forge.label_refusal, {}, {"message": "token does not have write:issue"}
+    if not data.get("name") or not str(data.get("color", "")).lstrip("#"):
+        return 422, {}, {"message": "name and color are required"}
+    if data["name"] in forge.labels:
+        return 409, {}, {"message": "label already exists"}
+    forge.labels[data["name"]] = max(forge.labels.values(), default=0) + 1
+    return 201, {}, {"id": forge.labels[data["name"]], "name": data["name"], "color": data["color"]}
 
 
 @contextmanager

@@ -3,6 +3,7 @@ requests on each forge shape, and each kind of refusal as its typed error."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -108,3 +109,33 @@ def test_a_failing_forge_is_retried_then_unreachable(served: FakeForge) -> None:
     with pytest.raises(ForgeUnreachableError, match=r"502.*failing"):
         _forge(served).find_open("shipyard/r1")
     assert len(served.requests) == 3
+
+
+def _labelled(*labels: str) -> PullRequestDraft:
+    return PullRequestDraft("Add a note", "body", "shipyard/r1", "main", True, list(labels))
+
+
+def test_gitea_finds_a_label_past_the_first_page_and_creates_a_missing_one() -> None:
+    with fake_forge("gitea", TOKEN) as served:
+        served.labels = {f"area-{i}": 100 + i for i in range(60)}  # 2 pages of 50
+        _forge(served).open(_labelled("area-55", "shipyard-new"))
+    created = [r for r in served.requests if r.method == "POST" and r.path.endswith("/labels")]
+    [made] = [json.loads(r.body) for r in created]
+    assert made["name"] == "shipyard-new" and made["color"]
+    assert served.pulls[0]["labels"] == [155, served.labels["shipyard-new"]]
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_gitea_refusing_to_create_a_label_is_a_permission_error(status: int) -> None:
+    with fake_forge("gitea", TOKEN) as served:
+        served.label_refusal = status
+        with pytest.raises(ForgePermissionError, match=r"create the label 'new-one'.*\[deliver\]"):
+            _forge(served).open(_labelled("shipyard", "new-one"))
+    assert served.pulls == []
+
+
+def test_gitlab_sends_label_names_as_one_comma_list_for_it_to_create() -> None:
+    with fake_forge("gitlab", TOKEN) as served:
+        _forge(served).open(_labelled("shipyard", "new-one"))
+    [posted] = [json.loads(r.body) for r in served.requests if r.method == "POST"]
+    assert posted["labels"] == "shipyard,new-one" and len(served.requests) == 1

@@ -75,9 +75,9 @@ def test_hidden_tests_use_the_tasks_interpreter_read_only(
     venv = _venv(tmp_path / "venv")
 
     own = run_hidden(
-        _task(patch, base, python=str(venv)), repo, base, tmp_path / "h1", launcher, 60
+        _task(patch, base, python=str(venv)), repo, base, tmp_path / "h1", launcher, 60, base=base
     )
-    default = run_hidden(_task(patch, base), repo, base, tmp_path / "h2", launcher, 60)
+    default = run_hidden(_task(patch, base), repo, base, tmp_path / "h2", launcher, 60, base=base)
 
     assert own.resolved, own.log
     assert set(own.fail_to_pass.values()) == {"PASSED"}
@@ -98,9 +98,9 @@ def test_a_setup_runs_in_the_hidden_tree_and_a_failing_one_is_a_harness_error(
     made = _task(patch, base, setup=["python", "-c", write]).model_copy(update=ids)
     broken = _task(patch, base, setup=["python", "-c", "raise SystemExit(3)"])
 
-    assert run_hidden(made, repo, base, tmp_path / "h1", launcher, 60).resolved
+    assert run_hidden(made, repo, base, tmp_path / "h1", launcher, 60, base=base).resolved
     with pytest.raises(HarnessError, match=r"environment setup .* failed \(exit 3\)"):
-        run_hidden(broken, repo, base, tmp_path / "h2", launcher, 60)
+        run_hidden(broken, repo, base, tmp_path / "h2", launcher, 60, base=base)
 
 
 def test_setup_runs_once_per_workspace_until_a_lockfile_changes(

@@ -55,8 +55,12 @@ async def test_eval_scores_each_kind_of_task_two_at_a_time(
     repo, base = make_calc_repo(tmp_path / "calc")
     hidden = diff(repo, {"tests/test_add.py": ADD_TEST})
     good = fix(repo)
-    # Applies to the base commit, not to the fixed tree the run leaves.
-    stale = diff(repo, {"calc.py": CALC.replace("a - b", "a - b  # hidden")})
+    # Its context is in no version of the file (the files it touches are put back as at
+    # the base commit before it is applied, so only such a patch fails to apply).
+    mul_test = "from calc import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"
+    stale = diff(repo, {"tests/test_mul.py": mul_test + "# hidden\n"}).replace(
+        " def test_mul():", " def test_mul_stale():"
+    )
     hang = diff(repo, {"tests/test_add.py": ADD_TEST + HANG_TEST})
     hang_ids = ["tests/test_add.py::test_add", "tests/test_add.py::test_hang"]
     offline = "https://127.0.0.1:9/nothing.git"

@@ -2,10 +2,13 @@
 
 Each line must be a task the harness accepts (``shipyard.evals.task``), name its source as
 a PyPI release, carry attribution (upstream repository, fix commit, licence) that the
-suite's README repeats, and hold two unified diffs that ``git apply`` can read: the fix
-touching only non-test files, the hidden tests touching only test files, never the same
-file. Every test id names a file the hidden tests touch. Whether the patches apply and the
-tests flip is the oracle run's job (``shipyard eval evals/tasks.jsonl --oracle``).
+suite's README repeats, and hold two unified diffs that ``git apply`` can read: the hidden
+tests touching only test files, the fix touching non-test files and, where a repository
+test pins the behaviour the fix changes, that test file with upstream's own edit of it
+(hunks the hidden tests have too: the hidden tests put the file back as at the base commit
+before they apply theirs); never the same non-test file. Every test id names a file the
+hidden tests touch. Whether the patches apply and the tests flip is the oracle run's job
+(``shipyard eval evals/tasks.jsonl --oracle``).
 """
 
 from __future__ import annotations
@@ -64,9 +67,14 @@ def _diff_problems(patch: str, test_patch: str, task: dict[str, Any]) -> list[st
         fixed, tests = diff_files(patch), diff_files(test_patch)
     except ValueError as err:
         return [str(err)]
-    found = [f"patch touches test file {p}" for p in fixed if TEST_FILE.search(p)]
+    found = [
+        f"patch touches test file {p} beyond upstream's edits in the test_patch"
+        for p in fixed
+        if TEST_FILE.search(p) and not _hunks_within(patch, test_patch, p)
+    ]
     found += [f"test_patch touches non-test file {p}" for p in tests if not TEST_FILE.search(p)]
-    found += [f"both patches touch {p}" for p in sorted(set(fixed) & set(tests))]
+    found += [f"both patches touch {p}" for p in sorted(set(fixed) & set(tests))
+              if not TEST_FILE.search(p)]  # fmt: skip
     if not task.get("FAIL_TO_PASS"):
         found.append("FAIL_TO_PASS is empty")
     for test_id in [*task.get("FAIL_TO_PASS", []), *task.get("PASS_TO_PASS", [])]:
@@ -76,6 +84,30 @@ def _diff_problems(patch: str, test_patch: str, task: dict[str, Any]) -> list[st
         elif match["file"] not in tests:
             found.append(f"{test_id} is not in a file the test_patch touches")
     return found
+
+
+def _hunks(diff: str, path: str) -> list[str]:
+    """The bodies (without their ``@@`` line numbers) of ``diff``'s hunks of ``path``."""
+    found: list[str] = []
+    current: list[str] | None = None
+    inside = False
+    for line in diff.splitlines():
+        if line.startswith("diff --git "):
+            inside = line.endswith(f" b/{path}")
+            current = None
+        elif inside and line.startswith("@@"):
+            current = []
+            found.append("")
+        elif inside and current is not None:
+            current.append(line)
+            found[-1] = "\n".join(current)
+    return found
+
+
+def _hunks_within(patch: str, test_patch: str, path: str) -> bool:
+    """Whether every hunk of ``patch`` on ``path`` is a hunk of ``test_patch`` on it."""
+    theirs = _hunks(test_patch, path)
+    return all(any(mine in hunk for hunk in theirs) for mine in _hunks(patch, path))
 
 
 def suite_lines() -> list[dict[str, Any]]:
@@ -149,7 +181,10 @@ def test_a_well_formed_task_has_no_problems() -> None:
         ({"license": " "}, "license is missing"),
         ({"patch": "not a diff\n"}, "not a patch git can read"),
         ({"patch": "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n"}, "not a"),
-        ({"patch": GOOD["test_patch"]}, "patch touches test file tests/test_demo.py"),
+        (
+            {"patch": str(GOOD["test_patch"]).replace("test_b", "test_c")},
+            "patch touches test file tests/test_demo.py beyond upstream's edits",
+        ),
         ({"test_patch": GOOD["patch"]}, "test_patch touches non-test file demo.py"),
         ({"FAIL_TO_PASS": []}, "FAIL_TO_PASS is empty"),
         ({"FAIL_TO_PASS": ["tests/test_demo.py::test b"]}, "not a plain pytest node id"),
@@ -159,6 +194,11 @@ def test_a_well_formed_task_has_no_problems() -> None:
 def test_each_kind_of_bad_task_is_named(change: dict[str, Any], expected: str) -> None:
     found = problems(GOOD | change)
     assert any(expected in problem for problem in found), found
+
+
+def test_a_fix_may_carry_upstream_s_own_edit_of_a_test_the_hidden_tests_replace() -> None:
+    # A repository test that pins the old behaviour: the fix edits it as upstream did.
+    assert problems(GOOD | {"patch": str(GOOD["patch"]) + str(GOOD["test_patch"])}) == []
 
 
 def test_a_file_in_both_patches_is_named() -> None:

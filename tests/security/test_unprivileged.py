@@ -47,11 +47,13 @@ SUBSET = (
     "view_launcher or view_repo_tests_at_validation or bounded_fork_bomb"
     " or (validation_cannot_reach_a_database and socket_without_password)"
     " or password_file_and_socket_directory_are_private or test_cgroup_parent"
+    " or networked_command"
 )
 """With ``SHIPYARD_UNPRIVILEGED_SUITE=subset``, what ``unpriv_suite`` runs: the cases whose
 outcome depends most on who runs Shipyard — the filesystem view (a normal user's home and
 sockets), the embedded Postgres the user starts, the process limit without a pids cgroup,
-and where the user's cgroups go. By default every case that does not need root runs."""
+where the user's cgroups go, and a command given the network (slirp4netns joining a user
+namespace the user made). By default every case that does not need root runs."""
 
 _BOMB = (
     "import os, sys, time\nn = 0\ntry:\n    for _ in range(300):\n"

@@ -12,7 +12,7 @@ import pytest
 
 from shipyard.contracts import ApprovalRecord, Evidence, Plan, PlanStep, RunReport, Usage
 from shipyard.delivery.body import body_of, title_of
-from shipyard.delivery.consent import consent_of
+from shipyard.delivery.consent import consent_of, stamped_command
 from shipyard.delivery.errors import DeliveryTargetError
 from shipyard.delivery.forge import rate_wait
 from shipyard.delivery.target import forge_target, locate
@@ -210,3 +210,25 @@ def test_rate_wait_reads_the_forges_reset_headers() -> None:
     )
     assert rate_wait(answer(429, **{"ratelimit-reset": "90"}), now=100) == 0
     assert rate_wait(answer(403)) is None and rate_wait(answer(500)) is None
+
+
+@pytest.mark.parametrize(
+    "update",
+    [{"delivery_request": {"by": "bob", "at": "2000-01-01T00:00:00"}, "goal": "g"},
+     [["goal", "g"], ["delivery_request", {"by": "bob"}]]],
+)  # fmt: skip
+def test_a_request_to_deliver_is_stamped_with_the_authenticated_person(update: Any) -> None:
+    command = stamped_command({"update": update, "goto": "deliver"}, "alice")
+    stamped = command["update"]
+    pairs = dict(stamped) if isinstance(stamped, list) else stamped
+    request = pairs["delivery_request"]
+    assert (request["by"], request["as_given"]) == ("alice", "bob")
+    assert request["at"] != "2000-01-01T00:00:00" and pairs["goal"] == "g"
+    assert command["goto"] == "deliver"
+
+
+def test_a_command_without_a_request_to_deliver_is_left_as_it_is() -> None:
+    command = {"resume": {"decision": "approve"}, "update": {"goal": "g"}}
+    assert stamped_command(command, "alice") == command
+    unnamed = stamped_command({"update": {"delivery_request": {}}}, "alice")
+    assert "as_given" not in unnamed["update"]["delivery_request"]

@@ -12,6 +12,7 @@ from shipyard.evals.errors import TaskFileError
 from shipyard.evals.harness import EvalOptions, select
 from shipyard.evals.hidden import summary_statuses
 from shipyard.evals.result import validator_of
+from shipyard.evals.run import run_input
 from shipyard.evals.source import kind_of
 from shipyard.evals.task import BadLine, TaskLine, read_tasks
 
@@ -117,3 +118,15 @@ def test_validator_false_pass_and_false_failure() -> None:
 )  # fmt: skip
 def test_repo_forms(repo: str, kind: str) -> None:
     assert kind_of(repo) == kind
+
+
+def test_an_evaluation_run_never_grants_a_setup_the_network() -> None:
+    # No person approves in an evaluation: whatever the task's environment or the
+    # repository's policy says, the run's overrides switch a setup's network off.
+    task_env = {"environment": {"setup": ["make"], "pytest_args": ["-q"]}}
+    for policy in ({}, task_env):
+        given = run_input("fix it", Path("/tmp/clone"), "abc", policy)
+        assert given.policy is not None
+        assert given.policy["environment"]["network"] is False
+    assert given.policy["environment"]["pytest_args"] == ["-q"]
+    assert given.policy["approvals"] == {"plan": "never"}

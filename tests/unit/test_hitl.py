@@ -101,4 +101,11 @@ def test_binding_names_the_pending_interrupt_and_refuses_another() -> None:
     with pytest.raises(StaleApprovalError, match="answers interrupt i1, but the thread now waits"):
         bind_resume({"i1": approve}, pending, "alice")
     plain = {"decision": "approve", "content_hash": "x"}
-    assert bind_resume(plain, pending, "alice") is plain  # Shipyard's own shape: unchanged
+    # Shipyard's own shape keeps its shape, signed by the caller the server authenticated.
+    assert bind_resume(plain, pending, "alice") == {**plain, "by": "alice"}
+    claimed = {**plain, "by": "bob"}
+    assert bind_resume(claimed, pending, "alice") == {**plain, "by": "alice (as bob)"}
+    assert bind_resume({"i2": claimed}, pending, "alice") == {
+        "i2": {**plain, "by": "alice (as bob)"}
+    }
+    assert bind_resume(plain, [], "alice") is plain  # nothing pending: left to the stale check

@@ -72,7 +72,8 @@ RUN = {
 
 def test_the_webhook_body_is_the_ended_run_as_the_official_server_sends_it() -> None:
     sent = datetime(2026, 1, 2, 3, 4, 7, tzinfo=UTC)
-    row = {"run": RUN, "values": {"x": 1}, "ended_at": "2026-01-02T03:04:06+00:00"}
+    run = {**RUN, "started_at": "2026-01-02T03:04:05.500000+00:00"}
+    row = {"run": run, "values": {"x": 1}, "ended_at": "2026-01-02T03:04:06+00:00"}
     assert webhook_payload(row, sent) == {
         "run_id": "r1",
         "thread_id": "t1",
@@ -84,6 +85,7 @@ def test_the_webhook_body_is_the_ended_run_as_the_official_server_sends_it() -> 
         "kwargs": {"webhook": "https://h.example/x", "input": {}},
         "multitask_strategy": "enqueue",
         "langsmith_session_name": None,
+        "run_started_at": "2026-01-02T03:04:05.500000+00:00",
         "run_ended_at": "2026-01-02T03:04:06+00:00",
         "webhook_sent_at": "2026-01-02T03:04:07+00:00",
         "values": {"x": 1},

@@ -89,7 +89,7 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     stats.add_argument("--since", help="an age (30m, 12h, 7d, 2w) or an ISO date; default: all")
     show = _command(
-        sub, "show", "shipyard.cli.runs:cmd_show", "timeline, evidence, approvals and diff of a run"
+        sub, "show", "shipyard.cli.show:cmd_show", "timeline, evidence, approvals and diff of a run"
     )
     show.add_argument("run")
 

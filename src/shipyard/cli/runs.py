@@ -1,5 +1,6 @@
-"""The sub-commands that drive one run: ``run``, ``show``, ``approve``, ``resume``,
-``cancel``, ``fork``. Each gets a ``Runner`` (``cli/dispatch.py``)."""
+"""The sub-commands that drive one run: ``run``, ``approve``, ``resume``, ``cancel``,
+``fork``. Each gets a ``Runner`` (``cli/dispatch.py``); ``show``, which only reads, is in
+``cli/show.py``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from rich.markup import escape
 
 from shipyard.cli.console import Display, print_request, print_stop
 from shipyard.cli.dispatch import sends_notifications
-from shipyard.cli.show import show_run
 from shipyard.contracts import Decision, Plan, RunInput
 from shipyard.errors import PlanFileError, UserInputError
 from shipyard.lifecycle.runner import Runner, Stop
@@ -58,11 +58,6 @@ def _prompt(console: Console) -> tuple[Decision, str] | None:
                 return decision, comment
     except EOFError:
         return None
-
-
-async def cmd_show(args: argparse.Namespace, runner: Runner, console: Console) -> int:
-    await show_run(runner, args.run, console)
-    return 0
 
 
 @sends_notifications

@@ -1,21 +1,41 @@
-"""``shipyard show``: a run's timeline, evidence, approvals and diff."""
+"""``shipyard show``: a run's timeline, evidence, approvals and diff.
+
+Read-only, so it opens no ``Runner``: the run's row and approvals come from the records
+(``cli/records.py``, plain psycopg), its checkpoints from ``store/checkpoint_reader.py`` —
+the timeline LangGraph's ``aget_state_history`` gives and the state ``aget_state`` gives,
+decoded by the checkpointer's serializer, without compiling the graph (its nodes bring the
+sandbox, the models and LangGraph's runtime: seconds of imports before the first line).
+"""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from shipyard.cli.console import interrupted_note, print_evidence, print_report, shown_status
-from shipyard.lifecycle.runner import Runner
+from shipyard.cli.dispatch import own_resources
+from shipyard.cli.records import Connection, approval_lines, find_run, records
+from shipyard.settings import Settings
+from shipyard.store.checkpoint_reader import Decoder, OnFirstUse, history, latest
 from shipyard.tools import git
 
 
-async def show_run(runner: Runner, run_ref: str, console: Console) -> None:
+@own_resources
+async def cmd_show(args: argparse.Namespace, _runner: object, console: Console) -> int:
+    with records(Settings.from_env()) as conn:
+        show_run(conn, args.run, console)
+    return 0
+
+
+def show_run(conn: Connection, run_ref: str, console: Console) -> None:
     """Print everything a person needs to judge a run."""
-    run = runner.context.runs.get_run(run_ref)
+    run = find_run(conn, run_ref)
+    serde = OnFirstUse(_serializer)
     console.rule(f"[bold]run {run.id}[/bold] — {shown_status(run)}")
     if run.interrupted:
         console.print(f"[yellow]{interrupted_note(run)}[/yellow]", soft_wrap=True)
@@ -23,30 +43,36 @@ async def show_run(runner: Runner, run_ref: str, console: Console) -> None:
     if run.error:
         console.print(f"[yellow]reason:[/yellow] {escape(run.error)}")
     timeline = Table("checkpoint", "step", "next", "status", "created")
-    for snap in reversed(await runner.history(run.id)):
+    for saved in history(conn, run.id, serde, channels=("status",)):
         timeline.add_row(
-            str(snap.config["configurable"].get("checkpoint_id")),
-            str(snap.metadata.get("step") if snap.metadata else ""),
-            ", ".join(snap.next) or "-",
-            str(snap.values.get("status", "")),
-            str(snap.created_at or "")[:19],
+            saved.checkpoint_id,
+            str(saved.metadata.get("step") if saved.metadata else ""),
+            ", ".join(saved.next) or "-",
+            str(saved.values.get("status", "")),
+            saved.created_at[:19],
         )
     console.print(timeline)
-    state = (await runner.graph.aget_state({"configurable": {"thread_id": run.id}})).values
+    newest = latest(conn, run.id, serde, channels=("verdict", "workspace", "base_commit", "report"))
+    state: dict[str, Any] = newest.values if newest is not None else {}
     verdict = state.get("verdict")
     if verdict is not None:
         console.print("[bold]evidence[/bold]")
         for ev in verdict.evidence:
             print_evidence(console, ev)
     console.print("[bold]approvals[/bold]")
-    for approval in runner.context.runs.approvals(run.id):
-        decided = approval.decision.decision if approval.decision else "-"
+    for approval in approval_lines(conn, run.id):
         console.print(
-            f"  {approval.kind}: {approval.status} {decided} by {approval.decided_by or '-'} "
-            f"({approval.content_hash[:19]})"
+            f"  {approval.kind}: {approval.status} {approval.decision or '-'} by "
+            f"{approval.decided_by or '-'} ({approval.content_hash[:19]})"
         )
     if state.get("workspace") and state.get("base_commit"):
         console.print("[bold]diff[/bold]")
         console.print(escape(git.diff_stat(Path(state["workspace"]), state["base_commit"])))
     if state.get("report") is not None:
         print_report(console, state["report"])
+
+
+def _serializer() -> Decoder:
+    from shipyard.store.checkpoint_serde import make_serializer  # noqa: PLC0415  (langchain_core)
+
+    return make_serializer()

@@ -2,9 +2,9 @@
 
 Title: the plan's summary (else the goal), one line. Body: the goal, the plan, a table of
 the checks that passed (command, counts, duration), the diff stat, who approved what and
-when, the isolation level, usage and cost, the provenance manifest's hash and, when the
-server's public URL is configured, the run's console link. Built from the redacted report,
-then masked once more: no secret value can reach the forge.
+when (and who let it be delivered), the isolation level, usage and cost, the provenance
+manifest's hash and, when the server's public URL is configured, the run's console link.
+Built from the redacted report, then masked once more: no secret value can reach the forge.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ def body_of(
     *,
     manifest_hash: str,
     console_url: str | None,
+    approved_by: str | None = None,
 ) -> str:
-    """The Markdown body."""
+    """The Markdown body; ``approved_by``: who let the change be delivered."""
     lines = [f"## Goal\n\n{report.goal}\n", *_plan(report), *_checks(report.evidence)]
     lines += ["## Diff\n", "```", report.diff_stat or "(no changes)", "```\n"]
-    lines += _approvals(report)
+    lines += _approvals(report, approved_by)
     lines += _run_facts(report, manifest_hash, console_url)
     return redact("\n".join(lines)) + "\n"
 
@@ -56,12 +57,14 @@ def _checks(evidence: list[Evidence]) -> list[str]:
     return [*rows, ""]
 
 
-def _approvals(report: RunReport) -> list[str]:
+def _approvals(report: RunReport, approved_by: str | None) -> list[str]:
     lines = ["## Approvals\n"]
     for a in report.approvals:
         at = f" at {a.at.isoformat(timespec='seconds')}" if a.at else ""
         lines.append(f"- {a.kind}: {a.decision} by {a.by}{at}")
-    return [*(lines if report.approvals else [*lines, "- none recorded"]), ""]
+    if approved_by:
+        lines.append(f"- delivery: approved by {approved_by}")
+    return [*(lines if len(lines) > 1 else [*lines, "- none recorded"]), ""]
 
 
 def _run_facts(report: RunReport, manifest_hash: str, console_url: str | None) -> list[str]:

@@ -6,6 +6,11 @@ content hash. ``[approvals] deliver = "auto"`` lifts this; ``--approve auto`` do
 only sets the plan mode). An explicit request to deliver — ``shipyard deliver RUN``, or the
 API's ``command`` with ``update: {"delivery_request": {"by": …}}, goto: "deliver"`` — is a
 person's decision too.
+
+Whoever drives the run stamps that request with the person it knows (``stamped_command``):
+the CLI with the local user, the server with the authenticated owner. A name the client
+put in the request is not believed: it is kept, labelled ``as_given``, and never used as
+the approver.
 """
 
 from __future__ import annotations
@@ -90,23 +95,66 @@ def delivery_command(
         return None
     if next_nodes:
         raise NotWaitingError(f"run {run_id} is still running ({', '.join(next_nodes)} next)")
+    return Command(update={"delivery_request": delivery_request(by)}, goto="deliver")
+
+
+AS_GIVEN_CHARS = 200
+
+
+def delivery_request(by: str, as_given: object = None) -> dict[str, str]:
+    """The state's ``delivery_request``: ``by`` the person the driver authenticated, now;
+    ``as_given`` the name the client claimed, when it claimed another (a note, no more)."""
     request = {"by": by, "at": datetime.now(UTC).isoformat(timespec="seconds")}
-    return Command(update={"delivery_request": request}, goto="deliver")
+    if as_given is not None and str(as_given) not in ("", by):
+        request["as_given"] = str(as_given)[:AS_GIVEN_CHARS]
+    return request
+
+
+def stamped_command(command: Mapping[str, Any], by: str) -> dict[str, Any]:
+    """``command`` with its ``update`` stamped (``stamped_update``)."""
+    if "update" not in command:
+        return dict(command)
+    return {**command, "update": stamped_update(command["update"], by)}
+
+
+def stamped_update(update: Any, by: str) -> Any:
+    """A state update (a map, or LangGraph's list of ``[key, value]`` pairs) with each
+    ``delivery_request`` in it replaced by one made ``by`` the authenticated person; the
+    client's ``by`` survives only as ``as_given``. Anything else is returned unchanged."""
+    if isinstance(update, Mapping) and "delivery_request" in update:
+        return {**update, "delivery_request": _restamped(update["delivery_request"], by)}
+    if isinstance(update, list):
+        return [_restamped_pair(pair, by) for pair in update]
+    return update
+
+
+def _restamped(asked: Any, by: str) -> dict[str, str]:
+    return delivery_request(by, asked.get("by") if isinstance(asked, Mapping) else None)
+
+
+def _restamped_pair(pair: Any, by: str) -> Any:
+    if isinstance(pair, list | tuple) and len(pair) == 2 and pair[0] == "delivery_request":
+        return ["delivery_request", _restamped(pair[1], by)]
+    return pair
 
 
 REFUSAL = (
     "nothing was pushed: no person approved these changes for delivery. Ask for it "
-    "(shipyard deliver RUN, or an API command with update {delivery_request: {by: NAME}} and "
+    "(shipyard deliver RUN, or an API command with update {delivery_request: {}} and "
     'goto "deliver"), or set [approvals] deliver = "auto"'
 )
 
 
 __all__ = [
+    "AS_GIVEN_CHARS",
     "REFUSAL",
     "consent_of",
     "delivery_command",
+    "delivery_request",
     "delivery_request_part",
     "delivery_summary",
     "delivery_words",
+    "stamped_command",
+    "stamped_update",
     "wants_delivery",
 ]

@@ -64,7 +64,12 @@ class ForgeRateLimitError(DeliveryError):
 
 
 class ForgeRequestError(DeliveryError):
-    """The forge answered a request with something unexpected."""
+    """The forge answered a request with something unexpected; ``status``: its HTTP status,
+    when it answered one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ForgeUnreachableError(DeliveryError, InfrastructureError):

@@ -1,8 +1,10 @@
-"""The forge seam: one small protocol, and the HTTP client its adapters share.
+"""The forge seam: one small protocol, and what its adapters share.
 
-An adapter (``github``, ``gitea``, ``gitlab``) knows its forge's paths, payloads and auth
-header; ``ForgeClient`` turns answers into typed errors (``delivery.errors``) the same way for
-all of them:
+An adapter (``github``, ``gitea``, ``gitlab``) is a ``ForgeAdapter``: it knows its forge's
+paths, payloads and auth header, and the base holds one repository's ``ForgeClient`` and
+turns a refused creation that says the pull request exists into that pull request. GitHub
+and Gitea answer pulls in the same shape (``github_shaped_pull``). ``ForgeClient`` turns
+answers into typed errors (``delivery.errors``) the same way for all of them:
 
 * a transport error (refused, reset, DNS, timeout) -> ``ForgeUnreachableError``;
 * 401 -> ``ForgeAuthenticationError`` naming the token's variable;
@@ -21,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
@@ -92,11 +94,11 @@ class ForgeClient:
         headers: Mapping[str, str],
         *,
         transport: httpx.BaseTransport | None = None,
-        sleep: Sleep = time.sleep,
+        sleep: Sleep | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.token = token
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep
         self._http = httpx.Client(
             headers={"User-Agent": "shipyard", **headers},
             timeout=TIMEOUT_S,
@@ -163,7 +165,61 @@ class ForgeClient:
             )
         if response.status_code >= 500:
             return ForgeUnreachableError(f"{what}: the forge is failing ({said})")
-        return ForgeRequestError(f"{what}: {said}")
+        return ForgeRequestError(f"{what}: {said}", status=response.status_code)
+
+
+class ForgeAdapter:
+    """One repository's pull requests on one forge: subclasses give ``name``,
+    ``git_username``, ``headers``, ``find_open`` and ``open``."""
+
+    name: str
+    git_username: str
+    headers: ClassVar[Mapping[str, str]]
+    """The forge's auth header (``{token}`` stands for the token) and what to accept."""
+
+    def __init__(
+        self,
+        api_url: str,
+        repository: str,
+        token: Token,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        headers = {k: v.replace("{token}", token.value) for k, v in self.headers.items()}
+        self.client = ForgeClient(api_url, token, headers, transport=transport, sleep=sleep)
+        self.repository = repository
+
+    def find_open(self, head: str) -> PullRequest | None:
+        """The open pull request whose head is branch ``head``, if any."""
+        raise NotImplementedError
+
+    def existing(self, head: str, refusal: ForgeRequestError, words: str) -> PullRequest:
+        """The open pull request from ``head`` when the forge refused to open one with
+        ``words`` saying it exists already; else ``refusal`` again."""
+        found = self.find_open(head) if words in str(refusal) else None
+        if found is None:
+            raise refusal
+        return found
+
+
+def head_ref(pull: Mapping[str, Any]) -> str | None:
+    """The head branch of a GitHub-shaped pull (``head.ref``)."""
+    head = pull.get("head")
+    return head.get("ref") if isinstance(head, dict) else None
+
+
+def github_shaped_pull(data: Any, forge: str) -> PullRequest:
+    """The ``PullRequest`` in a GitHub-shaped answer (GitHub's, and Gitea's, which copies
+    it); ``ForgeRequestError`` naming ``forge`` when it is not one."""
+    try:
+        return PullRequest(
+            url=str(data["html_url"]), number=int(data["number"]), head=head_ref(data) or ""
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ForgeRequestError(
+            f"{forge} answered a pull request without html_url/number: {data!r:.300}"
+        ) from None
 
 
 def rate_wait(response: httpx.Response, now: float | None = None) -> float | None:
@@ -188,8 +244,11 @@ __all__ = [
     "RATE_RETRIES",
     "RATE_WAIT_S",
     "Forge",
+    "ForgeAdapter",
     "ForgeClient",
     "PullRequest",
     "PullRequestDraft",
+    "github_shaped_pull",
+    "head_ref",
     "rate_wait",
 ]

@@ -1,57 +1,49 @@
 """Gitea and Forgejo (the ``/api/v1`` pulls API).
 
 Gitea's list of pulls has no head filter: open pulls are read page by page (``MAX_PAGES`` of
-50) and matched on ``head.ref``. A draft is Gitea's convention, a ``WIP:`` title prefix.
-Labels are given by id, looked up by name in the repository's labels.
+``PAGE``) and matched on ``head.ref``. A draft is Gitea's convention, a ``WIP:`` title
+prefix. Labels are given by id: looked up by name in the repository's labels (read page by
+page too), and a label the repository does not have is created first, as GitHub and GitLab
+do on their own — a token that may not create it is a ``ForgePermissionError`` saying so.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
 
-import httpx
-
-from shipyard.delivery.errors import ForgeRequestError
-from shipyard.delivery.forge import ForgeClient, PullRequest, PullRequestDraft, Sleep
-from shipyard.delivery.tokens import Token
+from shipyard.delivery.errors import ForgePermissionError, ForgeRequestError
+from shipyard.delivery.forge import (
+    ForgeAdapter,
+    PullRequest,
+    PullRequestDraft,
+    github_shaped_pull,
+    head_ref,
+)
 
 MAX_PAGES = 20
 PAGE = 50
 DRAFT_PREFIX = "WIP: "
+LABEL_COLOR = "#ededed"
+"""The color of a label Shipyard creates (GitHub's for the labels it creates itself)."""
 
 
-class Gitea:
+class Gitea(ForgeAdapter):
     """Pull requests of one Gitea / Forgejo repository (``owner/name``)."""
 
     name = "gitea"
     git_username = "shipyard"
 
-    def __init__(
-        self,
-        api_url: str,
-        repository: str,
-        token: Token,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Sleep | None = None,
-    ) -> None:
-        headers = {"Authorization": f"token {token.value}", "Accept": "application/json"}
-        extra = {"sleep": sleep} if sleep is not None else {}
-        self.client = ForgeClient(api_url, token, headers, transport=transport, **extra)
-        self.repository = repository
+    headers: ClassVar[Mapping[str, str]] = {
+        "Authorization": "token {token}",
+        "Accept": "application/json",
+    }
 
     def find_open(self, head: str) -> PullRequest | None:
         """The open pull request whose head branch is ``head``, if any."""
-        for page in range(1, MAX_PAGES + 1):
-            pulls = self.client.get(
-                f"/repos/{self.repository}/pulls",
-                params={"state": "open", "page": page, "limit": PAGE},
-            )
-            for pull in pulls or []:
-                if _head(pull) == head:
-                    return _pull(pull)
-            if not pulls or len(pulls) < PAGE:
-                return None
+        for pull in self._pages("pulls", {"state": "open"}):
+            if head_ref(pull) == head:
+                return github_shaped_pull(pull, "Gitea")
         return None
 
     def open(self, draft: PullRequestDraft) -> PullRequest:
@@ -65,36 +57,44 @@ class Gitea:
         if draft.labels:
             body["labels"] = self._label_ids(draft.labels)
         try:
-            return _pull(self.client.post(f"/repos/{self.repository}/pulls", body))
+            return github_shaped_pull(
+                self.client.post(f"/repos/{self.repository}/pulls", body), "Gitea"
+            )
         except ForgeRequestError as err:
-            existing = self.find_open(draft.head) if "exist" in str(err) else None
-            if existing is None:
-                raise
-            return existing
+            return self.existing(draft.head, err, "exist")
+
+    def _pages(self, what: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """The items of ``/repos/{repository}/{what}``, page by page, up to ``MAX_PAGES``."""
+        for page in range(1, MAX_PAGES + 1):
+            items = self.client.get(
+                f"/repos/{self.repository}/{what}", params={**params, "page": page, "limit": PAGE}
+            )
+            yield from items or []
+            if not items or len(items) < PAGE:
+                return
 
     def _label_ids(self, names: list[str]) -> list[int]:
-        labels = self.client.get(f"/repos/{self.repository}/labels", params={"limit": PAGE})
-        ids = {str(label.get("name")): int(label["id"]) for label in labels or []}
-        missing = [name for name in names if name not in ids]
-        if missing:
+        """The ids of labels ``names``, creating those the repository does not have."""
+        ids: dict[str, int] = {}
+        for label in self._pages("labels", {}):
+            ids.setdefault(str(label.get("name")), int(label["id"]))
+        return [ids[name] if name in ids else self._create_label(name) for name in names]
+
+    def _create_label(self, name: str) -> int:
+        path = f"/repos/{self.repository}/labels"
+        try:
+            made = self.client.post(path, {"name": name, "color": LABEL_COLOR})
+        except (ForgePermissionError, ForgeRequestError) as err:
+            if isinstance(err, ForgeRequestError) and err.status != 404:
+                raise
+            raise ForgePermissionError(
+                f"the token in {self.client.token.variable} may not create the label {name!r} "
+                f"in {self.repository}: create it there, give the token write access to "
+                f"issues, or change [deliver] labels ({err})"
+            ) from None
+        try:
+            return int(made["id"])
+        except (KeyError, TypeError, ValueError):
             raise ForgeRequestError(
-                f"the repository {self.repository} has no label(s) {missing}: create them or "
-                "change [deliver] labels"
-            )
-        return [ids[name] for name in names]
-
-
-def _head(pull: dict[str, Any]) -> str | None:
-    head = pull.get("head")
-    return head.get("ref") if isinstance(head, dict) else None
-
-
-def _pull(data: Any) -> PullRequest:
-    try:
-        return PullRequest(
-            url=str(data["html_url"]), number=int(data["number"]), head=_head(data) or ""
-        )
-    except (KeyError, TypeError, ValueError):
-        raise ForgeRequestError(
-            f"Gitea answered a pull request without html_url/number: {data!r:.300}"
-        ) from None
+                f"Gitea answered a new label without an id: {made!r:.300}"
+            ) from None

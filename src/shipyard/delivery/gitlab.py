@@ -1,43 +1,36 @@
 """GitLab merge requests (API v4, gitlab.com or self-managed).
 
 The project is addressed by its URL-encoded path. Open merge requests are listed with
-``source_branch``; a draft is GitLab's ``Draft:`` title prefix; labels are a comma list.
+``source_branch``; a draft is GitLab's ``Draft:`` title prefix; labels are one comma list of
+names, and GitLab creates those the project does not have yet.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from shipyard.delivery.errors import ForgeRequestError
-from shipyard.delivery.forge import ForgeClient, PullRequest, PullRequestDraft, Sleep
-from shipyard.delivery.tokens import Token
+from shipyard.delivery.forge import ForgeAdapter, PullRequest, PullRequestDraft
 
 DRAFT_PREFIX = "Draft: "
 
 
-class GitLab:
+class GitLab(ForgeAdapter):
     """Merge requests of one GitLab project (``group/name``, subgroups allowed)."""
 
     name = "gitlab"
     git_username = "oauth2"
 
-    def __init__(
-        self,
-        api_url: str,
-        repository: str,
-        token: Token,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Sleep | None = None,
-    ) -> None:
-        headers = {"PRIVATE-TOKEN": token.value, "Accept": "application/json"}
-        extra = {"sleep": sleep} if sleep is not None else {}
-        self.client = ForgeClient(api_url, token, headers, transport=transport, **extra)
-        self.repository = repository
-        self._project = f"/projects/{quote(repository, safe='')}"
+    headers: ClassVar[Mapping[str, str]] = {
+        "PRIVATE-TOKEN": "{token}",
+        "Accept": "application/json",
+    }
+
+    @property
+    def _project(self) -> str:
+        return f"/projects/{quote(self.repository, safe='')}"
 
     def find_open(self, head: str) -> PullRequest | None:
         """The open merge request from source branch ``head``, if any."""
@@ -63,10 +56,7 @@ class GitLab:
         try:
             return _request(self.client.post(f"{self._project}/merge_requests", body))
         except ForgeRequestError as err:
-            existing = self.find_open(draft.head) if "already exists" in str(err) else None
-            if existing is None:
-                raise
-            return existing
+            return self.existing(draft.head, err, "already exists")
 
 
 def _request(data: Any) -> PullRequest:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from shipyard.errors import InfrastructureError
 from shipyard.evals.errors import HarnessError, TaskFileError
 from shipyard.evals.hidden import HiddenResult, run_hidden
-from shipyard.evals.oracle import oracle_models, patched_files
+from shipyard.evals.oracle import oracle_models, oracle_policy, reference
 from shipyard.evals.progress import Printer, Progress
 from shipyard.evals.report import write_reports
 from shipyard.evals.result import TaskResult, load_result, save_result, validator_of
@@ -183,24 +183,24 @@ class _Job:
         base = await self.clock.phase("source", asyncio.to_thread(
             materialise, task.repo, task.base_commit, clone, cache=self.options.cache,
             relative_to=self.options.tasks_file.parent.resolve()))  # fmt: skip
-        models = None
+        models, policy = None, _environment(task)
         if self.options.oracle:
             result.phase = "oracle"
-            files = await asyncio.to_thread(patched_files, clone, base, task.patch)
-            models = oracle_models(task.instance_id, files)
+            ref = await asyncio.to_thread(reference, clone, base, task.patch)
+            models, policy = oracle_models(task.instance_id, ref), {**policy, **oracle_policy(ref)}
         result.phase = "run"
-        final = await self.clock.phase("run", self.run(models, base))
+        final = await self.clock.phase("run", self.run(models, base, policy))
         result.phase = "hidden"
         hidden = await self.clock.phase("hidden", asyncio.to_thread(
             run_hidden, task, clone, final, self.where / "hidden",
-            self.runner.context.launcher, self.options.test_timeout_s))  # fmt: skip
+            self.runner.context.launcher, self.options.test_timeout_s, base=base))  # fmt: skip
         _score(result, hidden, self.where)
 
-    async def run(self, models: Any, base: str) -> str:
-        """Run Shipyard on the task and record the run in the result; the commit of the
-        run's final tree, which the hidden tests judge (``evals.run.final_commit``)."""
+    async def run(self, models: Any, base: str, policy: dict[str, Any]) -> str:
+        """Run Shipyard on the task with the ``policy`` override and record the run in the
+        result; the commit of the run's final tree, which the hidden tests judge
+        (``evals.run.final_commit``)."""
         task, clone, result = self.task, self.where / "repo", self.result
-        policy = {"environment": _environment(task)} if _environment(task) else {}
         own = task_runner(self.runner, models)
         result.run_id = self.run_id
         given = run_input(task.problem_statement, clone, base, policy)
@@ -218,8 +218,9 @@ class _Job:
 
 
 def _environment(task: Task) -> dict[str, Any]:
-    """The task's environment as a policy table; empty when it names none."""
-    return task.environment.model_dump(exclude_defaults=True)
+    """The task's environment as a policy override; empty when it names none."""
+    table = task.environment.model_dump(exclude_defaults=True)
+    return {"environment": table} if table else {}
 
 
 def _score(result: TaskResult, hidden: HiddenResult, where: Path) -> None:

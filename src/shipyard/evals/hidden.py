@@ -1,8 +1,11 @@
 """The hidden tests: outside the agent's reach, after its run has ended.
 
 The commit of the run's final tree (``evals.run.final_commit``) is checked out in a worktree
-of its own (``hidden/``, never the run's workspace), the task's ``test_patch`` is applied
-there, the environment is prepared (``tools/environment.py``), and ``FAIL_TO_PASS`` and
+of its own (``hidden/``, never the run's workspace), every file the task's ``test_patch``
+touches is put back as it is at the base commit (SWE-bench's rule: a run that edited a test
+file the hidden tests replace — a test that pinned the old behaviour — is judged by the
+hidden tests, not by its own edit of them), the ``test_patch`` is applied there, the
+environment is prepared (``tools/environment.py``), and ``FAIL_TO_PASS`` and
 ``PASS_TO_PASS`` run in Shipyard's sandbox as one pytest command bounded by a wall limit::
 
     <python> -m pytest -p no:cacheprovider -rA --tb=short <pytest_args> <ids...>
@@ -52,15 +55,24 @@ class HiddenResult:
 
 
 def run_hidden(
-    task: Task, clone: Path, head: str, where: Path, launcher: Launcher, timeout_s: float
+    task: Task,
+    clone: Path,
+    head: str,
+    where: Path,
+    launcher: Launcher,
+    timeout_s: float,
+    *,
+    base: str,
 ) -> HiddenResult:
     """Run the task's hidden tests on commit ``head`` of ``clone``, in ``where`` (a
-    directory that must not exist; removed afterwards, its log kept by the caller)."""
+    directory that must not exist; removed afterwards, its log kept by the caller), the
+    files ``test_patch`` touches first put back as they are at commit ``base``."""
     ids = list(dict.fromkeys([*task.FAIL_TO_PASS, *task.PASS_TO_PASS]))
     if not ids:
         raise HarnessError("the task names no tests (FAIL_TO_PASS and PASS_TO_PASS are empty)")
     _git(clone, "worktree", "add", "--quiet", "--detach", str(where), head)
     try:
+        _restore(clone, base, patch_paths(task.test_patch), where)
         _apply(task.test_patch, where)
         try:
             marker = where.parent / "environment.setup"  # a fresh worktree: set up anew
@@ -110,6 +122,57 @@ def _prefix_id(rest: str, wanted: set[str]) -> str | None:
     a parametrised id may itself hold `` - ``."""
     heads = [i for i in wanted if rest.startswith(i + " - ")]
     return max(heads, key=len) if heads else None
+
+
+def patch_paths(patch: str) -> list[str]:
+    """Every path ``patch`` touches (both names of a rename), as ``git apply`` reads it;
+    a patch git cannot parse is a ``HarnessError``."""
+    if not patch.strip():
+        return []
+    done = subprocess.run(
+        ["git", "apply", "--numstat", "-z"],
+        input=patch.encode("utf-8"), capture_output=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        why = done.stderr.decode(errors="replace").strip()
+        raise HarnessError(f"test_patch cannot be read: {why}")
+    # Each entry is "added\tdeleted\tpath\0"; a rename or copy is named by its new path.
+    entries = done.stdout.decode(errors="surrogateescape").split("\0")
+    paths = [entry.split("\t", 2)[2] for entry in entries if entry.count("\t") >= 2]
+    for line in patch.splitlines():
+        if line.startswith("rename from "):
+            paths.append(_unquoted(line.removeprefix("rename from ")))
+    return list(dict.fromkeys(p for p in paths if p))
+
+
+def _unquoted(name: str) -> str:
+    """A path as git writes it in a patch header: C-quoted when it has unusual bytes."""
+    if not (name.startswith('"') and name.endswith('"')):
+        return name
+    raw = name[1:-1].encode("latin-1", errors="backslashreplace").decode("unicode_escape")
+    return raw.encode("latin-1").decode("utf-8", errors="surrogateescape")
+
+
+def _restore(clone: Path, base: str, paths: list[str], where: Path) -> None:
+    """``paths`` in the worktree ``where`` as they are at ``base``: checked out from it, or
+    removed when ``base`` does not have them."""
+    if not paths:
+        return
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "-z", "--name-only", base, "--",
+         *[f":(literal){p}" for p in paths]],
+        cwd=clone, capture_output=True, check=False,
+    )  # fmt: skip
+    if listed.returncode != 0:
+        why = listed.stderr.decode(errors="replace").strip()
+        raise HarnessError(f"git ls-tree {base}: {why}")
+    at_base = set(filter(None, listed.stdout.decode(errors="surrogateescape").split("\0")))
+    if at_base:
+        _git(where, "checkout", base, "--", *[f":(literal){p}" for p in sorted(at_base)])
+    for path in paths:
+        target = where / path
+        if path not in at_base and (target.is_file() or target.is_symlink()):
+            target.unlink()
 
 
 def _apply(patch: str, where: Path) -> None:

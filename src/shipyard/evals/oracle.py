@@ -1,13 +1,20 @@
 """``--oracle``: scripted models that apply a task's reference ``patch``, so the harness
 itself is checked — a correct patch must resolve, a wrong one must not.
 
-The planner proposes one low-risk step; the developer writes, with ``write_file``, the
-content every file the patch adds or changes has after the patch (worked out in a scratch
-index of the task's clone, never in a work tree) and finishes; the reviewer, when a policy
-turns it on, approves. A later attempt (the repository's own checks failed) only finishes
-again, so a wrong patch ends the run as the graph ends any failing step. A patch that
-deletes a file, or changes a binary one, is outside what the developer's tools can do: a
-``HarnessError``, as is a patch that does not apply to the base commit.
+The planner proposes one low-risk step; the developer makes the patch's change and
+finishes; the reviewer, when a policy turns it on, approves. A later attempt (the
+repository's own checks failed) only finishes again, so a wrong patch ends the run as the
+graph ends any failing step. The patch is first applied in a scratch index of the task's
+clone (never in a work tree): one that does not apply to the base commit is a
+``HarnessError``. How the developer makes the change:
+
+* a patch that only adds or changes text files: ``write_file`` with each file's content
+  after the patch;
+* any other patch ``git apply`` takes — deleting or renaming files, a ``GIT binary patch``,
+  a file mode — cannot be written with ``write_file``: the developer writes the patch to
+  :data:`PATCH_FILE`, runs ``git apply`` on it and removes it, with ``run_command``. Those
+  two command lines are the run's ``[commands] allow`` (:func:`oracle_policy`; the override
+  replaces the repository's own list, and the developer runs nothing else).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +34,31 @@ MAX_ATTEMPTS = 20
 """Attempts the script answers (a policy's ``attempts_per_step`` is at most this)."""
 
 
-def patched_files(clone: Path, base: str, patch: str) -> dict[str, str]:
-    """Path -> content after ``patch`` for every file it adds or modifies."""
+PATCH_FILE = ".shipyard-oracle.patch"
+"""Where the developer writes a patch it applies with ``git apply`` (removed afterwards)."""
+APPLY = f"git apply --whitespace=nowarn {PATCH_FILE}"
+REMOVE = f"rm {PATCH_FILE}"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A task's reference patch as the oracle's developer makes it."""
+
+    patch: str
+    files: dict[str, str]
+    """Path -> text after the patch of every file it adds or modifies (``write_file``)."""
+    applied: bool
+    """Whether the developer applies the patch with ``git apply`` (see the module
+    docstring) instead of writing ``files``."""
+
+    @property
+    def paths(self) -> list[str]:
+        """Every path the patch touches."""
+        return sorted(self.files)
+
+
+def reference(clone: Path, base: str, patch: str) -> Reference:
+    """The reference ``patch`` applied to ``base`` in a scratch index of ``clone``."""
     if not patch.strip():
         raise HarnessError("--oracle needs the task's patch, and it is empty")
     with tempfile.TemporaryDirectory(prefix="shipyard-oracle-") as tmp:
@@ -39,23 +70,42 @@ def patched_files(clone: Path, base: str, patch: str) -> dict[str, str]:
                        check=False)  # fmt: skip
         if applied.returncode != 0:
             raise HarnessError(f"the reference patch does not apply: {applied.stderr.strip()}")
-        status = _git(clone, env, "diff", "--cached", "--name-status", "--no-renames", base)
-        files: dict[str, str] = {}
-        for line in status.stdout.splitlines():
-            kind, _, path = line.partition("\t")
-            if kind == "D":
-                raise HarnessError(f"the oracle cannot delete files; the patch deletes {path}")
+        raw = _git(clone, env, "diff", "--cached", "--raw", "-z", "--no-renames", base)
+        files: dict[str, str] = {}  # what write_file cannot write is left empty
+        plain = True
+        fields = raw.stdout.split("\0")
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+            if not meta.startswith(":"):
+                continue
+            old_mode, new_mode, *_, kind = meta[1:].split()
+            if kind == "D" or (kind == "M" and old_mode != new_mode) or new_mode != "100644":
+                plain = False
+                files[path] = ""
+                continue
             blob = _git(clone, env, "cat-file", "blob", f":{path}", text=False)
             try:
                 files[path] = blob.stdout.decode("utf-8")
             except UnicodeDecodeError:
-                raise HarnessError(f"the oracle writes text files only; {path} is not") from None
-        return files
+                plain, files[path] = False, ""
+        return Reference(patch=patch, files=files, applied=not plain)
 
 
-def oracle_script(instance_id: str, files: dict[str, str]) -> Script:
+def oracle_policy(ref: Reference) -> dict[str, object]:
+    """The run's policy override for ``ref``: the two command lines that apply it when the
+    developer applies it with ``git apply``; nothing otherwise."""
+    return {"commands": {"allow": [APPLY, REMOVE]}} if ref.applied else {}
+
+
+def oracle_script(instance_id: str, ref: Reference) -> Script:
     """The planner, developer and reviewer replies of one task (``llm/scripted.py``)."""
-    writes = [_call("write_file", path=p, content=c) for p, c in sorted(files.items())]
+    if ref.applied:
+        writes = [
+            _call("write_file", path=PATCH_FILE, content=ref.patch),
+            _call("run_command", command=APPLY),
+            _call("run_command", command=REMOVE),
+        ]
+    else:
+        writes = [_call("write_file", path=p, content=c) for p, c in sorted(ref.files.items())]
     done = _call("finish", summary=f"applied the reference patch of {instance_id}")
     developer: dict[str, Any] = {"s1/1": [*writes, done]}
     reviewer: dict[str, Any] = {}
@@ -72,8 +122,8 @@ def oracle_script(instance_id: str, files: dict[str, str]) -> Script:
             {
                 "id": "s1",
                 "title": "Apply the reference patch",
-                "instructions": "Write the files of the reference patch.",
-                "files_hint": sorted(files),
+                "instructions": "Make the change of the reference patch.",
+                "files_hint": ref.paths,
             }
         ],
     }
@@ -82,9 +132,9 @@ def oracle_script(instance_id: str, files: dict[str, str]) -> Script:
     return Script(data, name=f"oracle:{instance_id}")
 
 
-def oracle_models(instance_id: str, files: dict[str, str]) -> dict[Role, ScriptedChatModel]:
+def oracle_models(instance_id: str, ref: Reference) -> dict[Role, ScriptedChatModel]:
     """One scripted model per role, answering from :func:`oracle_script`."""
-    script = oracle_script(instance_id, files)
+    script = oracle_script(instance_id, ref)
     return {role: ScriptedChatModel(script=script, role=role) for role in ROLES}
 
 
@@ -104,4 +154,5 @@ def _git(
     return done
 
 
-__all__ = ["oracle_models", "oracle_script", "patched_files"]
+__all__ = ["APPLY", "PATCH_FILE", "REMOVE", "Reference", "oracle_models", "oracle_policy",
+           "oracle_script", "reference"]  # fmt: skip

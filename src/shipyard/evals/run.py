@@ -69,8 +69,13 @@ def task_runner(runner: Runner, models: Mapping[Role, BaseChatModel] | None) -> 
 def run_input(goal: str, clone: Path, base: str, policy: dict[str, Any]) -> RunInput:
     """The run's input: the goal, the clone, its base commit, plan approval automatic, and
     failures already present at the base not counted (the hidden tests judge the task)."""
-    overrides = {"approvals": {"plan": "never"}, "checks": {"baseline_failures": "ignore"}}
-    overrides = {**overrides, **policy}
+    overrides = {
+        "approvals": {"plan": "never"},
+        "checks": {"baseline_failures": "ignore"},
+        **policy,
+    }
+    # No person approves here, so no setup gets the network, whatever the repository asks.
+    overrides["environment"] = {**overrides.get("environment", {}), "network": False}
     return RunInput(goal=goal, repo=str(clone), base_ref=base, policy=overrides)
 
 
@@ -127,11 +132,12 @@ def final_commit(clone: Path, base: str, tree: str | None, run_id: str) -> str:
 
 
 def model_patch(clone: Path, base: str, head: str) -> str:
-    """What the run changed, as ``git diff`` writes it (SWE-bench's ``model_patch``)."""
+    """What the run changed, as ``git diff --binary`` writes it (SWE-bench's
+    ``model_patch``): ``git apply`` remakes the run's tree from it, binary files included."""
     if not head or head == base:
         return ""
-    done = subprocess.run(["git", "diff", "--no-color", "--no-ext-diff", base, head], cwd=clone,
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(["git", "diff", "--no-color", "--no-ext-diff", "--binary", base, head],
+                          cwd=clone, capture_output=True, text=True, check=True)  # fmt: skip
     return done.stdout
 
 

@@ -42,6 +42,17 @@ class Task(BaseModel):
     PASS_TO_PASS: list[str]
     environment: Environment = Field(default_factory=Environment)
 
+    @field_validator("environment")
+    @classmethod
+    def _offline(cls, value: Environment) -> Environment:
+        if value.network:
+            raise ValueError(
+                "environment.network: an evaluation has no person to approve a setup's "
+                "network, so its setups never have the network; prepare the environment "
+                'beforehand and name it with "python"'
+            )
+        return value
+
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod
     def _decoded(cls, value: Any) -> Any:

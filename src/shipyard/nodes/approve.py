@@ -24,6 +24,7 @@ before the rest.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -47,15 +48,18 @@ from shipyard.nodes.inputs import policy_of, workspace_of
 from shipyard.state import RunState
 from shipyard.tools import git
 from shipyard.tools.baseline import SUFFIX, alterations_of, diff_split
+from shipyard.tools.environment import networked_setup
 from shipyard.tools.testconfig import Alteration
 
 DIFF_PREVIEW_BYTES = 8_000
 
 
 def approve_plan(state: RunState, runtime: Runtime[Context]) -> RunState:
-    """Approve, revise (plan again with feedback) or reject the plan. When the sandbox is
-    weaker than the policy's ``min_isolation`` and the policy says ``ask``, a person must
-    approve even a plan the policy would auto-approve."""
+    """Approve, revise (plan again with feedback) or reject the plan. A person must approve
+    even a plan the policy would auto-approve when the sandbox is weaker than the policy's
+    ``min_isolation`` and the policy says ``ask``, and when the environment's setup asks for
+    the network: approving grants it, and the setup runs with it right then, on the base
+    commit's files (``tools/environment.networked_setup``)."""
     plan = Plan.model_validate(state["plan"])
     policy = policy_of(state)
     payload: dict[str, Any] = {
@@ -70,17 +74,22 @@ def approve_plan(state: RunState, runtime: Runtime[Context]) -> RunState:
             "required": policy.min_isolation,
             "missing": isolation.missing,
         }
+    networked = policy.environment.network
+    if networked:
+        payload["environment"] = _network_request(policy.environment.setup)
     request = ApprovalRequest(
         kind="plan",
         run_id=state["run_id"],
-        summary=plan.summary,
-        risk="high" if weak else plan.risk,
+        summary=plan.summary + (f" — {payload['environment']['why']}" if networked else ""),
+        risk="high" if weak or networked else plan.risk,
         payload=payload,
         content_hash=content_hash(payload),
     )
     mode = policy.approvals.plan
-    # Isolation below the policy's minimum always needs a person, whatever the plan mode.
-    if not weak and (mode == "never" or (mode == "auto-low-risk" and plan.risk == "low")):
+    # Isolation below the policy's minimum, or a setup with the network, always needs a
+    # person, whatever the plan mode.
+    automatic = mode == "never" or (mode == "auto-low-risk" and plan.risk == "low")
+    if automatic and not (weak or networked):
         return {"approvals": [*state.get("approvals", []), _automatic(request, mode)]}
     decision = ask(request)
     update: RunState = {"approvals": [*state.get("approvals", []), _record(request, decision)]}
@@ -89,7 +98,26 @@ def approve_plan(state: RunState, runtime: Runtime[Context]) -> RunState:
         update["reason"] = f"plan rejected by {decision.by}"
     elif decision.decision == "revise":
         update["plan_feedback"] = decision.comment or "Propose a different plan."
+    elif networked:
+        env, limit = policy.environment, policy.checks.timeout_s
+        failed = networked_setup(workspace_of(state), env, limit)
+        update["networked_setup"] = failed.summary if failed is not None else "done"
     return update
+
+
+def _network_request(setup: list[str]) -> dict[str, Any]:
+    """What the plan request says about a setup that asks for the network."""
+    command = shlex.join(setup)
+    return {
+        "setup": setup,
+        "network": "outbound",
+        "why": (
+            f"the environment setup `{command}` asks for the network: approving lets it run "
+            "once now, on the base commit's files, with outbound network — the internet and "
+            "this machine's other addresses are reachable, its loopback (where the database "
+            "listens) is not"
+        ),
+    }
 
 
 def approve_changes(state: RunState, runtime: Runtime[Context]) -> RunState:

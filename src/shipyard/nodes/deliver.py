@@ -99,7 +99,8 @@ def _ship(
     if policy.deliver.pull_request != "none":
 
         def draft(base: str) -> PullRequestDraft:
-            body = body_of(report, manifest_hash=manifest_hash, console_url=console_url(run_id))
+            link = console_url(run_id)
+            body = body_of(report, manifest_hash=manifest_hash, console_url=link, approved_by=by)
             return draft_of(policy.deliver, parcel.branch, base, body, title_of(report))
 
         pull = shipment.pull_request(effects, draft)

@@ -40,6 +40,7 @@ from shipyard.llm.pricing import Allowance
 from shipyard.nodes import best_of
 from shipyard.nodes.inputs import context_of, event, journal_key, policy_of, workspace_of
 from shipyard.policy.config import budget_exceeded
+from shipyard.secret_values import redact_values_obj
 from shipyard.state import RunState
 from shipyard.tools import git
 from shipyard.tools.agent import MUTATING, Toolbox, ToolResult, tool_schemas
@@ -184,7 +185,8 @@ def _model_turn(attempt: _Attempt, turn: int) -> AIMessage:
             "model": chosen.model,
             "reason": chosen.reason,
         }
-    outcome = attempt.log.record(f"model.{turn}", "model", intent, call)
+    # The reply is code the developer writes: secret values masked only (llm/redaction.py).
+    outcome = attempt.log.record(f"model.{turn}", "model", intent, call, mask=redact_values_obj)
     usage = Usage.model_validate(outcome["usage"])
     attempt.usage = attempt.usage + usage
     attempt.model_usage = charged(attempt.model_usage, outcome.get("label", ""), usage)

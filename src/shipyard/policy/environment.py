@@ -1,6 +1,6 @@
 """``[environment]``: how the checks get a project's dependencies — an interpreter or venv
-used read-only, and a setup command run once per workspace (what it does:
-``tools/environment.py``)."""
+used read-only, and a setup command run once per workspace, with the network if a person
+allows it (what it does: ``tools/environment.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Environment(BaseModel):
@@ -23,7 +23,11 @@ class Environment(BaseModel):
     lockfiles: list[str] = Field(default_factory=list)
     """Workspace-relative files whose content keys the setup (``requirements.txt``)."""
     network: bool = False
-    """Whether the setup needs the network: refused, since commands never have it."""
+    """Whether the setup needs the network. It gets it once per workspace, on the base
+    commit's files, right after a person approved the plan — with this, the plan always asks
+    a person, whatever ``[approvals]`` says — outbound only, in a network namespace of its
+    own where this machine's loopback is out of reach (``sandbox/isolation/usernet.py``).
+    A later setup (the change altered a lockfile) runs without it."""
     pytest_args: list[str] = Field(default_factory=list)
     """Extra arguments of every pytest check and of an evaluation's hidden-test command
     (``-o pythonpath=src``)."""
@@ -45,13 +49,8 @@ class Environment(BaseModel):
             raise ValueError(f"python must be an absolute path, got {value!r}")
         return value
 
-    @field_validator("network")
-    @classmethod
-    def _no_network(cls, value: bool) -> bool:
-        if value:
-            raise ValueError(
-                "a setup with network = true cannot run: sandboxed commands never have the "
-                "network; prepare the environment beforehand and name it with python = "
-                '"/path/to/venv"'
-            )
-        return value
+    @model_validator(mode="after")
+    def _network_for_a_setup(self) -> Environment:
+        if self.network and not self.setup:
+            raise ValueError("network = true names no setup: only the setup can have it")
+        return self

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from shipyard.contracts import ISOLATION_ORDER, IsolationLevel, IsolationReport
 from shipyard.errors import SandboxError
-from shipyard.sandbox.isolation import bubblewrap, seccomp, view
+from shipyard.sandbox.isolation import bubblewrap, seccomp, usernet, view
 from shipyard.sandbox.isolation.cgroup import JOIN_FAILED, JOIN_FAILED_MARK, CgroupPool, PidsCgroup
 from shipyard.sandbox.isolation.environment import build_env
 from shipyard.sandbox.isolation.gate import Gate
@@ -141,6 +141,8 @@ class _Plan:
     gate: Gate | None = None
     joins_cgroup: bool = False
     """``argv`` moves itself into the pids cgroup first (``PidsCgroup.join_then_exec``)."""
+    network: usernet.UserNetwork | None = None
+    """Attached at the gate: the command's outbound network (``isolation/usernet.py``)."""
 
     def preexec(self) -> Callable[[], None] | None:
         """The ``preexec_fn``, or ``None`` (none needed: CPython can then ``vfork``)."""
@@ -169,7 +171,9 @@ class SandboxLauncher:
 
     ``disable`` names layers to treat as unavailable (``bubblewrap``, ``namespace``,
     ``landlock``, ``seccomp``, ``pids-cgroup``) — the fallback path, reported as such.
-    ``network=True`` keeps the host network (policy allowed it). ``tmp_root`` is where
+    ``network=True`` gives every command outbound network in its own namespace, this
+    machine's loopback unreachable (``isolation/usernet.py``; bubblewrap and slirp4netns
+    needed, else ``SandboxError``): only for what a person allowed it. ``tmp_root`` is where
     private ``HOME``/``TMPDIR`` directories are made below the bubblewrap level.
     """
 
@@ -196,6 +200,7 @@ class SandboxLauncher:
         self._tmp_root = tmp_root
         self._seccomp = seccomp.Loader() if self._layers.seccomp else None
         self._netns = NetworkUnsharer() if self._layers.netns else None
+        self._usernet = _usernet_program(self._layers) if network else None
 
     @property
     def level(self) -> IsolationLevel:
@@ -243,7 +248,13 @@ class SandboxLauncher:
             plan.spawned()
             if plan.gate is not None:
                 moved_by_gate = None if plan.joins_cgroup else group
-                plan.gate.open(proc, rlimits=pairs, cgroup=moved_by_gate, timeout_s=lim.timeout_s)
+                plan.gate.open(
+                    proc,
+                    rlimits=pairs,
+                    cgroup=moved_by_gate,
+                    timeout_s=lim.timeout_s,
+                    network=plan.network,
+                )
             kill_all = group.kill_all if group is not None else None
             outcome = collect(
                 proc, timeout_s=lim.timeout_s, output_bytes=lim.output_bytes, cleanup=kill_all
@@ -329,13 +340,19 @@ class SandboxLauncher:
             workspace=where.root,
             cwd=where.workdir,
             tmp_size=lim.file_size_bytes,
-            network=self._netns is None and "network-namespace" in self._layers.report.missing,
+            resolv_conf=usernet.resolv_conf() if self._usernet else None,
             seccomp_fd=fds[0] if fds else None,
             gate_fds=gate.child_fds,
             path_var=env.get("PATH", ""),
             hidden=where.hidden,
         )
-        return _Plan([*prefix, "--", *argv], env, (*fds, *gate.child_fds), gate=gate)
+        network = None
+        if self._usernet is not None:
+            network = usernet.UserNetwork(self._usernet)
+            stack.callback(network.close)
+        plan = _Plan([*prefix, "--", *argv], env, (*fds, *gate.child_fds), gate=gate)
+        plan.network = network
+        return plan
 
 
 @dataclass(frozen=True)
@@ -369,6 +386,24 @@ class ProcessLauncher(SandboxLauncher):
         disable: Collection[str] = (),
     ) -> None:
         super().__init__(prefer="process", limits=limits, tmp_root=tmp_root, disable=disable)
+
+
+def _usernet_program(layers: Layers) -> str:
+    """slirp4netns, for a launcher whose commands get the network; ``SandboxError`` when
+    they cannot get it without sharing this machine's network namespace."""
+    if not layers.bwrap:
+        why = layers.report.missing.get("bubblewrap", "")
+        raise SandboxError(
+            "a command can be given the network only at the bubblewrap level, in a network "
+            f"namespace of its own; bubblewrap is not available here ({why})"
+        )
+    program = usernet.slirp4netns()
+    if program is None:
+        raise SandboxError(
+            "a command can be given the network only through slirp4netns, which is not "
+            "installed (apt-get install slirp4netns)"
+        )
+    return program
 
 
 def make_launcher(

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from shipyard.store.approvals import Approval, ApprovalStatus
     from shipyard.store.artifacts import ArtifactStore
     from shipyard.store.check_cache import PgCheckCache
-    from shipyard.store.checkpointer import contract_allowlist, make_serializer, open_checkpointer
+    from shipyard.store.checkpoint_serde import contract_allowlist, make_serializer
+    from shipyard.store.checkpointer import open_checkpointer
     from shipyard.store.database import (
         check_reachable,
         make_engine,
@@ -39,8 +40,8 @@ _EXPORTS = {
     "ApprovalStatus": "shipyard.store.approvals",
     "ArtifactStore": "shipyard.store.artifacts",
     "PgCheckCache": "shipyard.store.check_cache",
-    "contract_allowlist": "shipyard.store.checkpointer",
-    "make_serializer": "shipyard.store.checkpointer",
+    "contract_allowlist": "shipyard.store.checkpoint_serde",
+    "make_serializer": "shipyard.store.checkpoint_serde",
     "open_checkpointer": "shipyard.store.checkpointer",
     "check_reachable": "shipyard.store.database",
     "make_engine": "shipyard.store.database",

@@ -10,10 +10,10 @@ The saver is ``store.saver.ShipyardSaver``: every write of a step carries the jo
 outcomes and audit events queued behind so far (``store.writer``) in the same transaction, so
 a step's rows commit with its checkpoint.
 
-Its serializer deserializes only Shipyard's own contract types (plus
-LangGraph's built-in safe types such as messages and datetimes): any other type stored in a
-checkpoint comes back as plain data, never as an instance of that type — a tampered or
-foreign checkpoint cannot make us import and construct arbitrary classes.
+Its serializer (``store/checkpoint_serde.py``) deserializes only Shipyard's own contract
+types (plus LangGraph's built-in safe types such as messages and datetimes): any other type
+stored in a checkpoint comes back as plain data, never as an instance of that type — a
+tampered or foreign checkpoint cannot make us import and construct arbitrary classes.
 """
 
 from __future__ import annotations
@@ -26,26 +26,15 @@ from typing import Any
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from shipyard.contracts import CONTRACT_TYPES
+from shipyard.store.checkpoint_serde import make_serializer
 from shipyard.store.database import psycopg_conninfo
 from shipyard.store.saver import ShipyardSaver
 
 # Serialises LangGraph's own schema setup between processes (it has no lock of its own).
 _SETUP_LOCK_KEY = 0x5348_4950_5943  # "SHIPYC"
-
-
-def contract_allowlist() -> list[tuple[str, str]]:
-    """``(module, name)`` of every type allowed to be revived from a checkpoint."""
-    return [(cls.__module__, cls.__name__) for cls in CONTRACT_TYPES]
-
-
-def make_serializer() -> JsonPlusSerializer:
-    """The checkpoint serializer with Shipyard's explicit allowlist (no pickle)."""
-    return JsonPlusSerializer(allowed_msgpack_modules=contract_allowlist())
 
 
 @asynccontextmanager

@@ -13,7 +13,6 @@ from __future__ import annotations
 import psycopg
 
 from shipyard.settings import Settings
-from shipyard.store.embedded import ensure_embedded
 
 CONNECT_TIMEOUT_S = 5
 _LIBPQ_SCHEMES = {"postgresql": "postgresql", "postgres": "postgres"}
@@ -28,6 +27,8 @@ def resolve_database_url(settings: Settings) -> str:
     """
     if settings.database_url:
         return settings.database_url
+    from shipyard.store.embedded import ensure_embedded  # noqa: PLC0415  (psutil, its programs)
+
     return ensure_embedded(settings.pgdata)
 
 

@@ -11,9 +11,11 @@ Two ways, which may be combined:
 * ``setup``: a command (argv, never a shell) run in the sandbox once per workspace before the
   checks — e.g. ``python -m pip install --no-index --find-links wheels -e .``. It is keyed by
   the hash of the command and of the ``lockfiles`` it names: run again only when one of them
-  changed. Commands have no network: a setup that says ``network = true`` is refused when
-  the policy is read, with the advice to prepare the environment beforehand and name it with
-  ``python``. A setup that fails is an error naming its exit code and output tail.
+  changed. Commands have no network. A setup that says ``network = true`` gets it once per
+  workspace — outbound only, this machine's loopback out of reach — on the base commit's
+  files, right after a person approved the plan (``nodes/approve.py`` always asks then);
+  run again later it has none. A setup that fails is an error naming its exit code and
+  output tail.
 
 Without an environment the checks use the interpreter running Shipyard (whose venv has
 pytest), exposed read-only the same way (``tools/checkspec.py``).
@@ -32,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.contracts import Evidence, IsolationReport
-from shipyard.errors import UserInputError
+from shipyard.errors import SandboxError, UserInputError
 from shipyard.policy.environment import Environment
 from shipyard.sandbox.isolation.environment import DEFAULT_PATH
-from shipyard.sandbox.launcher import CommandResult, Launcher, Limits
+from shipyard.sandbox.launcher import CommandResult, Launcher, Limits, make_launcher
 from shipyard.tools.checkspec import CheckSpec
 
 
@@ -173,12 +175,37 @@ def environment_launcher(launcher: Launcher, env: Environment) -> Launcher:
     return EnvironmentLauncher(launcher, command_path(env)) if env.python else launcher
 
 
+NETWORK_ONCE = (
+    "the setup had the network only once, on the base commit's files right after the plan "
+    "was approved; run again here (a lockfile changed, or that setup failed) it has none"
+)
+
+
+def networked_setup(workspace: Path, env: Environment, timeout_s: float) -> Evidence | None:
+    """``setup_evidence`` with outbound network (``sandbox/isolation/usernet.py``), for a
+    setup that asks for it (``env.network``) and that a person allowed: the caller's
+    business. Failing ``Evidence`` also when this machine cannot give a command the network
+    without sharing its own (no bubblewrap, no slirp4netns)."""
+    try:
+        launcher = make_launcher(min_level="bubblewrap", network=True)
+    except SandboxError as err:
+        return Evidence(check="environment setup", command=env.setup, exit_code=None,
+                        passed=False, duration_s=0.0, summary=str(err))  # fmt: skip
+    return setup_evidence(workspace, env, launcher, timeout_s, networked=True)
+
+
 def setup_evidence(
-    workspace: Path, env: Environment, launcher: Launcher, timeout_s: float
+    workspace: Path,
+    env: Environment,
+    launcher: Launcher,
+    timeout_s: float,
+    *,
+    networked: bool = False,
 ) -> Evidence | None:
     """Run ``env.setup`` once for ``workspace`` (a worktree: the marker lives in its own git
     directory, never in the tree); failing ``Evidence`` when it fails or leaves files git
-    would commit, ``None`` when it passed or had nothing to do."""
+    would commit, ``None`` when it passed or had nothing to do. ``networked``: ``launcher``
+    gives it the network."""
     if not env.setup:
         return None
     marker = _private_git_dir(workspace) / "shipyard-environment"
@@ -193,8 +220,9 @@ def setup_evidence(
                 "ignore them in .gitignore so they never reach a commit"
             )
     except EnvironmentSetupError as err:
+        why = str(err) if networked or not env.network else f"{err} ({NETWORK_ONCE})"
         return Evidence(check="environment setup", command=env.setup, exit_code=None,
-                        passed=False, duration_s=0.0, summary=str(err))  # fmt: skip
+                        passed=False, duration_s=0.0, summary=why)  # fmt: skip
     return None
 
 
@@ -218,6 +246,7 @@ __all__ = [
     "environment_checks",
     "environment_launcher",
     "interpreter",
+    "networked_setup",
     "prepare",
     "python_path",
     "setup_evidence",

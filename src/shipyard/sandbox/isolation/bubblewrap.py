@@ -32,7 +32,7 @@ def command(
     workspace: Path,
     cwd: Path,
     tmp_size: int,
-    network: bool = False,
+    resolv_conf: Path | None = None,
     seccomp_fd: int | None = None,
     gate_fds: tuple[int, int] | None = None,
     path_var: str | None = None,
@@ -41,12 +41,14 @@ def command(
     """The ``bwrap`` argv prefix; append ``--`` and the command. ``gate_fds`` are the
     ``--info-fd`` and ``--block-fd`` of a ``gate.Gate``. ``path_var`` is the command's
     ``PATH`` (default: this process's), whose directories are mounted read-only;
-    ``hidden`` are workspace paths masked inside (an empty file or directory)."""
+    ``hidden`` are workspace paths masked inside (an empty file or directory);
+    ``resolv_conf`` replaces ``/etc/resolv.conf`` (a command given the network by
+    ``usernet`` resolves names through slirp4netns)."""
     root = workspace.resolve()
     ws = str(root)
+    # Always a network namespace of its own: a command given the network gets it there
+    # (``usernet``), never by sharing this machine's, whose loopback holds the database.
     argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
-    if network:
-        argv.append("--share-net")
     argv += [
         "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "shipyard",
         "--cap-drop", "ALL", "--die-with-parent", "--new-session",
@@ -59,6 +61,8 @@ def command(
     for path in view.toolchain_dirs(path_var, root):
         # After the private /tmp: a checkout's virtualenv may live under the host's /tmp.
         argv += ["--ro-bind-try", str(path), str(path)]
+    if resolv_conf is not None:
+        argv += _resolver_args(resolv_conf)
     argv += ["--bind", ws, ws]
     argv += _git_dir_args(root)
     for path in protected_paths(workspace):
@@ -88,6 +92,15 @@ def _system_args() -> tuple[str, ...]:
     for path in sys_view.masks.dirs:
         args += _mask(path, is_dir=True)
     return (*args, "--dev", "/dev", "--proc", "/proc")
+
+
+def _resolver_args(resolv_conf: Path) -> list[str]:
+    """``resolv_conf`` where the command reads ``/etc/resolv.conf``. Where that is a symlink
+    (``/run/systemd/resolve/stub-resolv.conf``), its target: outside ``/etc`` a directory
+    the view does not mount, made on the sandbox's own root first."""
+    target = Path(os.path.realpath(f"{view.ETC}/resolv.conf"))
+    made = [] if target.parent.is_relative_to(view.ETC) else ["--dir", str(target.parent)]
+    return [*made, "--ro-bind", str(resolv_conf), str(target)]
 
 
 def _mask(path: str, is_dir: bool) -> list[str]:

@@ -38,6 +38,10 @@ class _Cgroup(Protocol):
     def add(self, pid: int) -> None: ...
 
 
+class _Network(Protocol):
+    def attach(self, pid: int, deadline: float) -> None: ...
+
+
 class Gate:
     """The info and block pipes of one bwrap launch. Pass ``child_fds`` to bwrap (as
     ``--info-fd`` and ``--block-fd``), call ``spawned`` once bwrap runs, then ``open``;
@@ -63,22 +67,30 @@ class Gate:
         rlimits: Sequence[tuple[int, tuple[int, int]]],
         cgroup: _Cgroup | None,
         timeout_s: float,
+        network: _Network | None = None,
     ) -> None:
-        """Confine bwrap's sandbox process, then let it start the command.
+        """Confine bwrap's sandbox process (and give it ``network``), then let it start the
+        command.
 
         A sandbox process that is already gone (bwrap failed; its stderr says why) is not
         an error here. Raises ``SandboxError`` after killing bwrap when the sandbox process
-        cannot be found in time or cannot be confined.
+        cannot be found in time, cannot be confined or cannot get its network.
         """
         pid = None
+        deadline = time.monotonic() + timeout_s
         try:
-            pid = self._sandbox_pid(time.monotonic() + timeout_s)
+            pid = self._sandbox_pid(deadline)
             if pid is not None:
                 limit_process(pid, rlimits)
                 if cgroup is not None:
                     cgroup.add(pid)
+                if network is not None:
+                    network.attach(pid, deadline)
         except ProcessLookupError:
             pass  # bwrap's sandbox process died before the command could start
+        except SandboxError:
+            _kill(proc, pid)
+            raise
         except (OSError, TimeoutError) as exc:
             _kill(proc, pid)
             raise SandboxError(f"cannot confine the bubblewrap sandbox: {exc}") from exc

@@ -82,8 +82,10 @@ def _describe(
             "bwrap forbids bwrap's mounts; the read-only mounts confine writes instead"
         )
         if network:
-            held.remove("network-namespace")
-            missing["network-namespace"] = "network allowed by policy for this launcher"
+            missing["offline"] = (
+                "outbound network for this command through slirp4netns (its own namespace; "
+                "this machine's loopback unreachable)"
+            )
     else:
         missing["bubblewrap"] = caps.why.get("bubblewrap") or f"not requested (prefer={prefer})"
         missing["read-only-root"] = "only bubblewrap mounts the system read-only"

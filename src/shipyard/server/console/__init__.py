@@ -2,11 +2,13 @@
 same stores, owners and run creation as the API, live over SSE, with vendored htmx and
 its SSE extension as the only script (``static/``); nothing is loaded from elsewhere.
 
-``mount(app)`` adds its routes, its static files and the redirect to the sign-in form.
+``mount(app)`` adds its routes, its static files and the redirect to the sign-in form, and
+reads the console's configuration (``config.py``) from the environment.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from shipyard.server.console import actions, live, pages
+from shipyard.server.console.config import ConsoleConfig
 from shipyard.server.console.session import SignInRequired
 
 STATIC = Path(__file__).parent / "static"
@@ -22,6 +25,7 @@ STATIC = Path(__file__).parent / "static"
 
 def mount(app: FastAPI) -> None:
     """Serve the console from ``app`` under ``/ui/``."""
+    app.state.console = ConsoleConfig.from_env(os.environ)
     for module in (pages, actions, live):
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="console-static")

@@ -27,10 +27,18 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.contracts import ApprovalDecision, Decision, RunInput
 from shipyard.errors import NotWaitingError, ShipyardError, StaleApprovalError
+from shipyard.lifecycle.cancel import SERVER_HOLDER
 from shipyard.lifecycle.preflight import preflight
 from shipyard.server.console.pages import NOTICES, Seen, local_target, not_found, start_form
 from shipyard.server.console.render import fragment, page
-from shipyard.server.console.run_view import GRAPH_ID, Pending, RunView, load_run, pending_of
+from shipyard.server.console.run_view import (
+    GRAPH_ID,
+    Pending,
+    RunView,
+    adopt,
+    load_run,
+    pending_of,
+)
 from shipyard.server.console.session import (
     CSRF_FIELD,
     Viewer,
@@ -38,8 +46,10 @@ from shipyard.server.console.session import (
     csrf_ok,
     csrf_token,
     keys_required,
+    session_cookie,
     set_session,
     sign_in,
+    sign_out,
 )
 from shipyard.server.deps import state_of
 from shipyard.server.runs.create import create_run
@@ -91,7 +101,7 @@ async def decide(
     """Approve, revise or reject exactly the request the page showed. Posted by htmx
     (``HX-Request``), success is a 204 (the page's live update shows what follows)."""
     state = state_of(request)
-    found, pending = await pending_of(state, viewer.owner, run_id)
+    found, pending = await pending_of(state, viewer, run_id)
     if not found:
         return not_found(request, viewer, "run")
     problem = _mismatch(pending, interrupt_id, content_hash)
@@ -100,6 +110,9 @@ async def decide(
     if problem is not None:
         return await _refused(request, viewer, run_id, problem)
     assert pending is not None
+    if (driver := await _cli_driver(request, run_id)) is not None:
+        return await _refused(request, viewer, run_id, f"Not applied: {driver} drives this run.")
+    await adopt(state, viewer, run_id)
     remembered = pending.request.payload.get("deferred_commands", []) if remember else []
     answer = ApprovalDecision(
         decision=decision,
@@ -134,7 +147,7 @@ def _mismatch(pending: Pending | None, interrupt_id: str, content_hash: str) -> 
 async def _refused(request: Request, viewer: Viewer, run_id: str, notice: str) -> Response:
     """The run as it is now, saying why nothing was applied: the page (409), or for htmx
     the page's live region, swapped in place (its live connection stays open)."""
-    view = await load_run(state_of(request), viewer.owner, run_id)
+    view = await load_run(state_of(request), viewer, run_id)
     if view is None:
         return not_found(request, viewer, "run")
     if not request.headers.get("hx-request"):
@@ -151,11 +164,16 @@ def _shown(request: Request, viewer: Viewer, view: RunView, notice: str) -> HTML
 
 @router.post("/runs/{run_id}/cancel", response_model=None)
 async def cancel(request: Request, run_id: str, viewer: Seen) -> Response:
-    """Cancel the run's active API run (the worker stops it; its report says so)."""
+    """Cancel the run's active API run (the worker stops it; its report says so), or ask
+    the CLI process driving it to stop (as ``shipyard cancel`` does)."""
     state = state_of(request)
-    if await load_run(state, viewer.owner, run_id) is None:
+    if await load_run(state, viewer, run_id) is None:
         return not_found(request, viewer, "run")
     active = [r for r in await state.runtime.queue.active(run_id) if r.status in ACTIVE]
+    if not active and await _cli_driver(request, run_id) is not None:
+        leases = RunStore(state.engine).leases
+        await run_in_threadpool(leases.request_cancel, run_id, f"{viewer.owner} (console)")
+        return _back(run_id)
     if not active:
         return _back(run_id, "not-running")
     for run in active:
@@ -186,18 +204,34 @@ async def _continue(
     request: Request, run_id: str, viewer: Viewer, body: RunCreate, *, fork: bool
 ) -> Response:
     """Start ``body`` on the run; a resume of a run that waits for a decision is refused
-    (decide instead), a fork leaves the pending request behind."""
-    view = await load_run(state_of(request), viewer.owner, run_id)
+    (decide instead), a fork leaves the pending request behind; so is one that a live CLI
+    process drives. Posted by htmx (Resume), success is a 204 and a refusal the page's
+    live region, as for a decision."""
+    view = await load_run(state_of(request), viewer, run_id)
     if view is None:
         return not_found(request, viewer, "run")
     if view.waiting and not fork:
-        return _shown(request, viewer, view, "The run waits for a decision: decide below.")
+        notice = "The run waits for a decision: decide below."
+        return await _refused(request, viewer, run_id, notice)
+    if (driver := await _cli_driver(request, run_id)) is not None:
+        return await _refused(request, viewer, run_id, f"Not started: {driver} drives this run.")
+    await adopt(state_of(request), viewer, run_id)
     try:
         await create_run(state_of(request), viewer.owner, body, run_id, now=True)
     except (HTTPException, ShipyardError) as err:
         detail = err.detail if isinstance(err, HTTPException) else str(err)
-        return _shown(request, viewer, view, f"Not started: {detail}")
+        return await _refused(request, viewer, run_id, f"Not started: {detail}")
+    if request.headers.get("hx-request"):
+        return Response(status_code=204)
     return _back(run_id)
+
+
+async def _cli_driver(request: Request, run_id: str) -> str | None:
+    """The live CLI process driving the run (``host:pid:nonce``), if one does: then the
+    console must not start another run on it."""
+    leases = RunStore(state_of(request).engine).leases
+    holder = await run_in_threadpool(leases.holder, run_id)
+    return None if holder in (None, SERVER_HOLDER) else f"the CLI process {holder}"
 
 
 @router.post("/runs", response_model=None)
@@ -206,14 +240,16 @@ async def start(
     viewer: Seen,
     goal: Annotated[str, Form()] = "",
     repo: Annotated[str, Form()] = "",
+    repo_choice: Annotated[str, Form()] = "",
     base_ref: Annotated[str, Form()] = "",
     plan: UploadFile | None = None,
 ) -> Response:
-    """Start a run: the API's run creation, after the CLI's input checks."""
-    form = {"goal": goal, "repo": repo, "base_ref": base_ref}
+    """Start a run: the API's run creation, after the CLI's input checks. The repository
+    is the typed path, else the configured one chosen (either way preflight checks it)."""
+    form = {"goal": goal, "repo": repo, "repo_choice": repo_choice, "base_ref": base_ref}
     raw = await plan.read() if plan is not None and plan.filename else b""
     try:
-        run_input = _run_input(goal, repo, base_ref, raw)
+        run_input = _run_input(goal, repo.strip() or repo_choice, base_ref, raw)
         await run_in_threadpool(preflight, run_input, policy=True)
     except ShipyardError as err:
         return await start_form(request, viewer, form, [str(err)])
@@ -273,7 +309,9 @@ async def login(
 
 @router.post("/logout", response_model=None)
 async def logout(request: Request) -> Response:
-    """End the session: the cookie is cleared and the sign-in form shown."""
+    """End the session: its record is deleted (a copy of the cookie is useless from now
+    on), the cookie is cleared and the sign-in form shown."""
+    await run_in_threadpool(sign_out, state_of(request).engine, session_cookie(request))
     response = RedirectResponse("/ui/login", status_code=303)
     clear_session(request, response)
     return response

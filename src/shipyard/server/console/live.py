@@ -68,12 +68,12 @@ def _stream(request: Request, event: str, render: Callable[[], Awaitable[str]]) 
 async def run_live(request: Request, run_id: str, viewer: Seen) -> Response:
     """The run page's body whenever it changes."""
     state = state_of(request)
-    if await load_run(state, viewer.owner, run_id) is None:
+    if await load_run(state, viewer, run_id) is None:
         return not_found(request, viewer, "run")
     csrf = csrf_token(request)
 
     async def render() -> str:
-        view = await load_run(state, viewer.owner, run_id)
+        view = await load_run(state, viewer, run_id)
         return fragment("_run_body.html", view=view, csrf=csrf) if view is not None else ""
 
     return _stream(request, "run", render)
@@ -89,7 +89,13 @@ async def runs_live(
 
     async def render() -> str:
         listing = await run_in_threadpool(
-            list_runs, engine, viewer.owner, status=status, query=q, offset=offset
+            list_runs,
+            engine,
+            viewer.owner,
+            cli=viewer.cli_runs,
+            status=status,
+            query=q,
+            offset=offset,
         )
         return fragment("_runs_table.html", listing=listing, pages=[])
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from shipyard.server.console.config import config_of
 from shipyard.server.console.listing import PAGE_SIZE, STATUS_FILTERS, RunsPage, list_runs
 from shipyard.server.console.render import page
 from shipyard.server.console.run_view import load_run
@@ -46,7 +47,13 @@ async def runs_page(
     """The runs list, waiting-for-me first; ``status`` filters, ``q`` searches goals."""
     status = status if status in STATUS_FILTERS else ""
     listing = await run_in_threadpool(
-        list_runs, state_of(request).engine, viewer.owner, status=status, query=q, offset=offset
+        list_runs,
+        state_of(request).engine,
+        viewer.owner,
+        cli=viewer.cli_runs,
+        status=status,
+        query=q,
+        offset=offset,
     )
     query = urlencode({"status": status, "q": q, "offset": offset})
     return page(
@@ -76,7 +83,7 @@ def _pages(listing: RunsPage, status: str, q: str) -> list[tuple[str, str]]:
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 async def run_page(request: Request, run_id: str, viewer: Seen, notice: str = "") -> HTMLResponse:
     """One run: plan, timeline, evidence, diff, usage, isolation, approvals — live."""
-    view = await load_run(state_of(request), viewer.owner, run_id)
+    view = await load_run(state_of(request), viewer, run_id)
     if view is None:
         return not_found(request, viewer, "run")
     return page(request, "run.html", viewer=viewer, view=view, notice=NOTICES.get(notice, ""))
@@ -86,7 +93,7 @@ async def run_page(request: Request, run_id: str, viewer: Seen, notice: str = ""
 async def artifact(request: Request, run_id: str, name: str, viewer: Seen) -> Response:
     """One of the run's artifacts (report, provenance manifest, a check's log), as a
     download."""
-    if await load_run(state_of(request), viewer.owner, run_id) is None:
+    if await load_run(state_of(request), viewer, run_id) is None:
         return not_found(request, viewer, "run")
     store = ArtifactStore(state_of(request).settings.artifacts)
     try:
@@ -99,7 +106,7 @@ async def artifact(request: Request, run_id: str, name: str, viewer: Seen) -> Re
 @router.get("/runs/{run_id}/patch")
 async def patch(request: Request, run_id: str, viewer: Seen) -> Response:
     """The run's patch file, as a download."""
-    view = await load_run(state_of(request), viewer.owner, run_id)
+    view = await load_run(state_of(request), viewer, run_id)
     path = view.report.patch_path if view is not None and view.report is not None else None
     if view is None or not path:
         return not_found(request, viewer, "patch")
@@ -129,12 +136,25 @@ async def new_run_page(request: Request, viewer: Seen) -> HTMLResponse:
 async def start_form(
     request: Request, viewer: Viewer, form: dict[str, str], errors: list[str]
 ) -> HTMLResponse:
-    """The start form with ``form``'s values and ``errors`` (422 when there are any)."""
-    listing = await run_in_threadpool(list_runs, state_of(request).engine, viewer.owner)
-    repos = sorted({r.repo for r in listing.runs})
-    values = {k: form.get(k, "") for k in ("goal", "repo", "base_ref")}
-    status = 422 if errors else 200
-    return page(request, "new.html", status, viewer=viewer, form=values, errors=errors, repos=repos)
+    """The start form with ``form``'s values and ``errors`` (422 when there are any): the
+    configured repositories as choices, earlier runs' repositories as suggestions for a
+    typed path."""
+    listing = await run_in_threadpool(
+        list_runs, state_of(request).engine, viewer.owner, cli=viewer.cli_runs
+    )
+    configured = config_of(request).repos
+    earlier = sorted({r.repo for r in listing.runs} - set(configured))
+    values = {k: form.get(k, "") for k in ("goal", "repo", "repo_choice", "base_ref")}
+    return page(
+        request,
+        "new.html",
+        422 if errors else 200,
+        viewer=viewer,
+        form=values,
+        errors=errors,
+        configured=configured,
+        repos=earlier,
+    )
 
 
 @router.get("/login", response_class=HTMLResponse, response_model=None)

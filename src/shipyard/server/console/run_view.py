@@ -1,7 +1,9 @@
-"""Everything the run page shows, gathered for one owner: the run row, its latest state
+"""Everything the run page shows, gathered for one viewer: the run row, its latest state
 (plan, evidence, usage against budgets, isolation, report), the pending request, the
-approvals history and the timeline. ``None`` when the run does not exist for this owner
-(another owner's run is as absent as an unknown id).
+approvals history and the timeline. ``None`` when the run does not exist for this viewer
+(another owner's run is as absent as an unknown id). A run started by ``shipyard run`` has
+no thread: it exists for the viewer who owns CLI runs (``Viewer.cli_runs``), and acting on
+it (``adopt``) first gives it a thread of that owner, as the API's runs have.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any, cast
 
 from fastapi import HTTPException
 from langgraph.types import StateSnapshot
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.contracts import (
@@ -26,10 +30,14 @@ from shipyard.contracts import (
 )
 from shipyard.errors import UnknownRunError
 from shipyard.policy.config import Budgets, Policy
+from shipyard.server.console.listing import IS_CLI_RUN
+from shipyard.server.console.session import Viewer
 from shipyard.server.console.timeline import Entry, timeline
 from shipyard.server.deps import ServerState
 from shipyard.server.runs.queue import Pool
 from shipyard.server.stores.checkpoints import thread_config
+from shipyard.server.stores.tables import ThreadRow
+from shipyard.server.stores.threads import create_thread
 from shipyard.store import RunStore
 from shipyard.store.approvals import Approval
 from shipyard.store.runs import Run
@@ -87,9 +95,9 @@ class RunView:
         return self.pending is not None
 
 
-async def load_run(state: ServerState, owner: str, run_id: str) -> RunView | None:
-    """The page data of ``run_id`` as ``owner`` sees it, or ``None``."""
-    found = await run_in_threadpool(_records, state, owner, run_id)
+async def load_run(state: ServerState, viewer: Viewer, run_id: str) -> RunView | None:
+    """The page data of ``run_id`` as ``viewer`` sees it, or ``None``."""
+    found = await run_in_threadpool(_records, state, viewer, run_id)
     if found is None:
         return None
     run, thread, approvals = found
@@ -105,18 +113,12 @@ async def load_run(state: ServerState, owner: str, run_id: str) -> RunView | Non
     return view
 
 
-async def pending_of(state: ServerState, owner: str, run_id: str) -> tuple[bool, Pending | None]:
+async def pending_of(
+    state: ServerState, viewer: Viewer, run_id: str
+) -> tuple[bool, Pending | None]:
     """What ``run_id`` waits for, read as cheaply as can be (no page data): whether the
-    owner has the run, and its ``Pending`` (``None`` when it waits for nothing)."""
-
-    def owned() -> bool:
-        try:
-            state.threads.get(owner, run_id)
-        except HTTPException:
-            return False
-        return True
-
-    if not await run_in_threadpool(owned):
+    viewer has the run, and its ``Pending`` (``None`` when it waits for nothing)."""
+    if await run_in_threadpool(_thread_of, state, viewer, run_id) is None:
         return False, None
     snapshot = await state.graphs.get(GRAPH_ID).graph.aget_state(thread_config(run_id))
     return True, _pending(snapshot)
@@ -131,12 +133,39 @@ def _pending(snapshot: StateSnapshot) -> Pending | None:
     return Pending(interrupt.id, request, str(value.get(REFUSED) or ""))
 
 
-def _records(
-    state: ServerState, owner: str, run_id: str
-) -> tuple[Run, Mapping[str, Any], list[Approval]] | None:
+async def adopt(state: ServerState, viewer: Viewer, run_id: str) -> None:
+    """Before acting on a run the viewer has: give a CLI-started run (no thread) a thread
+    of the viewer, so the API's run creation finds it; nothing for any other run."""
+    if viewer.cli_runs and not await run_in_threadpool(_has_thread, state, run_id):
+        pool = cast(Pool, state.saver.conn)
+        await create_thread(pool, viewer.owner, run_id, if_exists="do_nothing")
+
+
+def _thread_of(state: ServerState, viewer: Viewer, run_id: str) -> Mapping[str, Any] | None:
+    """The run's thread as the viewer may see it: the owner's thread; for a CLI-started
+    run of a viewer who owns those, an empty one; else ``None``."""
     try:
-        thread = state.threads.get(owner, run_id)
+        return state.threads.get(viewer.owner, run_id)
     except HTTPException:
+        pass
+    if not viewer.cli_runs:
+        return None
+    with state.engine.connect() as conn:
+        cli = conn.execute(text(IS_CLI_RUN), {"id": run_id}).scalar_one_or_none()
+    return {} if cli else None
+
+
+def _has_thread(state: ServerState, run_id: str) -> bool:
+    """Whether any owner has a thread ``run_id``."""
+    with Session(state.engine) as session:
+        return session.get(ThreadRow, run_id) is not None
+
+
+def _records(
+    state: ServerState, viewer: Viewer, run_id: str
+) -> tuple[Run, Mapping[str, Any], list[Approval]] | None:
+    thread = _thread_of(state, viewer, run_id)
+    if thread is None:
         return None
     store = RunStore(state.engine)
     try:
@@ -204,4 +233,4 @@ def _read_patch(path: str) -> str:
         return ""
 
 
-__all__ = ["GRAPH_ID", "Meter", "Pending", "RunView", "load_run", "pending_of"]
+__all__ = ["GRAPH_ID", "Meter", "Pending", "RunView", "adopt", "load_run", "pending_of"]

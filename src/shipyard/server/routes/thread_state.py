@@ -14,6 +14,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from shipyard.delivery.consent import stamped_update
 from shipyard.server.deps import Owner, ServerState, State
 from shipyard.server.http.errors import conflict, not_found
 from shipyard.server.http.shapes import Json, JsonObject
@@ -196,6 +197,8 @@ async def update_state(
         fork_from = body.checkpoint.model_dump(exclude_none=True)
     config = thread_config(tid, fork_from)
     values: Json = body.values
+    if registered.pins_workspace:  # a request to deliver is the owner's, whatever it says
+        values = stamped_update(values, owner)
     if fork_from:
         await _require_checkpoint(state, config)
         snapshot = await registered.graph.aget_state(config)

@@ -4,8 +4,10 @@
 assistant (422 for an unknown graph), a resume against what is pending (409 when nothing
 is, or when an approval's content hash is stale — before any run exists; a resume in
 LangChain's shape is bound to the pending approval first, ``shipyard.hitl``), then enqueues it
-under the thread's ``multitask_strategy`` (409 for ``reject`` on a busy thread). A run the
-client waits for goes straight to an idle worker of this process when there is one.
+under the thread's ``multitask_strategy`` (409 for ``reject`` on a busy thread). A request to
+deliver in a command is stamped with the caller's owner as the person asking
+(``delivery.consent.stamped_command``). A run the client waits for goes straight to an idle
+worker of this process when there is one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import cast
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
+from shipyard.delivery.consent import stamped_command
 from shipyard.errors import NotWaitingError
 from shipyard.hitl import bind_resume
 from shipyard.server.deps import ServerState
@@ -94,6 +97,8 @@ async def create_run(
     elif body.resume() is not None:
         await _run_thread(state, owner, thread_id, tags, create=False)  # never create to resume
         await _check_resume(state, owner, graph_id, thread_id, body)
+    if body.command is not None and state.graphs.get(graph_id).pins_workspace:
+        body.command = stamped_command(body.command, owner)  # the owner asks, no one else
     new = NewRun(
         thread_id=thread_id,
         owner=owner,

@@ -4,8 +4,10 @@ When a run with a ``webhook`` ends — ``success``, ``error``, ``timeout`` or
 ``interrupted`` — the trigger of migration ``v0008_outbox`` writes an outbox row in the
 transaction that ended it (every end is an UPDATE of ``api_runs.status``; a run deleted by
 a ``rollback`` ends no webhook). ``render_webhook`` turns the row into the POST the
-official server sends: the API's ``Run`` as it ended, plus ``run_ended_at``,
-``webhook_sent_at``, the thread's ``values`` and, for a failed run, ``error``
+official server sends: the API's ``Run`` as it ended, plus ``run_started_at`` (when a
+worker first held it: ``api_runs.started_at`` of migration ``v0010_run_started``; null for a
+run cancelled before it started), ``run_ended_at`` (the ending transaction's time),
+``webhook_sent_at`` (all ISO-8601), the thread's ``values`` and, for a failed run, ``error``
 (``{"error": <type>, "message": ...}``). The URL was checked when the run was created
 (``notify.guard.check_url``, a 422 naming the field) and is checked again, address by
 address, each time it is sent.
@@ -54,6 +56,7 @@ def webhook_payload(row: JsonObject, sent_at: datetime) -> JsonObject:
         raise UndeliverableError(f"the outbox row does not describe a run: {err}") from None
     payload = {
         **run_dict(run),
+        "run_started_at": row["run"].get("started_at"),
         "run_ended_at": row.get("ended_at"),
         "webhook_sent_at": sent_at.isoformat(),
         "values": row.get("values"),
