@@ -1,2 +1,2 @@
 """The agent's working aids: prompts, repository instructions and map, context management,
-model routing and best of N."""
+model routing and its economics."""

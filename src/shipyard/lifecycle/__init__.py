@@ -1,2 +1,2 @@
-"""A run's lifecycle outside the graph: driving it under its lease, its records, cancelling,
-the workspace pin and preflight."""
+"""A run's lifecycle outside the graph: driving it under its lease, its records, cancelling
+and preflight."""
