@@ -2,7 +2,8 @@
 # Create .venv and install Shipyard with its development tools; a no-op when nothing changed.
 # Also installs bubblewrap (the strongest sandbox layer) where the platform allows; without
 # it Shipyard falls back to weaker layers and says so in every IsolationReport. As root it
-# also installs Debian's chromium, which the console's browser tests drive.
+# also installs slirp4netns (outbound network for a setup a person approved) and Debian's
+# chromium, which the console's browser tests drive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}

@@ -200,7 +200,7 @@ class SandboxLauncher:
         self._tmp_root = tmp_root
         self._seccomp = seccomp.Loader() if self._layers.seccomp else None
         self._netns = NetworkUnsharer() if self._layers.netns else None
-        self._usernet = _usernet_program(self._layers) if network else None
+        self._usernet = usernet.program_for(self._layers) if network else None
 
     @property
     def level(self) -> IsolationLevel:
@@ -386,24 +386,6 @@ class ProcessLauncher(SandboxLauncher):
         disable: Collection[str] = (),
     ) -> None:
         super().__init__(prefer="process", limits=limits, tmp_root=tmp_root, disable=disable)
-
-
-def _usernet_program(layers: Layers) -> str:
-    """slirp4netns, for a launcher whose commands get the network; ``SandboxError`` when
-    they cannot get it without sharing this machine's network namespace."""
-    if not layers.bwrap:
-        why = layers.report.missing.get("bubblewrap", "")
-        raise SandboxError(
-            "a command can be given the network only at the bubblewrap level, in a network "
-            f"namespace of its own; bubblewrap is not available here ({why})"
-        )
-    program = usernet.slirp4netns()
-    if program is None:
-        raise SandboxError(
-            "a command can be given the network only through slirp4netns, which is not "
-            "installed (apt-get install slirp4netns)"
-        )
-    return program
 
 
 def make_launcher(

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from shipyard.errors import SandboxError
+from shipyard.sandbox.isolation.layers import Layers
 
 RESOLVER = "10.0.2.3"
 """slirp4netns's DNS forwarder inside the command's namespace."""
@@ -50,6 +51,24 @@ def resolv_conf() -> Path:
     path.chmod(0o644)
     directory.chmod(0o755)
     return path
+
+
+def program_for(layers: Layers) -> str:
+    """slirp4netns, for a launcher whose commands get the network; ``SandboxError`` when
+    they cannot get it without sharing this machine's network namespace."""
+    if not layers.bwrap:
+        why = layers.report.missing.get("bubblewrap", "")
+        raise SandboxError(
+            "a command can be given the network only at the bubblewrap level, in a network "
+            f"namespace of its own; bubblewrap is not available here ({why})"
+        )
+    program = slirp4netns()
+    if program is None:
+        raise SandboxError(
+            "a command can be given the network only through slirp4netns, which is not "
+            "installed (apt-get install slirp4netns)"
+        )
+    return program
 
 
 class UserNetwork:
@@ -121,4 +140,4 @@ def _wait_for_loopback(pid: int, deadline: float) -> None:
         time.sleep(0.001)
 
 
-__all__ = ["RESOLVER", "UserNetwork", "resolv_conf", "slirp4netns"]
+__all__ = ["RESOLVER", "UserNetwork", "program_for", "resolv_conf", "slirp4netns"]
